@@ -1,0 +1,468 @@
+"""Codec registry, our checkpoint format, and the authors' formats.
+
+Our format is a folder (or two sibling files) holding ``model.safetensors``
+(the state dict, no pickle) and ``config.json`` (``family``, ``config``,
+``name`` and free-form ``meta``). Authors' formats are read with
+``torch.load(weights_only=True)`` only, so a checkpoint can never run code.
+
+Registered codecs are looked up in the package (shipped weights) and in the
+cache folder, by default ``<MNE_DATA>/mne_codec`` and settable with the MNE
+config key ``MNE_CODEC_DATA``. Nothing is downloaded unless
+:func:`fetch_codec` is called explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from mne.utils import get_config, logger, verbose
+
+from .models import FAMILIES, Codec
+
+__all__ = [
+    "CodecInfo",
+    "REGISTRY",
+    "list_codecs",
+    "load_codec",
+    "save_codec",
+    "fetch_codec",
+    "get_cache_dir",
+    "load_biocodec_checkpoint",
+    "CheckpointError",
+]
+
+_PACKAGE_CODECS = Path(__file__).parent / "data" / "codecs"
+_CONFIG_KEY = "MNE_CODEC_DATA"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt or does not match its model."""
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    """An entry of the codec registry.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"biocodec-eeg-mne"``.
+    family : str
+        Codec family (``"biocodec"``...).
+    description : str
+        One line for humans.
+    filename : str
+        File or folder name, in the package's ``data/codecs`` or the cache.
+    fmt : str
+        ``"mne_codec"`` (safetensors + JSON) or the authors' format
+        (``"biocodec"``).
+    license : str
+        Licence of the weights.
+    source : str
+        Where the weights come from (paper, repository).
+    url : str | None
+        Where :func:`fetch_codec` downloads them from (None: shipped).
+    sha256 : str | None
+        Checksum of the weight file, verified on load when known.
+    """
+
+    name: str
+    family: str
+    description: str
+    filename: str
+    fmt: str
+    license: str
+    source: str
+    url: str | None = None
+    sha256: str | None = None
+
+
+REGISTRY = {
+    info.name: info
+    for info in [
+        CodecInfo(
+            name="biocodec-eeg-mne",
+            family="biocodec",
+            description="BioCodec architecture trained by mne-codec on the EEGMMIDB and "
+            "eegmat recordings shipped with the project (250 Hz, 6 x 256 codes); "
+            "the default codec.",
+            filename="biocodec-eeg-mne",
+            fmt="mne_codec",
+            license="BSD-3-Clause (weights); data ODC-By 1.0 (PhysioNet)",
+            source="mne-codec; see MODEL_CARD.md beside the weights",
+        ),
+        CodecInfo(
+            name="biocodec-eeg",
+            family="biocodec",
+            description="BioCodec EEG codec as released by its authors (TUEG pretraining).",
+            filename="biocodec_ckpt.pt",
+            fmt="biocodec",
+            license="MIT",
+            source="Avramidis et al. 2025, arXiv 2510.09095; klean2050/BioCodec-release",
+            url="https://github.com/klean2050/BioCodec-release/raw/main/biocodec_ckpt.pt",
+            sha256=None,  # the authors publish no checksum
+        ),
+    ]
+}
+#: name used when ``codec="default"``
+DEFAULT_CODEC = "biocodec-eeg-mne"
+
+
+def list_codecs():
+    """Names of the registered codecs.
+
+    Returns
+    -------
+    names : list of str
+    """
+    return sorted(REGISTRY)
+
+
+def get_cache_dir():
+    """Folder where downloaded codec weights live.
+
+    ``MNE_CODEC_DATA`` from the MNE config (or environment) if set, else
+    ``<MNE_DATA or ~/mne_data>/mne_codec``.
+    """
+    path = get_config(_CONFIG_KEY)
+    if path is None:
+        path = Path(get_config("MNE_DATA", str(Path("~/mne_data").expanduser()))) / "mne_codec"
+    return Path(path).expanduser()
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_sha256(path, expected):
+    if expected is None:
+        return
+    got = _sha256(path)
+    if got != expected:
+        raise CheckpointError(
+            f"Checksum mismatch for {path}: expected sha256 {expected}, got {got}. "
+            "The file is corrupt or not the registered one; delete it and fetch it again."
+        )
+
+
+# -- our format --------------------------------------------------------------
+def _our_files(path):
+    path = Path(path)
+    if path.is_dir():
+        return path / "model.safetensors", path / "config.json"
+    if path.suffix == ".safetensors":
+        return path, path.with_suffix(".json")
+    if path.suffix == ".json":
+        return path.with_suffix(".safetensors"), path
+    raise CheckpointError(f"{path} is not an mne-codec checkpoint")
+
+
+def save_codec(codec, path, meta=None):
+    """Save a codec as ``model.safetensors`` + ``config.json`` in a folder.
+
+    Parameters
+    ----------
+    codec : Codec
+        The model.
+    path : path-like
+        Folder to create (or reuse).
+    meta : dict | None
+        Extra JSON metadata (training summary...).
+
+    Returns
+    -------
+    path : Path
+        The folder.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    weights, config = _our_files(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
+    tmp = weights.with_suffix(".tmp")
+    save_file(state, str(tmp))
+    os.replace(tmp, weights)  # atomic: never a half-written file under the final name
+    doc = dict(family=codec.family, config=codec.config.to_dict(), meta=meta or {},
+               sha256=_sha256(weights))
+    tmp = config.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, config)
+    return path
+
+
+def _build(family, config_dict):
+    if family not in FAMILIES:
+        raise CheckpointError(f"Unknown codec family {family!r}; known: {sorted(FAMILIES)}")
+    model_cls, config_cls = FAMILIES[family]
+    try:
+        config = config_cls.from_dict(config_dict)
+    except (TypeError, KeyError) as err:
+        raise CheckpointError(f"Invalid {family} config: {err}") from err
+    return model_cls(config)
+
+
+def _load_strict(model, state, source):
+    missing, unexpected = [], []
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not match a {model.family} model: {len(missing)} missing keys "
+            f"{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}."
+        )
+    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        k = bad[0]
+        raise CheckpointError(
+            f"{source} does not match the model: {len(bad)} tensors have other shapes, "
+            f"e.g. {k}: {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)}."
+        )
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _load_ours(path, sha256=None):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights, config = _our_files(path)
+    for f in (weights, config):
+        if not f.exists():
+            raise CheckpointError(f"Checkpoint file {f} does not exist.")
+    _check_sha256(weights, sha256)
+    try:
+        doc = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{config} is not valid JSON: {err}") from err
+    if not isinstance(doc, dict) or "family" not in doc or "config" not in doc:
+        raise CheckpointError(f"{config} lacks 'family' and 'config'.")
+    if doc.get("sha256"):
+        _check_sha256(weights, doc["sha256"])
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights} is not a valid safetensors file: {err}") from err
+    model = _build(doc["family"], doc["config"])
+    model = _load_strict(model, state, str(weights))
+    model.meta = doc.get("meta", {})
+    return model
+
+
+# -- the authors' BioCodec format ----------------------------------------------
+_BIOCODEC_RENAMES = [
+    (re.compile(r"^quantizer\.vq\.layers\.(\d+)\._codebook\."), r"quantizer.layers.\1.codebook."),
+    (re.compile(r"^quantizer\.vq\.layers\.(\d+)\."), r"quantizer.layers.\1."),
+]
+
+
+def _torch_load(path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files
+        raise CheckpointError(
+            f"Could not read {path} as a torch checkpoint with weights_only=True: {err}"
+        ) from err
+
+
+def biocodec_state_from_authors(obj):
+    """Convert an authors' BioCodec checkpoint object to our state dict.
+
+    Accepts the trained-checkpoint wrapper (``{"model_state_dict": ...}``), the
+    ``_orig_mod.`` prefix that ``torch.compile`` leaves, and plain state dicts.
+    Legacy ``weight_g``/``weight_v`` weight-norm names are mapped to the
+    parametrisation names.
+    """
+    if isinstance(obj, dict) and "model_state_dict" in obj:
+        obj = obj["model_state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError("Not a BioCodec state dict (expected a dict of tensors).")
+    state = {}
+    for key, value in obj.items():
+        key = key.removeprefix("_orig_mod.").removeprefix("module.")
+        key = key.replace(".weight_g", ".parametrizations.weight.original0")
+        key = key.replace(".weight_v", ".parametrizations.weight.original1")
+        for pattern, repl in _BIOCODEC_RENAMES:
+            key = pattern.sub(repl, key)
+        state[key] = value
+    return state
+
+
+def _infer_biocodec_config(state):
+    """Recover the BioCodec architecture from tensor shapes."""
+    from .models.biocodec import BioCodecConfig
+    from .preprocessing import Preprocessing
+    from .quantization import RVQConfig
+
+    try:
+        n_filters = state["encoder.model.0.conv.conv.bias"].shape[0]
+        n_q = len({k.split(".")[2] for k in state if k.startswith("quantizer.layers.")})
+        embed = state["quantizer.layers.0.codebook.embed"]
+        dimension = state["quantizer.layers.0.project_in.weight"].shape[1]
+    except KeyError as err:
+        raise CheckpointError(f"Not a BioCodec checkpoint: missing {err}") from err
+    strides = []
+    for key, value in sorted(state.items()):
+        m = re.match(r"^encoder\.model\.(\d+)\.conv\.conv\.parametrizations\.weight\.original1$", key)
+        if m and value.shape[0] == 2 * value.shape[1]:
+            strides.append((int(m.group(1)), value.shape[2] // 2))
+    ratios = tuple(s for _, s in sorted(strides, reverse=True))
+    hop = 1
+    for r in ratios:
+        hop *= r
+    sfreq = 1000.0 if hop == 18 else 250.0
+    prep = Preprocessing(sfreq=sfreq) if sfreq == 250.0 else BioCodecConfig.emg().preprocessing
+    rvq = RVQConfig(dim=dimension, n_codebooks=n_q, codebook_size=embed.shape[0],
+                    codebook_dim=embed.shape[1])
+    return BioCodecConfig(ratios=ratios, n_filters=n_filters, dimension=dimension, rvq=rvq,
+                          preprocessing=prep)
+
+
+def load_biocodec_checkpoint(path, config=None, sha256=None):
+    """Load a checkpoint saved by the authors' BioCodec code.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.pt`` file (``{"model_state_dict": ...}`` or a plain state dict).
+    config : BioCodecConfig | None
+        Architecture; inferred from tensor shapes if None (hop 12 means the
+        EEG model at 250 Hz, hop 18 the EMG model at 1000 Hz).
+    sha256 : str | None
+        Expected checksum of the file.
+
+    Returns
+    -------
+    codec : BioCodec
+        In eval mode, loaded strictly (no missing or unexpected keys).
+    """
+    from .models.biocodec import BioCodec
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint file {path} does not exist.")
+    _check_sha256(path, sha256)
+    state = biocodec_state_from_authors(_torch_load(path))
+    config = config or _infer_biocodec_config(state)
+    model = _load_strict(BioCodec(config), state, str(path))
+    return model.eval()
+
+
+def _resolve_registered(info):
+    for folder in (_PACKAGE_CODECS, get_cache_dir()):
+        candidate = folder / info.filename
+        if candidate.exists():
+            return candidate
+    raise CheckpointError(
+        f"The weights of codec {info.name!r} are not on this machine. "
+        + (f"With internet, run mne_codec.fetch_codec({info.name!r}) to download them into "
+           f"{get_cache_dir()}, or download {info.url} yourself and pass its local path "
+           "as codec=." if info.url else "They should ship with the package; reinstall it.")
+    )
+
+
+@verbose
+def load_codec(codec="default", *, verbose=None):
+    """Load a codec by registered name, from a local path, or pass one through.
+
+    Parameters
+    ----------
+    codec : str | path-like | Codec
+        ``"default"``, a registered name (see :func:`list_codecs`), a folder or
+        ``.safetensors`` file in our format, an authors' ``.pt`` checkpoint,
+        or a :class:`~mne_codec.models.Codec` instance (returned as is).
+    %(verbose)s
+
+    Returns
+    -------
+    codec : Codec
+        The model in eval mode.
+    """
+    if isinstance(codec, Codec):
+        return codec
+    if not isinstance(codec, (str, os.PathLike)):
+        raise TypeError(
+            f"codec must be a registered name, a path or a Codec instance, got {type(codec)}"
+        )
+    name = DEFAULT_CODEC if codec == "default" else codec
+    if isinstance(name, str) and name in REGISTRY:
+        info = REGISTRY[name]
+        path = _resolve_registered(info)
+        logger.info(f"Loading codec {name!r} ({info.license}) from {path}")
+        model = _load_path(path, info.fmt, info.sha256)
+        model.name = name
+        return model.eval()
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise ValueError(
+            f"Unknown codec {str(codec)!r}: not a registered name ({', '.join(list_codecs())}) "
+            "nor an existing path."
+        )
+    model = _load_path(path, None, None)
+    model.name = str(path)
+    return model.eval()
+
+
+def _load_path(path, fmt, sha256):
+    path = Path(path)
+    if fmt is None:
+        fmt = "biocodec" if path.suffix in (".pt", ".pth", ".ckpt") else "mne_codec"
+    if fmt == "mne_codec":
+        return _load_ours(path, sha256)
+    if fmt == "biocodec":
+        return load_biocodec_checkpoint(path, sha256=sha256)
+    raise CheckpointError(f"Unknown checkpoint format {fmt!r}")
+
+
+@verbose
+def fetch_codec(name, *, force=False, verbose=None):
+    """Download the weights of a registered codec into the cache (needs internet).
+
+    Parameters
+    ----------
+    name : str
+        Registered name with a download URL.
+    force : bool
+        Download again even if the file exists.
+    %(verbose)s
+
+    Returns
+    -------
+    path : Path
+        Local path of the weights; pass it as ``codec=`` on offline machines.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown codec {name!r}; registered: {', '.join(list_codecs())}")
+    info = REGISTRY[name]
+    if info.url is None:
+        raise ValueError(f"Codec {name!r} ships with the package; nothing to download.")
+    dest = get_cache_dir() / info.filename
+    if dest.exists() and not force:
+        return dest
+    import urllib.error
+    import urllib.request
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    logger.info(f"Downloading {info.url} ({info.license}) to {dest}")
+    try:
+        urllib.request.urlretrieve(info.url, tmp)  # noqa: S310 - https URL from the registry
+    except (urllib.error.URLError, OSError) as err:
+        raise RuntimeError(
+            f"Could not download {info.url}: {err}. On an offline machine, copy the file "
+            f"from a machine with internet and pass its local path as codec=, or put it at {dest}."
+        ) from err
+    _check_sha256(tmp, info.sha256)
+    os.replace(tmp, dest)
+    return dest

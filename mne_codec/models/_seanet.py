@@ -1,0 +1,198 @@
+"""SEANet building blocks (EnCodec lineage) used by BioCodec.
+
+Module attribute names follow the EnCodec/BioCodec releases (``conv.conv``,
+``convtr.convtr``, ``block``, ``lstm``, ``model``) so that the authors' state
+dicts load without renaming the convolutional part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+
+
+def _extra_right_padding(length, kernel_size, stride, padding_total):
+    """Right padding that makes the last strided window complete.
+
+    With it a stride-s layer yields ceil(length / s) frames, so the decoder
+    can rebuild at least ``length`` samples.
+    """
+    n_frames = (length - kernel_size + padding_total) / stride + 1
+    ideal_length = (math.ceil(n_frames) - 1) * stride + (kernel_size - padding_total)
+    return ideal_length - length
+
+
+def _pad1d(x, left, right, mode):
+    """``F.pad`` that also reflects inputs shorter than the padding.
+
+    Reflect padding needs ``length > pad``; shorter inputs are zero-extended
+    on the right first and the extension is cut after padding.
+    """
+    if mode != "reflect":
+        return F.pad(x, (left, right), mode=mode)
+    length = x.shape[-1]
+    extension = max(0, max(left, right) - length + 1)
+    if extension:
+        x = F.pad(x, (0, extension))
+    out = F.pad(x, (left, right), mode="reflect")
+    return out[..., : out.shape[-1] - extension]
+
+
+class _NormConv(nn.Module):
+    """A weight-normalised convolution (``norm`` stays an identity)."""
+
+    def __init__(self, conv, norm):
+        super().__init__()
+        name = "convtr" if isinstance(conv, nn.ConvTranspose1d) else "conv"
+        if norm == "weight_norm":
+            conv = weight_norm(conv)
+        elif norm != "none":
+            raise ValueError(f"norm must be 'weight_norm' or 'none', got {norm!r}")
+        setattr(self, name, conv)
+        self._name = name
+
+    def forward(self, x):
+        return getattr(self, self._name)(x)
+
+
+class StreamableConv1d(nn.Module):
+    """Conv1d with causal (left) or centred padding that keeps length/stride."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1,
+                 causal=True, norm="weight_norm", pad_mode="reflect"):
+        super().__init__()
+        self.conv = _NormConv(
+            nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation),
+            norm,
+        )
+        self.causal = causal
+        self.pad_mode = pad_mode
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.dilation = dilation
+
+    def forward(self, x):
+        k_eff = (self.kernel_size - 1) * self.dilation + 1
+        padding_total = k_eff - self.stride
+        extra = _extra_right_padding(x.shape[-1], k_eff, self.stride, padding_total)
+        if self.causal:
+            left, right = padding_total, extra
+        else:
+            right = padding_total // 2
+            left, right = padding_total - right, right + extra
+        return self.conv(_pad1d(x, left, right, self.pad_mode))
+
+
+class StreamableConvTranspose1d(nn.Module):
+    """ConvTranspose1d whose fixed padding is trimmed on the right (causal)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, causal=True,
+                 norm="weight_norm"):
+        super().__init__()
+        self.convtr = _NormConv(
+            nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride), norm
+        )
+        self.causal = causal
+        self.trim = kernel_size - stride
+
+    def forward(self, x):
+        y = self.convtr(x)
+        if self.causal:
+            left, right = 0, self.trim
+        else:
+            right = self.trim // 2
+            left = self.trim - right
+        return y[..., left : y.shape[-1] - right]
+
+
+class SkipLSTM(nn.Module):
+    """Multi-layer LSTM over the time axis with a residual connection."""
+
+    def __init__(self, dim, num_layers=2):
+        super().__init__()
+        self.lstm = nn.LSTM(dim, dim, num_layers)
+
+    def forward(self, x):
+        seq = x.permute(2, 0, 1)  # (time, batch, dim): nn.LSTM is seq-first here
+        y, _ = self.lstm(seq)
+        return (y + seq).permute(1, 2, 0)
+
+
+class ResidualUnit(nn.Module):
+    """``x + conv_1(elu(conv_k,d(elu(x))))`` with an identity shortcut."""
+
+    def __init__(self, dim, kernel_size, dilation, hidden, causal, norm, pad_mode):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ELU(alpha=1.0),
+            StreamableConv1d(dim, hidden, kernel_size, dilation=dilation, causal=causal,
+                             norm=norm, pad_mode=pad_mode),
+            nn.ELU(alpha=1.0),
+            StreamableConv1d(hidden, dim, 1, causal=causal, norm=norm, pad_mode=pad_mode),
+        )
+        self.shortcut = nn.Identity()
+
+    def forward(self, x):
+        return self.shortcut(x) + self.block(x)
+
+
+def build_encoder(cfg):
+    """SEANet encoder as an ``nn.Sequential`` named ``model`` by the caller."""
+    conv = dict(causal=cfg.causal, norm=cfg.norm, pad_mode=cfg.pad_mode)
+    layers = [StreamableConv1d(1, cfg.n_filters, cfg.kernel_size, **conv)]
+    width = cfg.n_filters
+    for ratio in reversed(cfg.ratios):
+        for j in range(cfg.n_residual_layers):
+            layers.append(ResidualUnit(width, cfg.residual_kernel_size, cfg.dilation_base**j,
+                                       width // cfg.compress, **conv))
+        layers += [nn.ELU(alpha=1.0),
+                   StreamableConv1d(width, 2 * width, 2 * ratio, stride=ratio, **conv)]
+        width *= 2
+    if cfg.lstm_layers:
+        layers.append(SkipLSTM(width, cfg.lstm_layers))
+    layers += [nn.ELU(alpha=1.0), StreamableConv1d(width, cfg.dimension, cfg.last_kernel_size, **conv)]
+    return nn.Sequential(*layers)
+
+
+def build_decoder(cfg):
+    """SEANet decoder, mirror of :func:`build_encoder`."""
+    conv = dict(causal=cfg.causal, norm=cfg.norm, pad_mode=cfg.pad_mode)
+    width = cfg.n_filters * 2 ** len(cfg.ratios)
+    layers = [StreamableConv1d(cfg.dimension, width, cfg.kernel_size, **conv)]
+    if cfg.lstm_layers:
+        layers.append(SkipLSTM(width, cfg.lstm_layers))
+    for ratio in cfg.ratios:
+        layers += [nn.ELU(alpha=1.0),
+                   StreamableConvTranspose1d(width, width // 2, 2 * ratio, ratio,
+                                             causal=cfg.causal, norm=cfg.norm)]
+        width //= 2
+        for j in range(cfg.n_residual_layers):
+            layers.append(ResidualUnit(width, cfg.residual_kernel_size, cfg.dilation_base**j,
+                                       width // cfg.compress, **conv))
+    layers += [nn.ELU(alpha=1.0), StreamableConv1d(cfg.n_filters, 1, cfg.last_kernel_size, **conv)]
+    return nn.Sequential(*layers)
+
+
+def fold_weight_norm(module):
+    """Replace weight-norm parametrisations by plain weights, in place.
+
+    Used at inference: the normalised weight is then computed once instead of
+    at every forward.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)) and parametrize.is_parametrized(m):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    return module
+
+
+def count_parameters(module):
+    """Number of parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = ["build_encoder", "build_decoder", "fold_weight_norm", "count_parameters",
+           "StreamableConv1d", "StreamableConvTranspose1d", "SkipLSTM", "ResidualUnit"]

@@ -1,0 +1,189 @@
+"""The one codec interface that every codec family implements.
+
+The transformers, trainer, CLI and benchmarks talk only to :class:`Codec`:
+
+- ``encode(x)`` maps signals ``(batch, n_channels, n_times)`` in the codec's
+  scaled units to integer codes ``(batch, n_channels, n_codebooks, n_frames)``;
+- ``decode(codes)`` maps codes back to ``(batch, n_channels, n_times)``;
+- ``quantized(codes)`` returns the quantized latent (for embeddings);
+- ``preprocessing`` declares what the input must look like (rate, band,
+  scaling), ``sfreq``, ``hop_length``, ``frame_rate``, ``codebook_size``;
+- ``n_codebooks`` is the number of levels in use, settable at inference with
+  :meth:`set_num_codebooks` (fewer levels = fewer bits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["Codec"]
+
+
+class Codec(nn.Module):
+    """Base class of the codecs of ``mne_codec``.
+
+    Subclasses set ``family``, ``config`` (a dataclass with ``to_dict``),
+    ``quantizer`` (:class:`~mne_codec.quantization.ResidualVQ`) and implement
+    :meth:`_encode_latent`, :meth:`_decode_latent` and ``hop_length``.
+    """
+
+    family = "codec"
+    #: ``"independent"``: every channel is coded on its own (channel-agnostic)
+    channel_policy = "independent"
+
+    def __init__(self):
+        super().__init__()
+        self._n_codebooks = None
+        self.name = None  # set by the checkpoint loader (registry name or path)
+
+    # -- description ------------------------------------------------------------
+    @property
+    def preprocessing(self):
+        """The :class:`~mne_codec.preprocessing.Preprocessing` this codec expects."""
+        return self.config.preprocessing
+
+    @property
+    def sfreq(self):
+        """Sampling frequency of the codec in Hz."""
+        return float(self.preprocessing.sfreq)
+
+    @property
+    def frame_rate(self):
+        """Token frames per second and channel."""
+        return self.sfreq / self.hop_length
+
+    @property
+    def codebook_size(self):
+        """Number of codes per level."""
+        return self.quantizer.config.codebook_size
+
+    @property
+    def max_codebooks(self):
+        """Number of levels the codec was trained with."""
+        return self.quantizer.n_codebooks
+
+    @property
+    def n_codebooks(self):
+        """Number of levels in use."""
+        return self._n_codebooks or self.max_codebooks
+
+    def set_num_codebooks(self, n_codebooks):
+        """Use the first ``n_codebooks`` levels (``None``: all of them)."""
+        if n_codebooks is not None:
+            self.quantizer._check_n(n_codebooks)
+        self._n_codebooks = n_codebooks
+        return self
+
+    @property
+    def bits_per_second(self):
+        """Bits per second and channel of the token stream."""
+        return self.frame_rate * self.n_codebooks * math.log2(self.codebook_size)
+
+    def n_frames(self, n_times):
+        """Number of token frames for ``n_times`` samples at the codec's rate."""
+        return math.ceil(n_times / self.hop_length)
+
+    def fingerprint(self):
+        """Short sha256 of the weights and config: identifies the codec in token files."""
+        h = hashlib.sha256(repr(sorted(self.config.to_dict().items())).encode())
+        for key, value in sorted(self.state_dict().items()):
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    # -- the interface ----------------------------------------------------------
+    def _encode_latent(self, x):
+        """(batch*n_channels, 1, n_times) -> latent (batch*n_channels, dim, n_frames)."""
+        raise NotImplementedError
+
+    def _decode_latent(self, z):
+        """latent (batch*n_channels, dim, n_frames) -> (batch*n_channels, 1, n_samples)."""
+        raise NotImplementedError
+
+    def _check_signal(self, x):
+        if x.ndim != 3:
+            raise ValueError(f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}")
+        if x.shape[-1] < self.hop_length:
+            raise ValueError(
+                f"Windows of {x.shape[-1]} samples are shorter than one codec frame "
+                f"({self.hop_length} samples at {self.sfreq:g} Hz)."
+            )
+
+    def encode(self, x):
+        """Encode signals to codes.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_channels, n_times)
+            Preprocessed signals (see :attr:`preprocessing`).
+
+        Returns
+        -------
+        codes : torch.Tensor of int64, shape (batch, n_channels, n_codebooks, n_frames)
+        """
+        self._check_signal(x)
+        b, c, n = x.shape
+        z = self._encode_latent(x.reshape(b * c, 1, n))
+        codes = self.quantizer.encode(z, self.n_codebooks)
+        return codes.view(b, c, *codes.shape[1:])
+
+    def quantized(self, codes):
+        """Quantized latent of ``codes``: (batch, n_channels, dim, n_frames)."""
+        b, c, k, t = codes.shape
+        z = self.quantizer.decode(codes.reshape(b * c, k, t))
+        return z.view(b, c, *z.shape[1:])
+
+    def decode(self, codes, n_times=None):
+        """Decode codes to signals.
+
+        Parameters
+        ----------
+        codes : torch.Tensor of int, shape (batch, n_channels, n_codebooks, n_frames)
+            Codes of the first ``n_codebooks`` levels.
+        n_times : int | None
+            Trim the output to this many samples (default: ``n_frames * hop``).
+
+        Returns
+        -------
+        x : torch.Tensor, shape (batch, n_channels, n_times)
+        """
+        if codes.ndim != 4:
+            raise ValueError(
+                "codes must have shape (batch, n_channels, n_codebooks, n_frames), "
+                f"got {tuple(codes.shape)}"
+            )
+        b, c, k, t = codes.shape
+        y = self._decode_latent(self.quantizer.decode(codes.reshape(b * c, k, t).long()))
+        if n_times is not None:
+            y = y[..., :n_times]
+        return y.reshape(b, c, y.shape[-1])
+
+    def forward(self, x, n_codebooks=None):
+        """Training forward: returns ``(reconstruction, codes, quantizer_loss)``.
+
+        ``x`` has shape (batch, n_channels, n_times); gradients flow through
+        the quantizer by the straight-through estimator.
+        """
+        self._check_signal(x)
+        b, c, n = x.shape
+        z = self._encode_latent(x.reshape(b * c, 1, n))
+        q = self.quantizer(z, n_codebooks)
+        y = self._decode_latent(q.quantized)[..., :n].reshape(b, c, n)
+        return y, q.codes.view(b, c, *q.codes.shape[1:]), q.loss
+
+    @torch.no_grad()
+    def prepare_for_inference(self):
+        """Fold weight normalisation into plain weights and switch to eval.
+
+        Codes and outputs are unchanged up to float rounding; the
+        normalised weights are no longer recomputed at every call. The model
+        can no longer be trained afterwards (load it again for that).
+        """
+        from ._seanet import fold_weight_norm
+
+        fold_weight_norm(self)
+        return self.eval()

@@ -1,0 +1,160 @@
+"""BioCodec: SEANet encoder/decoder with residual VQ, one channel at a time.
+
+Avramidis et al. 2025, "Neural Codecs as Biosignal Tokenizers"
+(arXiv 2510.09095); reference code klean2050/BioCodec-release (MIT).
+
+The EEG model (the authors' ``_get_optimized_model``) reads 250 Hz signals,
+downsamples by 2 * 2 * 3 = 12 (20.8 frames/s) and quantizes a 128-d latent
+with 6 levels of 256 codes, each assigned by cosine similarity in a 16-d
+projection: 125 tokens/s and 1000 bit/s per channel. The EMG model is the
+same class with :meth:`BioCodecConfig.emg` (1000 Hz, hop 18).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from torch import nn
+
+from ..preprocessing import Preprocessing
+from ..quantization import RVQConfig, ResidualVQ
+from ._seanet import build_decoder, build_encoder
+from .base import Codec
+
+__all__ = ["BioCodecConfig", "BioCodec"]
+
+
+def _eeg_rvq():
+    return RVQConfig(dim=128, n_codebooks=6, codebook_size=256, codebook_dim=16)
+
+
+@dataclass
+class BioCodecConfig:
+    """Architecture of a BioCodec model.
+
+    Parameters
+    ----------
+    ratios : tuple of int
+        Decoder upsampling ratios (the encoder uses them reversed as strides);
+        their product is the hop length.
+    n_filters : int
+        Width of the first convolution; doubled at each downsampling.
+    dimension : int
+        Latent dimension.
+    n_residual_layers : int
+        Residual units per resolution, with dilations ``dilation_base ** j``.
+    kernel_size, last_kernel_size, residual_kernel_size : int
+        Kernel sizes of the first, last and residual convolutions.
+    dilation_base : int
+        Dilation growth in the residual units.
+    compress : int
+        Width reduction inside residual units (1: none).
+    lstm_layers : int
+        Layers of the skip-connected LSTM after the convolutions.
+    causal : bool
+        Causal padding (all of it on the left).
+    pad_mode : str
+        Padding mode of the convolutions (``"reflect"`` as the authors).
+    norm : str
+        ``"weight_norm"`` or ``"none"``.
+    rvq : RVQConfig
+        Residual quantizer.
+    preprocessing : Preprocessing
+        What the model reads.
+    """
+
+    ratios: tuple = (3, 2, 2)
+    n_filters: int = 32
+    dimension: int = 128
+    n_residual_layers: int = 2
+    kernel_size: int = 3
+    last_kernel_size: int = 3
+    residual_kernel_size: int = 3
+    dilation_base: int = 2
+    compress: int = 1
+    lstm_layers: int = 2
+    causal: bool = True
+    pad_mode: str = "reflect"
+    norm: str = "weight_norm"
+    rvq: RVQConfig = field(default_factory=_eeg_rvq)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+
+    @property
+    def hop_length(self):
+        """Samples per token frame."""
+        return math.prod(self.ratios)
+
+    @classmethod
+    def eeg(cls, **kwargs):
+        """The authors' EEG model: 250 Hz, hop 12, 6 x 256 codes."""
+        return cls(**kwargs)
+
+    @classmethod
+    def emg(cls, **kwargs):
+        """The authors' EMG model: 1000 Hz, hop 18, 6 x 256 codes."""
+        kwargs.setdefault("ratios", (3, 3, 2))
+        kwargs.setdefault(
+            "preprocessing",
+            Preprocessing(sfreq=1000.0, l_freq=None, h_freq=None, ch_types=("emg",)),
+        )
+        return cls(**kwargs)
+
+    def to_dict(self):
+        """JSON-serialisable dict."""
+        d = asdict(self)
+        d["ratios"] = list(self.ratios)
+        d["rvq"] = self.rvq.to_dict()
+        d["preprocessing"] = self.preprocessing.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["ratios"] = tuple(d["ratios"])
+        d["rvq"] = RVQConfig(**d["rvq"])
+        d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
+        return cls(**d)
+
+
+class BioCodec(Codec):
+    """BioCodec neural codec (channel-agnostic, one channel at a time).
+
+    Parameters
+    ----------
+    config : BioCodecConfig | None
+        Architecture; the authors' EEG model by default.
+
+    Notes
+    -----
+    Module names follow the authors' release, so their checkpoints load with
+    :func:`mne_codec.checkpoints.load_biocodec_checkpoint` after renaming only
+    the quantizer keys. A freshly built model has empty codebooks (they are
+    initialised by k-means on the first training batch): load weights or
+    train before encoding.
+    """
+
+    family = "biocodec"
+
+    def __init__(self, config=None):
+        super().__init__()
+        self.config = config or BioCodecConfig()
+        if self.config.rvq.dim != self.config.dimension:
+            raise ValueError("rvq.dim must equal the latent dimension")
+        self.encoder = nn.Module()
+        self.encoder.model = build_encoder(self.config)
+        self.decoder = nn.Module()
+        self.decoder.model = build_decoder(self.config)
+        self.quantizer = ResidualVQ(self.config.rvq)
+
+    @property
+    def hop_length(self):
+        """Samples per token frame."""
+        return self.config.hop_length
+
+    def _encode_latent(self, x):
+        return self.encoder.model(x)
+
+    def _decode_latent(self, z):
+        return self.decoder.model(z)

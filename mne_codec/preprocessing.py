@@ -1,0 +1,203 @@
+"""Preprocessing declared per codec, applied identically at training and inference.
+
+Every codec carries a :class:`Preprocessing` that says which channel types it
+reads, its sampling rate, its band-pass and how amplitudes are scaled. The
+same two functions serve the transformers, the trainer and the CLI:
+:func:`preprocess` (volts -> codec units, with the scales kept) and
+:func:`restore` (codec units -> volts at the input rate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from mne.filter import filter_data, resample
+from mne.utils import logger, verbose
+
+__all__ = ["Preprocessing", "preprocess", "restore", "robust_scale", "resample_to"]
+
+
+@dataclass
+class Preprocessing:
+    """The preprocessing a codec expects, applied per window and channel.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling frequency of the codec in Hz.
+    l_freq, h_freq : float | None
+        Band-pass edges in Hz of a zero-phase Butterworth filter
+        (``None`` disables that edge).
+    filter_order : int
+        Order of the Butterworth filter (applied forward and backward).
+    notch_freqs : tuple of float
+        Line-noise frequencies to remove with notch filters (Hz).
+    scaling : ``"robust"`` | ``"zscore"`` | None
+        Per-window, per-channel amplitude scaling: ``"robust"`` subtracts the
+        median and divides by the inter-quartile range (BioCodec), ``"zscore"``
+        uses mean and standard deviation. The statistics are kept so that
+        reconstructions return to volts.
+    clip : float | None
+        Clip scaled values to ``[-clip, clip]`` (BioCodec trains with 10).
+    ch_types : tuple of str
+        Channel types the codec reads (MNE types, e.g. ``"eeg"``).
+    """
+
+    sfreq: float = 250.0
+    l_freq: float | None = 0.5
+    h_freq: float | None = 40.0
+    filter_order: int = 4
+    notch_freqs: tuple = field(default_factory=tuple)
+    scaling: str | None = "robust"
+    clip: float | None = 10.0
+    ch_types: tuple = ("eeg",)
+
+    def to_dict(self):
+        """JSON-serialisable dict."""
+        d = asdict(self)
+        d["notch_freqs"] = list(self.notch_freqs)
+        d["ch_types"] = list(self.ch_types)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["notch_freqs"] = tuple(d.get("notch_freqs", ()))
+        d["ch_types"] = tuple(d.get("ch_types", ("eeg",)))
+        return cls(**d)
+
+
+def robust_scale(x, method="robust"):
+    """Scale the last axis of ``x`` per leading index.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., n_times)
+        Signals.
+    method : ``"robust"`` | ``"zscore"``
+        Median/IQR or mean/std.
+
+    Returns
+    -------
+    scaled : ndarray
+        ``(x - center) / scale``.
+    center, scale : ndarray, shape (...)
+        The statistics. A flat signal gets ``scale = 1`` (it scales to 0).
+    """
+    if method == "robust":
+        q25, center, q75 = np.percentile(x, [25, 50, 75], axis=-1)
+        scale = q75 - q25
+    elif method == "zscore":
+        center, scale = x.mean(-1), x.std(-1)
+    else:
+        raise ValueError(f"scaling must be 'robust', 'zscore' or None, got {method!r}")
+    scale = np.where(scale > 0, scale, 1.0)
+    return (x - center[..., None]) / scale[..., None], center, scale
+
+
+def resample_to(x, sfreq, new_sfreq):
+    """Polyphase resampling of the last axis from ``sfreq`` to ``new_sfreq``."""
+    if float(sfreq) == float(new_sfreq):
+        return x
+    ratio = Fraction(float(new_sfreq) / float(sfreq)).limit_denominator(1000)
+    return resample(x, up=ratio.numerator, down=ratio.denominator, axis=-1,
+                    method="polyphase", verbose=False)
+
+
+def _band_pass(x, sfreq, prep):
+    nyq = sfreq / 2.0
+    h_freq = prep.h_freq
+    if h_freq is not None and h_freq >= nyq:
+        logger.info(f"Skipping the {h_freq} Hz low-pass: the data are sampled at {sfreq} Hz.")
+        h_freq = None
+    if prep.l_freq is None and h_freq is None:
+        return x
+    iir = dict(order=prep.filter_order, ftype="butter", output="sos")
+    return filter_data(x, sfreq, prep.l_freq, h_freq, method="iir", iir_params=iir,
+                       copy=True, verbose=False)
+
+
+def _notch(x, sfreq, prep):
+    from mne.filter import notch_filter
+
+    freqs = [f for f in prep.notch_freqs if f < sfreq / 2.0]
+    if not freqs:
+        return x
+    return notch_filter(x, sfreq, freqs, method="iir", verbose=False)
+
+
+@verbose
+def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
+    """Bring windows of EEG in volts to what a codec reads.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_windows, n_channels, n_times)
+        Signals in volts.
+    sfreq : float
+        Their sampling frequency.
+    prep : Preprocessing
+        The codec's preprocessing.
+    resample : bool
+        Whether resampling to ``prep.sfreq`` is allowed. If False and the
+        rates differ, a ValueError is raised.
+    %(verbose)s
+
+    Returns
+    -------
+    x : ndarray of float32, shape (n_windows, n_channels, n_times_codec)
+        Filtered, resampled and scaled signals.
+    center, scale : ndarray of float64, shape (n_windows, n_channels)
+        Scaling statistics in volts (ones and zeros if ``prep.scaling`` is None).
+    """
+    data = np.asarray(data, dtype=np.float64)
+    if float(sfreq) != float(prep.sfreq) and not resample:
+        raise ValueError(
+            f"The data are sampled at {sfreq} Hz but the codec expects {prep.sfreq} Hz. "
+            "Resample them first (e.g. raw.resample) or pass resample=True."
+        )
+    x = _notch(data, sfreq, prep)
+    x = _band_pass(x, sfreq, prep)
+    if float(sfreq) != float(prep.sfreq):
+        logger.info(f"Resampling from {sfreq:g} Hz to the codec's {prep.sfreq:g} Hz.")
+        x = resample_to(x, sfreq, prep.sfreq)
+    if prep.scaling is None:
+        center = np.zeros(x.shape[:-1])
+        scale = np.ones(x.shape[:-1])
+    else:
+        x, center, scale = robust_scale(x, prep.scaling)
+    if prep.clip is not None:
+        np.clip(x, -prep.clip, prep.clip, out=x)
+    return x.astype(np.float32), center, scale
+
+
+def restore(y, center, scale, prep, sfreq, n_times):
+    """Undo the scaling and resampling of :func:`preprocess`.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n_windows, n_channels, n_times_codec)
+        Codec output in scaled units.
+    center, scale : ndarray, shape (n_windows, n_channels)
+        Statistics returned by :func:`preprocess`.
+    prep : Preprocessing
+        The codec's preprocessing.
+    sfreq : float
+        Sampling frequency to return to.
+    n_times : int
+        Number of samples to return per window (at ``sfreq``).
+
+    Returns
+    -------
+    out : ndarray of float64, shape (n_windows, n_channels, n_times)
+        Signals in volts.
+    """
+    out = np.asarray(y, dtype=np.float64) * scale[..., None] + center[..., None]
+    out = resample_to(out, prep.sfreq, sfreq)
+    if out.shape[-1] >= n_times:
+        return out[..., :n_times]
+    pad = n_times - out.shape[-1]  # rounding of the rate conversion: edge-pad
+    return np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, pad)], mode="edge")

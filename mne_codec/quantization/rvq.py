@@ -1,0 +1,405 @@
+"""Residual vector quantization shared by every codec of the package.
+
+One implementation covers what the published EEG codecs need:
+
+- BioCodec (EnCodec lineage): cosine assignment in 16-d projections of a
+  128-d latent, EMA codebooks with Laplace smoothing, L2-normalised codewords,
+  k-means initialisation on the first training batch, dead-code replacement,
+  commitment loss with straight-through gradients;
+- DAC: factorised codes (projection to 8-d), L2-normalised lookup, codebooks
+  learned by gradient (codebook + commitment losses), quantizer dropout;
+- NeuroRVQ: cosine lookup in 128-d codebooks of 8192 codes.
+
+In eval mode the quantizer is deterministic and never mutates its state: all
+codebook updates, k-means initialisation and dead-code replacement happen only
+in training mode (the reference implementations initialise or update
+codebooks on eval forwards in some places; we do not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["RVQConfig", "ResidualVQ", "VectorQuantizer", "Codebook", "kmeans"]
+
+
+@dataclass
+class RVQConfig:
+    """Configuration of a :class:`ResidualVQ`.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension of the latent vectors that are quantized.
+    n_codebooks : int
+        Number of residual levels.
+    codebook_size : int
+        Number of codes per level.
+    codebook_dim : int | None
+        Dimension of the codebook space. If it differs from ``dim``, each level
+        projects its residual with a linear map (``project_in``) and maps the
+        codeword back (``project_out``). ``None`` means ``dim`` (no projection).
+    distance : ``"cosine"`` | ``"euclidean"``
+        How codes are assigned: largest cosine similarity, or smallest
+        Euclidean distance. Ties go to the first index.
+    ema_decay : float | None
+        Decay of the exponential moving average codebook update. ``None``
+        makes the codebook a parameter learned by gradient (DAC style), with a
+        codebook loss.
+    epsilon : float
+        Laplace smoothing of the EMA cluster sizes.
+    normalize_codewords : bool
+        Keep codewords on the unit sphere after every update (BioCodec).
+    kmeans_init : bool
+        Initialise codebooks with k-means on the first training batch.
+    kmeans_iters : int
+        Number of k-means iterations.
+    dead_code_threshold : float
+        Codes whose EMA cluster size falls below this are replaced with random
+        vectors from the current batch (training only). 0 disables it.
+    dead_code_clamp : float | None
+        Clamp replacement vectors to ``[-clamp, clamp]`` before use (BioCodec).
+    commitment_weight : float
+        Weight of the commitment loss ``||sg(q) - z||^2``.
+    codebook_weight : float
+        Weight of the codebook loss ``||q - sg(z)||^2`` (gradient codebooks).
+    quantizer_dropout : float
+        In training, the fraction of the batch that uses a random number of
+        levels (DAC), so that fewer levels still decode well.
+    """
+
+    dim: int = 128
+    n_codebooks: int = 6
+    codebook_size: int = 256
+    codebook_dim: int | None = 16
+    distance: Literal["cosine", "euclidean"] = "cosine"
+    ema_decay: float | None = 0.99
+    epsilon: float = 1e-5
+    normalize_codewords: bool = True
+    kmeans_init: bool = True
+    kmeans_iters: int = 50
+    dead_code_threshold: float = 2.0
+    dead_code_clamp: float | None = 1.0
+    commitment_weight: float = 0.25
+    codebook_weight: float = 1.0
+    quantizer_dropout: float = 0.0
+
+    def to_dict(self):
+        """Return the configuration as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+class QuantizerOutput(NamedTuple):
+    """What a training-mode forward of the quantizer returns."""
+
+    quantized: torch.Tensor
+    """Quantized latent, shape (batch, dim, n_frames), straight-through."""
+    codes: torch.Tensor
+    """Integer codes, shape (batch, n_codebooks, n_frames)."""
+    loss: torch.Tensor
+    """Commitment (+ codebook) loss, mean over levels."""
+
+
+def kmeans(samples, n_clusters, n_iters=50, generator=None):
+    """Lloyd's k-means with Euclidean distance.
+
+    Parameters
+    ----------
+    samples : torch.Tensor, shape (n_samples, dim)
+        Data.
+    n_clusters : int
+        Number of centroids.
+    n_iters : int
+        Number of iterations.
+    generator : torch.Generator | None
+        Random generator for the initial centroids.
+
+    Returns
+    -------
+    centroids : torch.Tensor, shape (n_clusters, dim)
+    counts : torch.Tensor, shape (n_clusters,)
+        Number of samples assigned to each centroid at the last iteration.
+    """
+    n_samples = samples.shape[0]
+    device = samples.device
+    if n_samples >= n_clusters:
+        idx = torch.randperm(n_samples, device=device, generator=generator)[:n_clusters]
+    else:
+        idx = torch.randint(0, n_samples, (n_clusters,), device=device, generator=generator)
+    centroids = samples[idx].clone()
+    sq_norm = samples.pow(2).sum(1, keepdim=True)
+    counts = torch.zeros(n_clusters, dtype=samples.dtype, device=device)
+    for _ in range(n_iters):
+        # squared distances via one matrix product (no n x k x d tensor)
+        dist = sq_norm - 2 * samples @ centroids.T + centroids.pow(2).sum(1)
+        assign = dist.argmin(dim=1)
+        counts = torch.bincount(assign, minlength=n_clusters).to(samples.dtype)
+        sums = torch.zeros_like(centroids).index_add_(0, assign, samples)
+        empty = counts == 0
+        new = sums / counts.clamp(min=1)[:, None]
+        centroids = torch.where(empty[:, None], centroids, new)
+    return centroids, counts
+
+
+class Codebook(nn.Module):
+    """One codebook with its assignment rule and (optional) EMA state."""
+
+    def __init__(self, config: RVQConfig, dim: int):
+        super().__init__()
+        self.config = config
+        size = config.codebook_size
+        if config.ema_decay is None:
+            embed = torch.empty(size, dim)
+            nn.init.kaiming_uniform_(embed)
+            self.embed = nn.Parameter(embed)
+        else:
+            init = torch.zeros(size, dim)
+            if not config.kmeans_init:
+                nn.init.kaiming_uniform_(init)
+            self.register_buffer("embed", init)
+            self.register_buffer("embed_avg", init.clone())
+            self.register_buffer("cluster_size", torch.zeros(size))
+        self.register_buffer("inited", torch.tensor([float(not config.kmeans_init)]))
+
+    # -- assignment ----------------------------------------------------------
+    def assign(self, x):
+        """Return code indices for ``x`` of shape (n, dim): one matmul."""
+        embed = self.embed
+        if self.config.distance == "cosine":
+            # eps as F.normalize's default, so near-ties resolve like the
+            # reference implementations
+            sim = F.normalize(x, dim=1) @ F.normalize(embed, dim=1).T
+            return sim.argmax(dim=1)
+        # argmax of -||x - e||^2 = argmax of 2 x.e - ||e||^2
+        score = 2 * x @ embed.T - embed.pow(2).sum(1)
+        return score.argmax(dim=1)
+
+    def lookup(self, codes):
+        """Return the raw codewords for integer ``codes``."""
+        return F.embedding(codes, self.embed)
+
+    # -- training-time state changes -----------------------------------------
+    @torch.no_grad()
+    def _kmeans_init(self, x):
+        centroids, counts = kmeans(x, self.config.codebook_size, self.config.kmeans_iters)
+        if self.config.normalize_codewords:
+            centroids = F.normalize(centroids, dim=1)
+        self.embed.data.copy_(centroids)
+        if self.config.ema_decay is not None:
+            self.embed_avg.data.copy_(centroids)
+            self.cluster_size.data.copy_(counts)
+        self.inited.fill_(1.0)
+
+    @torch.no_grad()
+    def _ema_update(self, x, codes):
+        cfg = self.config
+        onehot_counts = torch.bincount(codes, minlength=cfg.codebook_size).to(x.dtype)
+        sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, x)
+        self.cluster_size.mul_(cfg.ema_decay).add_(onehot_counts, alpha=1 - cfg.ema_decay)
+        self.embed_avg.mul_(cfg.ema_decay).add_(sums, alpha=1 - cfg.ema_decay)
+        total = self.cluster_size.sum()
+        smoothed = (self.cluster_size + cfg.epsilon) / (total + cfg.codebook_size * cfg.epsilon) * total
+        embed = self.embed_avg / smoothed[:, None]
+        if cfg.normalize_codewords:
+            embed = F.normalize(embed, dim=1)
+        self.embed.data.copy_(embed)
+
+    @torch.no_grad()
+    def _replace_dead_codes(self, x):
+        """Replace rarely used codes with batch vectors.
+
+        Unlike the EnCodec/BioCodec release, where the replaced codewords are
+        overwritten by the EMA step that follows, the EMA statistics of the
+        replaced codes are reset too, so that the replacement takes effect.
+        """
+        cfg = self.config
+        if cfg.dead_code_threshold <= 0 or cfg.ema_decay is None:
+            return 0
+        dead = self.cluster_size < cfg.dead_code_threshold
+        n_dead = int(dead.sum())
+        if n_dead == 0:
+            return 0
+        idx = torch.randint(0, x.shape[0], (n_dead,), device=x.device)
+        new = x[idx]
+        if cfg.dead_code_clamp is not None:
+            new = new.clamp(-cfg.dead_code_clamp, cfg.dead_code_clamp)
+        if cfg.normalize_codewords:
+            new = F.normalize(new, dim=1)
+        self.embed.data[dead] = new
+        self.embed_avg.data[dead] = new * cfg.dead_code_threshold
+        self.cluster_size.data[dead] = cfg.dead_code_threshold
+        return n_dead
+
+
+class VectorQuantizer(nn.Module):
+    """One level of the residual quantizer: projection + codebook."""
+
+    def __init__(self, config: RVQConfig):
+        super().__init__()
+        cb_dim = config.codebook_dim or config.dim
+        if cb_dim != config.dim:
+            self.project_in = nn.Linear(config.dim, cb_dim)
+            self.project_out = nn.Linear(cb_dim, config.dim)
+        else:
+            self.project_in = nn.Identity()
+            self.project_out = nn.Identity()
+        self.codebook = Codebook(config, cb_dim)
+        self.config = config
+
+    def encode(self, z):
+        """Codes for latents ``z`` of shape (n, dim)."""
+        return self.codebook.assign(self.project_in(z))
+
+    def decode(self, codes):
+        """Latent-space vectors (n, dim) for codes (n,)."""
+        return self.project_out(self.codebook.lookup(codes))
+
+    def forward(self, z):
+        """Training/eval forward on ``z`` (n, dim): (quantized, codes, loss)."""
+        cfg = self.config
+        zp = self.project_in(z)
+        codebook = self.codebook
+        if self.training and not bool(codebook.inited):
+            codebook._kmeans_init(zp.detach())
+        codes = codebook.assign(zp.detach())
+        q = codebook.lookup(codes)
+        loss = zp.new_zeros(())
+        if self.training:
+            if cfg.commitment_weight > 0:
+                loss = loss + cfg.commitment_weight * F.mse_loss(zp, q.detach())
+            if cfg.ema_decay is None:
+                loss = loss + cfg.codebook_weight * F.mse_loss(q, zp.detach())
+            else:
+                codebook._replace_dead_codes(zp.detach())
+                codebook._ema_update(zp.detach(), codes)
+            q = zp + (q - zp).detach()  # straight-through estimator
+        return self.project_out(q), codes, loss
+
+
+class ResidualVQ(nn.Module):
+    """Residual vector quantizer.
+
+    Parameters
+    ----------
+    config : RVQConfig
+        Its configuration.
+
+    Notes
+    -----
+    Latents are laid out as (batch, dim, n_frames) as in convolutional codecs;
+    codes as (batch, n_codebooks, n_frames).
+    """
+
+    def __init__(self, config: RVQConfig):
+        super().__init__()
+        self.config = config
+        self.layers = nn.ModuleList(VectorQuantizer(config) for _ in range(config.n_codebooks))
+
+    @property
+    def n_codebooks(self):
+        """Number of levels available."""
+        return len(self.layers)
+
+    def _check_n(self, n_codebooks):
+        n = self.n_codebooks if n_codebooks is None else int(n_codebooks)
+        if not 1 <= n <= self.n_codebooks:
+            raise ValueError(
+                f"n_codebooks must be between 1 and {self.n_codebooks}, got {n_codebooks}"
+            )
+        return n
+
+    @staticmethod
+    def _flatten(z):
+        b, d, t = z.shape
+        return z.transpose(1, 2).reshape(b * t, d), (b, t)
+
+    def encode(self, z, n_codebooks=None):
+        """Quantize ``z`` (batch, dim, n_frames) to codes (batch, n, n_frames).
+
+        Deterministic and read-only: the codebooks are never updated here.
+        """
+        n = self._check_n(n_codebooks)
+        residual, (b, t) = self._flatten(z)
+        codes = []
+        for layer in self.layers[:n]:
+            c = layer.encode(residual)
+            residual = residual - layer.decode(c)
+            codes.append(c)
+        return torch.stack(codes, 1).view(b, t, n).transpose(1, 2)
+
+    def decode(self, codes):
+        """Sum of the levels' codewords for ``codes`` (batch, n, n_frames)."""
+        if codes.ndim != 3 or codes.shape[1] > self.n_codebooks:
+            raise ValueError(
+                f"codes must have shape (batch, <= {self.n_codebooks}, n_frames), "
+                f"got {tuple(codes.shape)}"
+            )
+        b, n, t = codes.shape
+        flat = codes.transpose(1, 2).reshape(b * t, n)
+        out = 0.0
+        for k in range(n):
+            out = out + self.layers[k].decode(flat[:, k])
+        return out.view(b, t, -1).transpose(1, 2)
+
+    def forward(self, z, n_codebooks=None):
+        """Quantize with straight-through gradients and training updates.
+
+        Returns
+        -------
+        out : QuantizerOutput
+            ``quantized`` (batch, dim, n_frames), ``codes`` and ``loss``.
+        """
+        n = self._check_n(n_codebooks)
+        residual, (b, t) = self._flatten(z)
+        quantized = torch.zeros_like(residual)
+        codes, losses = [], []
+        keep = None
+        if self.training and self.config.quantizer_dropout > 0:
+            # per-sample number of levels (DAC): a fraction of the batch uses
+            # a random prefix of the levels
+            n_per = torch.full((b,), n, device=z.device)
+            drop = torch.rand(b, device=z.device) < self.config.quantizer_dropout
+            n_per[drop] = torch.randint(1, n + 1, (int(drop.sum()),), device=z.device)
+            keep = n_per.repeat_interleave(t)
+        for k, layer in enumerate(self.layers[:n]):
+            q, c, loss = layer(residual)
+            if keep is not None:
+                mask = (k < keep).to(q.dtype)[:, None]
+                q = q * mask
+            residual = residual - q.detach()
+            quantized = quantized + q
+            codes.append(c)
+            losses.append(loss)
+        codes = torch.stack(codes, 1).view(b, t, n).transpose(1, 2)
+        quantized = quantized.view(b, t, -1).transpose(1, 2)
+        return QuantizerOutput(quantized, codes, torch.stack(losses).mean())
+
+    @torch.no_grad()
+    def codebook_usage(self, codes):
+        """Per-level fraction of codes used and perplexity of ``codes``.
+
+        Parameters
+        ----------
+        codes : torch.Tensor, shape (batch, n, n_frames)
+
+        Returns
+        -------
+        usage : torch.Tensor, shape (n,)
+            Fraction of the codebook used at least once.
+        perplexity : torch.Tensor, shape (n,)
+            ``exp(entropy)`` of the empirical code distribution.
+        """
+        size = self.config.codebook_size
+        usage, perplexity = [], []
+        for k in range(codes.shape[1]):
+            counts = torch.bincount(codes[:, k].reshape(-1), minlength=size).double()
+            p = counts / counts.sum()
+            usage.append((counts > 0).double().mean())
+            ent = -(p[p > 0] * p[p > 0].log()).sum()
+            perplexity.append(ent.exp())
+        return torch.stack(usage), torch.stack(perplexity)
