@@ -16,7 +16,7 @@ import numpy as np
 from mne.filter import filter_data, resample
 from mne.utils import logger, verbose
 
-__all__ = ["Preprocessing", "preprocess", "restore", "robust_scale", "resample_to"]
+__all__ = ["Preprocessing", "preprocess", "restore", "band_limit", "robust_scale", "resample_to"]
 
 
 @dataclass
@@ -129,6 +129,28 @@ def _notch(x, sfreq, prep):
     return notch_filter(x, sfreq, freqs, method="iir", verbose=False)
 
 
+def band_limit(data, sfreq, prep):
+    """Apply the codec's notch and band-pass filters at the data's own rate.
+
+    This is the signal a codec reconstruction should be compared with: the
+    codec never sees what its filters remove.
+
+    Parameters
+    ----------
+    data : ndarray, shape (..., n_times)
+        Signals.
+    sfreq : float
+        Their sampling frequency.
+    prep : Preprocessing
+        The codec's preprocessing.
+
+    Returns
+    -------
+    filtered : ndarray of float64, same shape
+    """
+    return _band_pass(_notch(np.asarray(data, dtype=np.float64), sfreq, prep), sfreq, prep)
+
+
 @verbose
 def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
     """Bring windows of EEG in volts to what a codec reads.
@@ -159,8 +181,7 @@ def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
             f"The data are sampled at {sfreq} Hz but the codec expects {prep.sfreq} Hz. "
             "Resample them first (e.g. raw.resample) or pass resample=True."
         )
-    x = _notch(data, sfreq, prep)
-    x = _band_pass(x, sfreq, prep)
+    x = band_limit(data, sfreq, prep)
     if float(sfreq) != float(prep.sfreq):
         logger.info(f"Resampling from {sfreq:g} Hz to the codec's {prep.sfreq:g} Hz.")
         x = resample_to(x, sfreq, prep.sfreq)

@@ -1,0 +1,136 @@
+"""The one token container shared by every output path and the token file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Tokens", "read_tokens"]
+
+_FORMAT = "mne-codec-tokens"
+_VERSION = 1
+
+
+@dataclass
+class Tokens:
+    """Codes of windows of multichannel signals, with what is needed to decode them.
+
+    Parameters
+    ----------
+    codes : ndarray of int16, shape (n_windows, n_channels, n_codebooks, n_frames)
+        The tokens.
+    center, scale : ndarray of float64, shape (n_windows, n_channels)
+        Per-window, per-channel scaling statistics in volts (the codec codes
+        ``(x - center) / scale``).
+    ch_names : list of str | None
+        Channel names (None for unnamed array channels).
+    sfreq : float
+        Sampling frequency of the input in Hz.
+    n_times : int
+        Samples per window at ``sfreq``.
+    n_times_codec : int
+        Samples per window at the codec's rate.
+    onsets_s : ndarray, shape (n_windows,)
+        Window onsets in seconds (time axis of MNE events for Raw/Epochs).
+    codec : dict
+        Identity of the codec: ``name``, ``family``, ``fingerprint``,
+        ``sfreq``, ``frame_rate``, ``codebook_size``.
+    """
+
+    codes: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+    ch_names: list | None
+    sfreq: float
+    n_times: int
+    n_times_codec: int
+    onsets_s: np.ndarray
+    codec: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.codes.ndim != 4:
+            raise ValueError(f"codes must be 4-D, got shape {self.codes.shape}")
+        n_win, n_ch = self.codes.shape[:2]
+        for name in ("center", "scale"):
+            if getattr(self, name).shape != (n_win, n_ch):
+                raise ValueError(f"{name} must have shape {(n_win, n_ch)}")
+        if self.ch_names is not None and len(self.ch_names) != n_ch:
+            raise ValueError("ch_names does not match the number of channels")
+        if len(self.onsets_s) != n_win:
+            raise ValueError("onsets_s does not match the number of windows")
+
+    def __repr__(self):
+        n_win, n_ch, n_q, n_fr = self.codes.shape
+        return (f"<Tokens | {n_win} windows x {n_ch} channels x {n_q} codebooks x "
+                f"{n_fr} frames, codec {self.codec.get('name')!r}, "
+                f"{self.bits_per_second:g} bit/s per channel>")
+
+    @property
+    def n_codebooks(self):
+        """Number of codebook levels."""
+        return self.codes.shape[2]
+
+    @property
+    def bits_per_second(self):
+        """Bits per second and channel of the codes (side information excluded)."""
+        return (self.codec["frame_rate"] * self.n_codebooks
+                * math.log2(self.codec["codebook_size"]))
+
+    def _meta(self):
+        return dict(format=_FORMAT, version=_VERSION, ch_names=self.ch_names,
+                    sfreq=self.sfreq, n_times=int(self.n_times),
+                    n_times_codec=int(self.n_times_codec), codec=self.codec)
+
+    def save(self, fname, *, overwrite=False):
+        """Save to a ``.npz`` file (no pickled objects; written atomically).
+
+        Parameters
+        ----------
+        fname : path-like
+            Target file; ``.npz`` is appended if missing.
+        overwrite : bool
+            Overwrite an existing file.
+        """
+        fname = Path(fname)
+        if fname.suffix != ".npz":
+            fname = fname.with_name(fname.name + ".npz")
+        if fname.exists() and not overwrite:
+            raise FileExistsError(f"{fname} exists; pass overwrite=True.")
+        tmp = fname.with_name(fname.name + ".part")
+        with open(tmp, "wb") as f:
+            np.savez(f, codes=self.codes, center=self.center, scale=self.scale,
+                     onsets_s=self.onsets_s,
+                     meta=np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8))
+        os.replace(tmp, fname)
+        return fname
+
+
+def read_tokens(fname):
+    """Read tokens saved with :meth:`Tokens.save`.
+
+    Parameters
+    ----------
+    fname : path-like
+        The ``.npz`` file.
+
+    Returns
+    -------
+    tokens : Tokens
+    """
+    try:
+        with np.load(fname, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("codes", "center", "scale", "onsets_s", "meta")}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (OSError, ValueError, KeyError, UnicodeDecodeError) as err:
+        raise ValueError(f"{fname} is not a valid mne-codec token file: {err}") from err
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{fname} is not an mne-codec token file.")
+    return Tokens(codes=arrays["codes"], center=arrays["center"], scale=arrays["scale"],
+                  ch_names=meta["ch_names"], sfreq=meta["sfreq"], n_times=meta["n_times"],
+                  n_times_codec=meta["n_times_codec"], onsets_s=arrays["onsets_s"],
+                  codec=meta["codec"])

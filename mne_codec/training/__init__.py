@@ -1,0 +1,16 @@
+"""Training of the codecs: data streams, objectives and the training loop."""
+
+from .data import RecordingCrops, fixed_crops, load_recording
+from .losses import BioCodecLoss
+from .trainer import TrainConfig, Trainer, lr_factor, validation_metrics
+
+__all__ = [
+    "BioCodecLoss",
+    "RecordingCrops",
+    "TrainConfig",
+    "Trainer",
+    "fixed_crops",
+    "load_recording",
+    "lr_factor",
+    "validation_metrics",
+]

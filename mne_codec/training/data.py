@@ -1,0 +1,251 @@
+"""Training data: random single-channel crops of preprocessed recordings.
+
+Every recording is preprocessed once, as a whole, with the codec's own
+:func:`~mne_codec.preprocessing.preprocess` (so that BioCodec's per-channel
+median/IQR scaling and clamping are computed over the whole recording, as
+the authors do), then cut into random 5 s single-channel crops.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from ..preprocessing import Preprocessing, preprocess
+
+__all__ = ["RecordingCrops", "fixed_crops", "load_recording"]
+
+
+def _as_preprocessing(codec_or_prep):
+    if isinstance(codec_or_prep, Preprocessing):
+        return codec_or_prep
+    prep = getattr(codec_or_prep, "preprocessing", None)
+    if not isinstance(prep, Preprocessing):
+        raise TypeError(
+            "Expected a Codec or a Preprocessing, got "
+            f"{type(codec_or_prep).__name__}"
+        )
+    return prep
+
+
+def load_recording(source, preprocessing, prepare_raw=None):
+    """Read and preprocess one whole recording.
+
+    Parameters
+    ----------
+    source : path-like | mne.io.BaseRaw
+        A file that :func:`mne.io.read_raw` reads (EDF, BDF, GDF, FIF,
+        BrainVision, EEGLAB...) or a Raw object (not modified).
+    preprocessing : Codec | Preprocessing
+        The codec (or its preprocessing) that decides channel types, rate,
+        band and scaling.
+    prepare_raw : callable | None
+        Called on the Raw before channels are picked, e.g. to fix channel
+        types or names; it may modify the Raw in place or return a new one.
+
+    Returns
+    -------
+    x : ndarray of float32, shape (n_channels, n_times)
+        The recording in the codec's scaled units.
+    """
+    import mne
+
+    prep = _as_preprocessing(preprocessing)
+    if isinstance(source, mne.io.BaseRaw):
+        raw = source.copy().load_data(verbose=False)
+    else:
+        raw = mne.io.read_raw(Path(source), preload=True, verbose=False)
+    if prepare_raw is not None:
+        out = prepare_raw(raw)
+        raw = raw if out is None else out
+    raw.pick(list(prep.ch_types), exclude="bads")
+    x, _, _ = preprocess(raw.get_data()[None], raw.info["sfreq"], prep, verbose=False)
+    return x[0]
+
+
+def _source_name(source):
+    filenames = getattr(source, "filenames", None)
+    return str(filenames[0]) if filenames else str(source)
+
+
+def _dist_rank():
+    """(rank, world_size) of torch.distributed, or from torchrun's env."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class RecordingCrops(IterableDataset):
+    """Endless stream of random single-channel crops from recordings.
+
+    Recordings are read and preprocessed one at a time and held in a pool of
+    at most ``max_recordings_in_memory``. The stream is organised in rounds:
+    in round ``r`` the pool holds the next recordings of the (seeded,
+    reshuffled at every pass) file list, and ``crops_per_recording`` crops per
+    pooled recording are drawn, a recording being picked with a probability
+    proportional to its channel-samples (every channel-second is equally
+    likely). When every file of the shard fits in the pool it is loaded once.
+
+    Parameters
+    ----------
+    sources : list of path-like | mne.io.BaseRaw
+        Recordings.
+    preprocessing : Codec | Preprocessing
+        The codec (or its preprocessing): channel types, rate, band, scaling.
+    segment_s : float
+        Crop length in seconds (at the codec's rate).
+    prepare_raw : callable | None
+        See :func:`load_recording`.
+    max_recordings_in_memory : int
+        Size of the pool of preprocessed recordings.
+    crops_per_recording : int
+        Crops drawn per pooled recording before the pool moves on.
+    seed : int
+        Seed of the file order and of the crops.
+    shard : bool
+        Whether each distributed rank and each data-loader worker reads only
+        its own share of the files (round-robin after the seeded shuffle).
+
+    Notes
+    -----
+    The stream is a pure function of ``seed``, the shard and the position,
+    so a resumed run can skip what was already consumed without reading the
+    crops again (see :meth:`set_resume`).
+    """
+
+    def __init__(self, sources, preprocessing, *, segment_s=5.0, prepare_raw=None,
+                 max_recordings_in_memory=8, crops_per_recording=256, seed=0, shard=True):
+        super().__init__()
+        self.sources = list(sources)
+        if not self.sources:
+            raise ValueError("RecordingCrops needs at least one recording")
+        self.prep = _as_preprocessing(preprocessing)
+        self.segment_s = float(segment_s)
+        self.n_times = int(round(self.segment_s * self.prep.sfreq))
+        self.prepare_raw = prepare_raw
+        self.max_recordings_in_memory = int(max_recordings_in_memory)
+        self.crops_per_recording = int(crops_per_recording)
+        self.seed = int(seed)
+        self.shard = shard
+        self._skip_batches = 0
+        self._batch_size = 1
+
+    def set_resume(self, n_batches, batch_size):
+        """Make the next iteration skip ``n_batches`` already consumed batches.
+
+        With ``W`` data-loader workers, batch ``b`` comes from worker
+        ``b % W``; each worker skips its own share.
+        """
+        self._skip_batches = int(n_batches)
+        self._batch_size = int(batch_size)
+
+    def _slot(self):
+        rank, world = _dist_rank() if self.shard else (0, 1)
+        info = get_worker_info()
+        wid, n_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if not self.shard:
+            wid, n_workers = 0, 1
+        return rank * n_workers + wid, world * n_workers, wid, n_workers
+
+    def _order(self, slot, n_slots, n_pass):
+        """File indices of this slot for one pass over the (shuffled) list."""
+        rng = np.random.default_rng([self.seed, n_pass])
+        order = rng.permutation(len(self.sources))
+        mine = order[slot::n_slots]
+        if len(mine) == 0:  # fewer files than ranks x workers: share them
+            mine = order[[slot % len(order)]]
+        return [int(i) for i in mine]
+
+    def __iter__(self):
+        slot, n_slots, wid, n_workers = self._slot()
+        skip = math.ceil(max(self._skip_batches - wid, 0) / n_workers) * self._batch_size
+        first = self._order(slot, n_slots, 0)
+        all_fit = len(first) <= self.max_recordings_in_memory
+        m = len(first) if all_fit else self.max_recordings_in_memory
+        per_round = m * self.crops_per_recording
+        round_idx, pos = divmod(skip, per_round)
+        cache = {}
+        seg = self.n_times
+        while True:
+            if all_fit:
+                files = first
+            else:
+                # round r takes files r*m .. r*m+m-1 of the concatenated passes
+                files, k = [], round_idx * m
+                while len(files) < m:
+                    n_pass, i = divmod(k, len(first))
+                    files.append(self._order(slot, n_slots, n_pass)[i])
+                    k += 1
+            cache = {i: cache[i] if i in cache else self._load(i) for i in files}
+            data = [cache[i] for i in files]
+            sizes = np.array([d.shape[0] * d.shape[1] for d in data], dtype=float)
+            rng = np.random.default_rng([self.seed, slot, round_idx])
+            rec = rng.choice(len(data), size=per_round, p=sizes / sizes.sum())
+            u_ch = rng.random(per_round)
+            u_start = rng.random(per_round)
+            for j in range(pos, per_round):
+                d = data[rec[j]]
+                ch = int(u_ch[j] * d.shape[0])
+                start = int(u_start[j] * (d.shape[1] - seg + 1))
+                yield torch.from_numpy(d[ch:ch + 1, start:start + seg].copy())
+            round_idx += 1
+            pos = 0
+
+    def _load(self, i):
+        x = load_recording(self.sources[i], self.prep, self.prepare_raw)
+        if x.shape[0] == 0 or x.shape[1] < self.n_times:
+            raise ValueError(
+                f"{_source_name(self.sources[i])} has no {list(self.prep.ch_types)} channel "
+                f"of at least {self.segment_s:g} s at {self.prep.sfreq:g} Hz"
+            )
+        return x
+
+
+def fixed_crops(sources, preprocessing, *, segment_s=5.0, prepare_raw=None,
+                max_segments=None, seed=0):
+    """Deterministic non-overlapping crops of every channel, for validation.
+
+    Parameters
+    ----------
+    sources : list of path-like | mne.io.BaseRaw
+        Recordings.
+    preprocessing : Codec | Preprocessing
+        The codec (or its preprocessing).
+    segment_s : float
+        Crop length in seconds.
+    prepare_raw : callable | None
+        See :func:`load_recording`.
+    max_segments : int | None
+        Keep a seeded random subset of at most this many segments (in their
+        original order), to bound validation time.
+    seed : int
+        Seed of that subset.
+
+    Returns
+    -------
+    crops : torch.Tensor of float32, shape (n_segments, 1, n_times)
+        Flat segments (zero energy after scaling) are left out, since a
+        normalised error is undefined for them.
+    """
+    prep = _as_preprocessing(preprocessing)
+    seg = int(round(float(segment_s) * prep.sfreq))
+    out = []
+    for source in sources:
+        x = load_recording(source, prep, prepare_raw)
+        n = x.shape[1] // seg
+        if n == 0:
+            continue
+        out.append(x[:, : n * seg].reshape(x.shape[0], n, seg).reshape(-1, 1, seg))
+    if not out:
+        raise ValueError(f"No recording is at least {segment_s:g} s long")
+    crops = np.concatenate(out)
+    crops = crops[(crops.astype(np.float64) ** 2).sum(axis=(1, 2)) > 1e-8 * seg]
+    if max_segments is not None and len(crops) > max_segments:
+        keep = np.sort(np.random.default_rng(seed).choice(len(crops), max_segments, replace=False))
+        crops = crops[keep]
+    return torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))

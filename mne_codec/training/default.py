@@ -1,0 +1,172 @@
+"""The recipe of the package's default codec.
+
+Run as::
+
+    python -m mne_codec.training.default --out DIR --minutes 60 [--data PATH]
+
+Model: ``BioCodec(BioCodecConfig())`` (the authors' EEG architecture; 250 Hz,
+0.5-40 Hz Butterworth, per-channel median/IQR scaling over the whole
+recording, clamp at +-10). Objective: BioCodec's (0.2 Huber + 1.0
+multi-resolution STFT + commitment, counted twice as in the authors'
+trainer). Optimiser: Adam, betas (0.5, 0.9), linear warm-up then cosine to 0
+fitted to the time budget, batch 32 random 5 s single-channel crops.
+
+Data (``shared/data``, see its README): training on EEGMMIDB S001-S008 runs
+4/8/12 and eegmat Subject00-02 (rest and task); validation on EEGMMIDB
+S009-S010 and eegmat Subject03, reported per dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+#: peak learning rate chosen by the probe (see ``PROBE``)
+DEFAULT_LR = 1e-3
+#: 3-minute probes, 1 thread each, batch 32, warm-up 100 steps, seed 0:
+#: validation NMSE (all 6 levels, EEGMMIDB / eegmat subsets) at the end
+PROBE = {}
+
+EEGMMIDB = "MNE-eegbci-data/files/eegmmidb/1.0.0"
+EEGMAT_CHANNELS = ("Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4",
+                   "T5", "T6", "P3", "P4", "O1", "O2", "Fz", "Cz", "Pz")
+
+
+def default_data_dir():
+    """``$MNE_CODEC_SHARED_DATA``, else ``shared/data`` next to the repository."""
+    env = os.environ.get("MNE_CODEC_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def prepare_eegbci(raw):
+    """Standardise EEGMMIDB channel names (``'Fc5.'`` -> ``'FC5'``)."""
+    from mne.datasets import eegbci
+
+    eegbci.standardize(raw)
+    return raw
+
+
+def prepare_eegmat(raw):
+    """eegmat: strip ``'EEG '``, type A2-A1 as misc and ECG as ecg, keep the 19 EEG."""
+    raw.rename_channels(lambda c: c.replace("EEG ", "").replace("ECG ECG", "ECG"))
+    raw.set_channel_types({"A2-A1": "misc", "ECG": "ecg"}, on_unit_change="ignore")
+    raw.pick(list(EEGMAT_CHANNELS))
+    return raw
+
+
+def eegmmidb_files(data, subjects, runs=(4, 8, 12)):
+    """EEGMMIDB imagery runs of ``subjects`` under ``data``."""
+    root = Path(data) / EEGMMIDB
+    return [root / f"S{s:03d}" / f"S{s:03d}R{r:02d}.edf" for s in subjects for r in runs]
+
+
+def eegmat_files(data, subjects):
+    """eegmat recordings (rest ``_1`` and task ``_2``) of ``subjects``."""
+    return [Path(data) / "eegmat" / f"Subject{s:02d}_{k}.edf" for s in subjects for k in (1, 2)]
+
+
+class _Prepare:
+    """Pick the channel fix-up by file (picklable, for data-loader workers)."""
+
+    def __call__(self, raw):
+        name = Path(raw.filenames[0]).name
+        return prepare_eegmat(raw) if name.startswith("Subject") else prepare_eegbci(raw)
+
+
+def build_data(codec, data, *, seed=0, val_segments=None):
+    """Training stream and validation sets of the default recipe.
+
+    Returns
+    -------
+    train : RecordingCrops
+    val : dict of str to torch.Tensor
+        ``"eegmmidb"`` and ``"eegmat"`` validation segments.
+    """
+    from .data import RecordingCrops, fixed_crops
+
+    train_files = eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
+    missing = [str(f) for f in train_files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"Missing training files, e.g. {missing[0]}")
+    train = RecordingCrops(train_files, codec, segment_s=5.0, prepare_raw=_Prepare(),
+                           max_recordings_in_memory=len(train_files), seed=seed)
+    val = {
+        "eegmmidb": fixed_crops(eegmmidb_files(data, (9, 10)), codec, prepare_raw=prepare_eegbci,
+                                max_segments=val_segments, seed=seed),
+        "eegmat": fixed_crops(eegmat_files(data, (3,)), codec, prepare_raw=prepare_eegmat,
+                              max_segments=val_segments, seed=seed),
+    }
+    return train, val
+
+
+def main(argv=None):
+    """Command-line entry point."""
+    import torch
+
+    from ..models import BioCodec, BioCodecConfig
+    from .trainer import TrainConfig, Trainer, validation_metrics
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--minutes", type=float, required=True, help="training time budget")
+    parser.add_argument("--data", type=Path, default=None, help="shared/data folder")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR)
+    parser.add_argument("--warmup-steps", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-every", type=int, default=250)
+    parser.add_argument("--val-segments", type=int, default=256,
+                        help="segments per validation set during training")
+    parser.add_argument("--final-val-segments", type=int, default=1024,
+                        help="segments per validation set for the final report (0: all)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    data = args.data or default_data_dir()
+    torch.manual_seed(args.seed)
+    codec = BioCodec(BioCodecConfig())
+    t0 = time.time()
+    train, val = build_data(codec, data, seed=args.seed, val_segments=args.val_segments)
+    print(f"data ready in {time.time() - t0:.0f} s: "
+          + ", ".join(f"{k} {tuple(v.shape)}" for k, v in val.items()), flush=True)
+    config = TrainConfig(lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0,
+                         warmup_steps=args.warmup_steps, total_steps=None,
+                         batch_size=args.batch_size, segment_s=5.0, grad_clip=1.0,
+                         seed=args.seed, log_every=10, val_every=args.val_every,
+                         checkpoint_every=args.val_every, max_minutes=args.minutes,
+                         num_threads=args.threads, commitment_weight=2.0,
+                         progress=not args.no_progress)
+    meta = {"recipe": "mne_codec.training.default",
+            "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
+            "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)"}
+    trainer = Trainer(codec, train, val, config, args.out, meta=meta)
+    summary = trainer.fit(resume=args.resume)
+
+    # final report on larger validation sets
+    n_final = args.final_val_segments or None
+    if n_final != args.val_segments:
+        _, val = build_data(codec, data, seed=args.seed, val_segments=n_final)
+    report = {name: validation_metrics(codec, x) for name, x in val.items()}
+    report = {name: {**m, "n_segments": len(val[name])} for name, m in report.items()}
+    summary["final_validation"] = report
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    from ..checkpoints import save_codec
+
+    save_codec(codec, Path(args.out) / "final", meta={**meta, "training": summary})
+    k = codec.max_codebooks
+    for name, m in report.items():
+        levels = " ".join(f"{m[f'nmse_{j}']:.3f}" for j in range(1, k + 1))
+        print(f"{name}: NMSE at 1..{k} levels = {levels} ({m['n_segments']} segments)", flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

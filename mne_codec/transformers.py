@@ -1,0 +1,386 @@
+"""scikit-learn transformers: signals -> tokens (and features), tokens -> signals."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+
+import numpy as np
+from mne import BaseEpochs
+from mne.io import BaseRaw
+from mne.utils import use_log_level, warn
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import _pick_types, check_input
+from .checkpoints import load_codec
+from .inference import decode_windows, encode_windows, quantized_windows, resolve_device
+from .models import Codec
+from .preprocessing import preprocess, restore
+from .tokens import Tokens
+
+__all__ = ["CodecTokenizer", "CodecReconstructor"]
+
+_OUTPUTS = ("histogram", "embedding", "tokens")
+_CODEC_CACHE = {}
+
+
+def _load_codec_copy(codec):
+    """A private copy of the codec, so estimators never share mutable state."""
+    if isinstance(codec, Codec):
+        return copy.deepcopy(codec).eval()
+    key = str(codec)
+    if key not in _CODEC_CACHE:
+        _CODEC_CACHE[key] = load_codec(codec, verbose=False)
+    return copy.deepcopy(_CODEC_CACHE[key])
+
+
+class _CodecBase(TransformerMixin, BaseEstimator):
+    """Shared parameters, fitting and tokenization of the two transformers."""
+
+    def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
+                 resample=True, device="auto", batch_size=256, verbose=None):
+        self.codec = codec
+        self.sfreq = sfreq
+        self.window_s = window_s
+        self.n_codebooks = n_codebooks
+        self.resample = resample
+        self.device = device
+        self.batch_size = batch_size
+        self.verbose = verbose
+
+    def _log(self):
+        return use_log_level(self.verbose) if self.verbose is not None else nullcontext()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = False
+        tags.requires_fit = True
+        tags.non_deterministic = False
+        return tags
+
+    # -- fitting ----------------------------------------------------------------
+    def _check_params(self):
+        if not (isinstance(self.window_s, (int, float)) and self.window_s > 0):
+            raise ValueError(f"window_s must be a positive number, got {self.window_s!r}")
+        if not isinstance(self.resample, (bool, np.bool_)):
+            raise TypeError(f"resample must be a bool, got {self.resample!r}")
+        resolve_device(self.device)
+
+    def _windows(self, X, pad_tail=False):
+        codec = self.codec_ if hasattr(self, "codec_") else None
+        ch_types = codec.preprocessing.ch_types if codec is not None else ("eeg",)
+        return check_input(X, sfreq=self.sfreq, window_s=self.window_s, ch_types=ch_types,
+                           pad_tail=pad_tail)
+
+    def fit(self, X, y=None):
+        """Validate the data and load the codec (which stays frozen).
+
+        Parameters
+        ----------
+        X : mne.io.Raw | mne.Epochs | array, shape (n_epochs, n_channels, n_times)
+            Data; a 2-D array is read as single-channel epochs ``(n_epochs, n_times)``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : instance
+        """
+        with self._log():
+            self._check_params()
+            codec = _load_codec_copy(self.codec)
+            codec.set_num_codebooks(self.n_codebooks)
+            self.codec_ = codec
+            w = self._windows(X)
+            self._check_length(w)
+            self.n_codebooks_ = codec.n_codebooks
+            self.sfreq_ = w.sfreq
+            self.ch_names_ = w.ch_names
+            self.n_features_in_ = X.shape[1] if w.kind == "array" else len(w.ch_names)
+        return self
+
+    def _check_length(self, w):
+        codec = self.codec_
+        n_codec = int(np.ceil(w.data.shape[-1] * codec.sfreq / w.sfreq))
+        if n_codec < codec.hop_length:
+            raise ValueError(
+                f"Windows of {w.data.shape[-1]} samples at {w.sfreq:g} Hz are shorter than "
+                f"one codec frame ({codec.hop_length} samples at {codec.sfreq:g} Hz, "
+                f"{1000 * codec.hop_length / codec.sfreq:.1f} ms)."
+            )
+
+    def _check_fitted_input(self, X, pad_tail=False):
+        check_is_fitted(self, "codec_")
+        w = self._windows(X, pad_tail=pad_tail)
+        if w.kind == "array":
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        elif self.ch_names_ is not None and w.ch_names != self.ch_names_:
+            raise ValueError(
+                f"The channels differ from those seen in fit: {w.ch_names} vs {self.ch_names_}."
+            )
+        if w.sfreq != self.sfreq_:
+            raise ValueError(f"sfreq {w.sfreq} differs from the {self.sfreq_} seen in fit.")
+        self._check_length(w)
+        return w
+
+    def _tokens_from_windows(self, w):
+        codec = self.codec_
+        x, center, scale = preprocess(w.data, w.sfreq, codec.preprocessing,
+                                      resample=self.resample)
+        codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device)
+        info = dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
+                    sfreq=codec.sfreq, frame_rate=codec.frame_rate,
+                    codebook_size=codec.codebook_size)
+        return Tokens(codes=codes, center=center, scale=scale, ch_names=w.ch_names,
+                      sfreq=w.sfreq, n_times=w.data.shape[-1], n_times_codec=x.shape[-1],
+                      onsets_s=w.onsets_s, codec=info)
+
+    def _decode_tokens(self, tokens):
+        codec = self.codec_
+        y = decode_windows(codec, tokens.codes, tokens.n_times_codec,
+                           batch_size=self.batch_size, device=self.device)
+        return restore(y, tokens.center, tokens.scale, codec.preprocessing, tokens.sfreq,
+                       tokens.n_times)
+
+
+class CodecTokenizer(_CodecBase):
+    """Turn EEG into discrete codec tokens (and features built on them).
+
+    Parameters
+    ----------
+    codec : str | path-like | Codec
+        ``"default"`` (the codec shipped with the package), a registered name
+        (:func:`mne_codec.list_codecs`), a local checkpoint, or a model.
+    sfreq : float | None
+        Sampling frequency of array input (taken from ``info`` for MNE objects).
+    window_s : float
+        Window length in seconds used to cut a :class:`mne.io.Raw`.
+    n_codebooks : int | None
+        Number of RVQ levels to use (fewer levels, fewer bits); all if None.
+    output : ``"histogram"`` | ``"embedding"`` | ``"tokens"``
+        What :meth:`transform` returns:
+
+        - ``"histogram"`` (default): per channel and level, the normalised
+          histogram of the codes over time, shape
+          ``(n_epochs, n_channels * n_codebooks * codebook_size)``: a bag of
+          tokens that a linear model can use directly;
+        - ``"embedding"``: the time-averaged quantized latent of each channel,
+          ``(n_epochs, n_channels * dim)``;
+        - ``"tokens"``: the integer codes,
+          ``(n_epochs, n_channels, n_codebooks, n_frames)``.
+    resample : bool
+        Allow resampling to the codec's rate; if False, other rates raise.
+    device : str
+        ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``...
+    batch_size : int
+        Channel-windows per forward pass.
+    verbose : bool | str | int | None
+        MNE verbosity; progress bars show at ``"INFO"`` and below.
+
+    Attributes
+    ----------
+    codec_ : Codec
+        The (frozen) codec.
+    n_codebooks_ : int
+        Levels in use.
+    sfreq_ : float
+        Sampling frequency seen in fit.
+    ch_names_ : list of str | None
+        Channel names seen in fit (None for arrays).
+    n_features_in_ : int
+        Number of channels (``X.shape[1]`` for arrays).
+
+    Notes
+    -----
+    Each window and channel is band-passed, resampled and scaled as the codec
+    declares (:attr:`Codec.preprocessing`); the scaling statistics are kept in
+    :meth:`tokenize`'s :class:`~mne_codec.Tokens` so that
+    :meth:`inverse_transform` returns volts.
+    """
+
+    def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
+                 output="histogram", resample=True, device="auto", batch_size=256,
+                 verbose=None):
+        super().__init__(codec, sfreq=sfreq, window_s=window_s, n_codebooks=n_codebooks,
+                         resample=resample, device=device, batch_size=batch_size,
+                         verbose=verbose)
+        self.output = output
+
+    def _check_params(self):
+        super()._check_params()
+        if self.output not in _OUTPUTS:
+            raise ValueError(f"output must be one of {_OUTPUTS}, got {self.output!r}")
+
+    def tokenize(self, X):
+        """Tokens of ``X`` with their metadata and scaling statistics.
+
+        Parameters
+        ----------
+        X : mne.io.Raw | mne.Epochs | array
+            Data.
+
+        Returns
+        -------
+        tokens : Tokens
+        """
+        with self._log():
+            return self._tokens_from_windows(self._check_fitted_input(X))
+
+    def transform(self, X):
+        """Tokenize ``X`` and return :attr:`output`.
+
+        Parameters
+        ----------
+        X : mne.io.Raw | mne.Epochs | array
+            Data.
+
+        Returns
+        -------
+        Xt : ndarray
+            See ``output``.
+        """
+        self._check_params()
+        tokens = self.tokenize(X)
+        if self.output == "tokens":
+            return tokens.codes
+        if self.output == "histogram":
+            return _code_histograms(tokens.codes, self.codec_.codebook_size)
+        with self._log():
+            z = quantized_windows(self.codec_, tokens.codes, batch_size=self.batch_size,
+                                  device=self.device)
+        return z.mean(-1).reshape(len(z), -1)
+
+    def inverse_transform(self, X):
+        """Decode tokens back to signals.
+
+        Parameters
+        ----------
+        X : Tokens | array of int, shape (n_epochs, n_channels, n_codebooks, n_frames)
+            A :class:`~mne_codec.Tokens` (returns volts at the input rate) or
+            bare codes (returns the codec's scaled units at the input rate, as
+            the amplitude statistics are not part of the codes).
+
+        Returns
+        -------
+        X : ndarray, shape (n_epochs, n_channels, n_times)
+        """
+        check_is_fitted(self, "codec_")
+        with self._log():
+            if isinstance(X, Tokens):
+                return self._decode_tokens(X)
+            codes = np.asarray(X)
+            if codes.ndim != 4:
+                raise ValueError(
+                    "inverse_transform takes Tokens or codes of shape (n_epochs, n_channels, "
+                    f"n_codebooks, n_frames), got shape {codes.shape} (output="
+                    f"{self.output!r} features cannot be decoded)."
+                )
+            warn("Bare codes carry no amplitude statistics: the output is in the codec's "
+                 "scaled units. Use tokenize() and pass its Tokens to get volts.")
+            n_codec = codes.shape[-1] * self.codec_.hop_length
+            n_times = int(round(n_codec * self.sfreq_ / self.codec_.sfreq))
+            tokens = Tokens(codes=codes, center=np.zeros(codes.shape[:2]),
+                            scale=np.ones(codes.shape[:2]), ch_names=self.ch_names_,
+                            sfreq=self.sfreq_, n_times=n_times, n_times_codec=n_codec,
+                            onsets_s=np.zeros(len(codes)), codec={})
+            return self._decode_tokens(tokens)
+
+
+def _code_histograms(codes, codebook_size):
+    """Normalised code counts per (window, channel, level), flattened per window."""
+    n_win, n_ch, n_q, n_fr = codes.shape
+    groups = np.arange(n_win * n_ch * n_q).reshape(n_win, n_ch, n_q, 1) * codebook_size
+    counts = np.bincount((groups + codes).ravel(), minlength=n_win * n_ch * n_q * codebook_size)
+    return (counts.reshape(n_win, -1) / n_fr).astype(np.float64)
+
+
+class CodecReconstructor(_CodecBase):
+    """Encode and decode EEG through a codec: what the tokens keep of the signal.
+
+    Parameters
+    ----------
+    codec : str | path-like | Codec
+        ``"default"``, a registered name, a local checkpoint or a model.
+    sfreq : float | None
+        Sampling frequency of array input.
+    window_s : float
+        Window length in seconds used to cut a :class:`mne.io.Raw`.
+    n_codebooks : int | None
+        Number of RVQ levels to use; all if None.
+    resample : bool
+        Allow resampling to the codec's rate (and back).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``...
+    batch_size : int
+        Channel-windows per forward pass.
+    verbose : bool | str | int | None
+        MNE verbosity.
+
+    Attributes
+    ----------
+    codec_ : Codec
+        The codec.
+    n_codebooks_, sfreq_, ch_names_, n_features_in_
+        As in :class:`CodecTokenizer`.
+
+    Notes
+    -----
+    The reconstruction is of the codec's band (its band-pass is applied
+    before coding), at the input's rate and in volts.
+    """
+
+    def transform(self, X):
+        """Reconstruct ``X``.
+
+        Parameters
+        ----------
+        X : mne.io.Raw | mne.Epochs | array
+            Data.
+
+        Returns
+        -------
+        X_rec : ndarray
+            Same shape and units as the coded data: ``(n_epochs, n_channels,
+            n_times)`` for Epochs and 3-D arrays, ``(n_epochs, n_times)`` for
+            2-D arrays, ``(n_channels, n_times)`` for a Raw (whole recording).
+        """
+        with self._log():
+            w = self._check_fitted_input(X, pad_tail=True)
+            rec = self._decode_tokens(self._tokens_from_windows(w))
+        if w.kind == "raw":
+            n_total = X.n_times
+            return rec.transpose(1, 0, 2).reshape(rec.shape[1], -1)[:, :n_total]
+        return rec[:, 0] if w.squeeze else rec
+
+    def reconstruct(self, inst):
+        """A copy of ``inst`` whose coded channels are replaced by their reconstruction.
+
+        Parameters
+        ----------
+        inst : mne.io.Raw | mne.Epochs
+            Data (fitted on the fly if the estimator is not fitted).
+
+        Returns
+        -------
+        inst_rec : mne.io.Raw | mne.Epochs
+            Same info, events, annotations and metadata; other channel types
+            are left untouched.
+        """
+        if not isinstance(inst, (BaseRaw, BaseEpochs)):
+            raise TypeError(f"inst must be a Raw or Epochs, got {type(inst).__name__}")
+        if not hasattr(self, "codec_"):
+            self.fit(inst)
+        rec = self.transform(inst)
+        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types)
+        out = inst.copy().load_data()
+        if isinstance(out, BaseRaw):
+            out._data[picks] = rec
+        else:
+            out._data[:, picks] = rec
+        return out

@@ -1,0 +1,94 @@
+"""Shared fixtures: real EEG from ../shared/data, reference codecs, tiny codecs."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def shared_data_dir():
+    """../shared/data beside the checkout (or $MNE_CODEC_SHARED_DATA)."""
+    env = os.environ.get("MNE_CODEC_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    path = shared_data_dir()
+    if not (path / "MNE-eegbci-data").is_dir():
+        pytest.skip(f"real EEG not found at {path} (set MNE_CODEC_SHARED_DATA)")
+    return path
+
+
+def _eegbci_raw(shared, subject, runs):
+    import mne
+    from mne.datasets import eegbci
+
+    files = eegbci.load_data(subjects=[subject], runs=runs, path=str(shared),
+                             update_path=False, verbose=False)
+    raw = mne.concatenate_raws(
+        [mne.io.read_raw_edf(f, preload=True, verbose=False) for f in files], verbose=False
+    )
+    eegbci.standardize(raw)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def mi_raw(shared_data):
+    """EEGMMIDB S001 run 4 (motor imagery), 64 channels, 160 Hz, with annotations."""
+    return _eegbci_raw(shared_data, 1, [4])
+
+
+@pytest.fixture(scope="session")
+def mi_epochs(mi_raw):
+    """Left/right imagery epochs of 4 s from S001 run 4."""
+    import mne
+
+    events, _ = mne.events_from_annotations(mi_raw, event_id=dict(T1=0, T2=1), verbose=False)
+    return mne.Epochs(mi_raw, events, dict(left=0, right=1), tmin=0.0, tmax=4.0,
+                      baseline=None, preload=True, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def ref_codec():
+    """The authors' EEG architecture on the seeded weights of the parity test."""
+    from mne_codec.checkpoints import load_biocodec_checkpoint
+
+    return load_biocodec_checkpoint(DATA_DIR / "biocodec_ref_eeg_ckpt.pt")
+
+
+def make_tiny_codec(ratios=(2, 2), seed=0, filters=True, codebook_size=16, n_codebooks=3):
+    """A small BioCodec with codebooks calibrated by one training forward."""
+    from mne_codec.models import BioCodec, BioCodecConfig
+    from mne_codec.preprocessing import Preprocessing
+    from mne_codec.quantization import RVQConfig
+
+    torch.manual_seed(seed)
+    prep = Preprocessing(sfreq=100.0, l_freq=1.0 if filters else None,
+                         h_freq=30.0 if filters else None)
+    cfg = BioCodecConfig(ratios=ratios, n_filters=4, dimension=16, lstm_layers=1,
+                         rvq=RVQConfig(dim=16, n_codebooks=n_codebooks,
+                                       codebook_size=codebook_size, codebook_dim=4,
+                                       kmeans_iters=10),
+                         preprocessing=prep)
+    codec = BioCodec(cfg)
+    codec.train()
+    with torch.no_grad():
+        codec(torch.randn(16, 1, 200))
+    return codec.eval()
+
+
+@pytest.fixture
+def tiny_codec():
+    return make_tiny_codec()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

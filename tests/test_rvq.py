@@ -1,0 +1,157 @@
+"""The residual vector quantizer: assignment, training updates, read-only eval."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mne_codec.quantization import ResidualVQ, RVQConfig, kmeans
+
+
+def _rvq(**kw):
+    cfg = dict(dim=8, n_codebooks=3, codebook_size=32, codebook_dim=4, kmeans_iters=5)
+    cfg.update(kw)
+    torch.manual_seed(0)
+    return ResidualVQ(RVQConfig(**cfg))
+
+
+def _calibrated(**kw):
+    rvq = _rvq(**kw).train()
+    rvq(torch.randn(4, 8, 64))
+    return rvq.eval()
+
+
+def _state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_kmeans_init_on_first_training_forward():
+    rvq = _rvq()
+    assert all(layer.codebook.inited.item() == 0 for layer in rvq.layers)
+    rvq.train()
+    rvq(torch.randn(2, 8, 50))
+    for layer in rvq.layers:
+        assert layer.codebook.inited.item() == 1
+        norms = layer.codebook.embed.norm(dim=1)
+        torch.testing.assert_close(norms, torch.ones_like(norms))  # unit codewords
+
+
+def test_eval_is_deterministic_and_read_only():
+    rvq = _calibrated()
+    before = _state(rvq)
+    z = torch.randn(3, 8, 40)
+    c1 = rvq.encode(z)
+    c2 = rvq.encode(z)
+    out = rvq(z)  # an eval forward must not update anything either
+    assert torch.equal(c1, c2) and torch.equal(out.codes, c1)
+    for k, v in rvq.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # a fresh (uninitialised) quantizer is not k-means-initialised by eval calls
+    fresh = _rvq().eval()
+    fresh.encode(z)
+    assert all(layer.codebook.inited.item() == 0 for layer in fresh.layers)
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_assignment_matches_brute_force(distance):
+    rvq = _calibrated(distance=distance, normalize_codewords=distance == "cosine")
+    z = torch.randn(2, 8, 30)
+    codes = rvq.encode(z, n_codebooks=1)[:, 0]
+    layer = rvq.layers[0]
+    zp = layer.project_in(z.transpose(1, 2).reshape(-1, 8))
+    emb = layer.codebook.embed
+    if distance == "cosine":
+        expected = (F.normalize(zp, dim=1) @ F.normalize(emb, dim=1).T).argmax(1)
+    else:
+        expected = torch.cdist(zp, emb).argmin(1)
+    assert torch.equal(codes.reshape(-1), expected)
+
+
+def test_ties_go_to_first_index():
+    rvq = _calibrated()
+    cb = rvq.layers[0].codebook
+    cb.embed[5] = cb.embed[2]  # duplicate codeword: exact tie
+    z = rvq.layers[0].project_in.weight.new_zeros(1, 4)
+    z[0] = cb.embed[2]
+    assert cb.assign(z).item() == 2
+
+
+def test_fewer_levels_are_a_prefix_and_decode_improves():
+    # Euclidean k-means codebooks without projection: each level must reduce the error
+    # (with random projections and unit codewords, as in an untrained BioCodec, it need not)
+    rvq = _calibrated(distance="euclidean", codebook_dim=None, normalize_codewords=False)
+    z = torch.randn(2, 8, 100)
+    full = rvq.encode(z)
+    for n in (1, 2):
+        assert torch.equal(rvq.encode(z, n_codebooks=n), full[:, :n])
+    errors = [((rvq.decode(full[:, :n]) - z) ** 2).mean().item() for n in (1, 2, 3)]
+    assert errors[0] > errors[1] > errors[2]
+    with pytest.raises(ValueError, match="n_codebooks must be between 1 and 3"):
+        rvq.encode(z, n_codebooks=4)
+
+
+def test_training_updates_ema_and_straight_through_gradient():
+    import copy
+
+    rvq = _calibrated().train()
+    frozen = copy.deepcopy(rvq).eval()  # the codebooks the forward assigns with
+    before = _state(rvq)
+    z = torch.randn(2, 8, 64, requires_grad=True)
+    out = rvq(z)
+    assert out.loss.item() > 0
+    (out.quantized.sum() + out.loss).backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+    changed = [k for k, v in rvq.state_dict().items() if not torch.equal(v, before[k])]
+    assert any("embed_avg" in k for k in changed) and any("cluster_size" in k for k in changed)
+    # the quantized value equals the decoded codes (straight-through only changes gradients)
+    torch.testing.assert_close(out.quantized.detach(), frozen.decode(out.codes),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_dead_codes_are_replaced_in_training():
+    rvq = _calibrated(dead_code_threshold=2.0).train()
+    cb = rvq.layers[0].codebook
+    cb.cluster_size.zero_()  # every code looks dead
+    old = cb.embed.clone()
+    rvq(torch.randn(2, 8, 64))
+    assert not torch.equal(cb.embed, old)
+    assert (cb.cluster_size > 0).all()
+
+
+def test_gradient_codebook_and_quantizer_dropout():
+    torch.manual_seed(0)
+    rvq = ResidualVQ(RVQConfig(dim=8, n_codebooks=4, codebook_size=16, codebook_dim=2,
+                               ema_decay=None, kmeans_init=False, normalize_codewords=False,
+                               distance="cosine", quantizer_dropout=1.0)).train()
+    z = torch.randn(6, 8, 10)
+    out = rvq(z)
+    out.loss.backward()
+    assert rvq.layers[0].codebook.embed.grad is not None  # learned by gradient (DAC)
+    # with dropout 1.0 each sample uses a random prefix of levels: some use fewer than 4
+    full = rvq.eval().decode(out.codes)
+    assert not torch.allclose(out.quantized.detach(), full)
+
+
+def test_kmeans_converges_to_a_lloyd_fixed_point():
+    g = torch.Generator().manual_seed(0)
+    samples = torch.randn(300, 3, generator=g)
+    centroids, counts = kmeans(samples, 8, 100, generator=g)
+    assign = torch.cdist(samples, centroids).argmin(1)
+    assert counts.sum() == 300
+    assert torch.equal(torch.bincount(assign, minlength=8).to(counts.dtype), counts)
+    for k in range(8):  # each centroid is the mean of its members
+        torch.testing.assert_close(centroids[k], samples[assign == k].mean(0))
+    # and beats the random initial centroids on inertia
+    init = samples[torch.randperm(300, generator=torch.Generator().manual_seed(0))[:8]]
+    inertia = lambda c: torch.cdist(samples, c).min(1).values.pow(2).sum()  # noqa: E731
+    assert inertia(centroids) < inertia(init)
+
+
+def test_codebook_usage_matches_metrics():
+    from mne_codec.metrics import codebook_usage
+
+    rvq = _calibrated()
+    codes = rvq.encode(torch.randn(4, 8, 200))
+    usage, perplexity = codebook_usage(codes.numpy(), 32)
+    assert usage.shape == (3,) and np.all((usage > 0) & (usage <= 1))
+    assert np.all((perplexity >= 1) & (perplexity <= 32))
