@@ -8,6 +8,7 @@ import numpy as np
 from mne import BaseEpochs
 from mne.io import BaseRaw
 from mne.utils import _validate_type, logger, warn
+from sklearn.utils import check_array
 
 #: median absolute amplitude above which EEG "in volts" is implausible (10 mV)
 _MAX_PLAUSIBLE_VOLTS = 1e-2
@@ -142,9 +143,8 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         _check_units(data)
         return Windows(data, float(info["sfreq"]), ch_names, kind, onsets, picks, False)
 
-    if isinstance(X, (list, tuple)) or hasattr(X, "__array__"):
-        data = np.asarray(X)
-    else:
+    if not (isinstance(X, (list, tuple)) or hasattr(X, "__array__")
+            or hasattr(X, "toarray")):
         raise TypeError(
             f"X must be an mne.io.Raw, mne.Epochs or an array, got {type(X).__name__}."
         )
@@ -153,8 +153,10 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
     _validate_type(sfreq, "numeric", "sfreq")
     if sfreq <= 0:
         raise ValueError(f"sfreq must be positive, got {sfreq}.")
-    if data.dtype.kind not in "fiub":
-        raise TypeError(f"X must hold real numbers, got dtype {data.dtype}.")
+    # scikit-learn's checks give the standard messages for sparse, complex,
+    # object, 1-D and empty input; finiteness is checked below with ours
+    data = check_array(X, dtype=np.float64, allow_nd=True, ensure_all_finite=False,
+                       ensure_min_features=1, accept_sparse=False)
     squeeze = data.ndim == 2
     if squeeze:
         data = data[:, None, :]

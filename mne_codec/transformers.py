@@ -35,6 +35,11 @@ def _load_codec_copy(codec):
     return copy.deepcopy(_CODEC_CACHE[key])
 
 
+def _n_features(w):
+    """``X.shape[1]`` as scikit-learn counts it: channels, or samples for 2-D arrays."""
+    return w.data.shape[-1] if w.squeeze else w.data.shape[1]
+
+
 class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
@@ -98,7 +103,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             self.n_codebooks_ = codec.n_codebooks
             self.sfreq_ = w.sfreq
             self.ch_names_ = w.ch_names
-            self.n_features_in_ = X.shape[1] if w.kind == "array" else len(w.ch_names)
+            self.n_features_in_ = _n_features(w)
         return self
 
     def _check_length(self, w):
@@ -115,9 +120,9 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "codec_")
         w = self._windows(X, pad_tail=pad_tail)
         if w.kind == "array":
-            if X.shape[1] != self.n_features_in_:
+            if _n_features(w) != self.n_features_in_:
                 raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"X has {_n_features(w)} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
                 )
         elif self.ch_names_ is not None and w.ch_names != self.ch_names_:

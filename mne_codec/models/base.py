@@ -175,6 +175,19 @@ class Codec(nn.Module):
         y = self._decode_latent(q.quantized)[..., :n].reshape(b, c, n)
         return y, q.codes.view(b, c, *q.codes.shape[1:]), q.loss
 
+    # -- pickling ----------------------------------------------------------------
+    def __reduce__(self):
+        # weight-norm parametrisations cannot be pickled: rebuild from config + weights
+        from torch.nn.utils import parametrize
+
+        folded = not any(parametrize.is_parametrized(m) for m in self.modules())
+        # numpy arrays pickle deterministically (torch storages carry ids), so equal
+        # codecs give equal bytes (joblib.hash, scikit-learn's parameter checks)
+        state = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
+        extra = dict(name=self.name, n_codebooks=self._n_codebooks,
+                     meta=getattr(self, "meta", None), training=self.training, folded=folded)
+        return (_rebuild_codec, (self.family, self.config.to_dict(), state, extra))
+
     @torch.no_grad()
     def prepare_for_inference(self):
         """Fold weight normalisation into plain weights and switch to eval.
@@ -187,3 +200,18 @@ class Codec(nn.Module):
 
         fold_weight_norm(self)
         return self.eval()
+
+
+def _rebuild_codec(family, config, state, extra):
+    from . import FAMILIES
+
+    model_cls, config_cls = FAMILIES[family]
+    codec = model_cls(config_cls.from_dict(config))
+    if extra["folded"]:
+        codec.prepare_for_inference()
+    codec.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    codec.name = extra["name"]
+    codec.set_num_codebooks(extra["n_codebooks"])
+    if extra["meta"] is not None:
+        codec.meta = extra["meta"]
+    return codec.train(extra["training"])

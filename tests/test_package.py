@@ -1,0 +1,66 @@
+"""Package-level behaviour: light import, sys_info, CLI demo, metrics."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mne_codec
+from mne_codec import metrics
+
+
+def test_import_is_light():
+    """``import mne_codec`` never imports braindecode or torchaudio."""
+    code = ("import sys, mne_codec; bad = [m for m in sys.modules "
+            "if m.split('.')[0] in ('braindecode', 'torchaudio')]; print(bad); "
+            "sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_version_and_sys_info():
+    assert isinstance(mne_codec.__version__, str)
+    out = io.StringIO()
+    mne_codec.sys_info(fid=out)
+    text = out.getvalue()
+    for name in ("mne_codec", "mne:", "torch:", "numpy:", "scikit-learn:", "braindecode:"):
+        assert name in text
+
+
+def test_cli_demo(tmp_path, capsys):
+    from mne_codec.cli import main
+
+    plot = tmp_path / "demo.png"
+    assert main(["demo", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "shape (4, 19, 6, 105)" in out and "1000 bit/s per channel" in out
+    nmse = float(out.split("Reconstruction   NMSE ")[1].split(",")[0])
+    assert 0 <= nmse < 0.8  # a trained codec: well below predicting zero (NMSE 1)
+    assert plot.stat().st_size > 10_000
+
+
+def test_cli_list(capsys):
+    from mne_codec.cli import main
+
+    assert main(["list"]) == 0
+    assert "biocodec-eeg-mne" in capsys.readouterr().out
+
+
+def test_metrics_on_known_signals(rng):
+    x = rng.standard_normal((3, 1000))
+    assert np.allclose(metrics.nmse(x, x), 0)
+    assert np.allclose(metrics.snr_db(x, x + 0.1 * x), 20.0)
+    assert np.allclose(metrics.pearson_r(x, 2 * x), 1.0)
+    assert np.allclose(metrics.prd(x, 1.1 * x - 0.1 * x.mean(-1, keepdims=True)), 10.0,
+                       atol=1.0)
+    t = np.arange(2000) / 200.0
+    ref = np.sin(2 * np.pi * 10 * t)  # alpha only
+    rec = ref + 0.5 * np.sin(2 * np.pi * 2 * t)  # error in delta only
+    errs = metrics.band_errors(ref, rec, 200.0)
+    assert errs["alpha"] < 1e-6 and np.isnan(errs["delta"])  # no delta power in ref
+    assert metrics.bits_per_second(250 / 12, 6, 256) == pytest.approx(1000.0)
+    assert metrics.compression_ratio(250, 250 / 12, 6, 256) == pytest.approx(8.0)
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.nmse(x, x[:2])

@@ -1,0 +1,251 @@
+"""CodecTokenizer / CodecReconstructor on real EEG, arrays and bad input."""
+
+import pickle
+
+import mne
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import Pipeline
+
+from mne_codec import CodecReconstructor, CodecTokenizer, Tokens, read_tokens
+from mne_codec.checkpoints import CheckpointError
+
+from .conftest import make_tiny_codec
+
+
+@pytest.fixture(scope="module")
+def small_epochs(mi_epochs):
+    """Ten 4-s epochs of 16 channels: enough for shapes, fast on 2 cores."""
+    return mi_epochs[:10].copy().pick(mi_epochs.ch_names[:16])
+
+
+def test_epochs_tokens_reconstruction_keep_shape_units_info(small_epochs, ref_codec):
+    tok = CodecTokenizer(ref_codec, output="tokens").fit(small_epochs)
+    assert tok.n_features_in_ == 16 and tok.sfreq_ == 160.0
+    assert tok.ch_names_ == small_epochs.ch_names and tok.n_codebooks_ == 6
+    codes = tok.transform(small_epochs)
+    n_frames = ref_codec.n_frames(1002)  # 641 samples at 160 Hz -> 1002 at 250 Hz
+    assert codes.shape == (10, 16, 6, n_frames) and codes.dtype == np.int16
+    assert codes.min() >= 0 and codes.max() < 256
+
+    tokens = tok.tokenize(small_epochs)
+    assert isinstance(tokens, Tokens) and tokens.ch_names == small_epochs.ch_names
+    np.testing.assert_array_equal(tokens.codes, codes)
+    volts = tok.inverse_transform(tokens)
+    assert volts.shape == small_epochs.get_data().shape and np.isfinite(volts).all()
+    # volts in, volts out: same order of magnitude as the data (tens of µV)
+    ratio = volts.std() / small_epochs.get_data().std()
+    assert 0.01 < ratio < 100
+
+    rec = CodecReconstructor(ref_codec)
+    out = rec.fit(small_epochs).reconstruct(small_epochs)
+    assert isinstance(out, mne.BaseEpochs)
+    assert out.ch_names == small_epochs.ch_names
+    np.testing.assert_array_equal(out.events, small_epochs.events)
+    assert out.event_id == small_epochs.event_id
+    assert out.get_data().shape == small_epochs.get_data().shape
+    assert np.isfinite(out.get_data()).all()
+    assert not np.allclose(out.get_data(), small_epochs.get_data())
+
+
+def test_raw_windows_and_reconstruction(mi_raw, ref_codec):
+    raw = mi_raw.copy().pick(mi_raw.ch_names[:4]).crop(0, 12.3)
+    tok = CodecTokenizer(ref_codec, window_s=5.0, output="tokens").fit(raw)
+    tokens = tok.tokenize(raw)
+    assert tokens.codes.shape[:2] == (2, 4)  # the 2.3 s tail is dropped for tokens
+    np.testing.assert_allclose(tokens.onsets_s, [0.0, 5.0])
+    rec = CodecReconstructor(ref_codec, window_s=5.0).fit(raw)
+    out = rec.reconstruct(raw)  # the whole recording, tail included
+    assert isinstance(out, mne.io.BaseRaw)
+    assert out.get_data().shape == raw.get_data().shape
+    assert np.isfinite(out.get_data()).all()
+    assert out.annotations == raw.annotations or len(out.annotations) == len(raw.annotations)
+    np.testing.assert_array_equal(out.annotations.onset, raw.annotations.onset)
+    assert out.info["sfreq"] == raw.info["sfreq"] and out.ch_names == raw.ch_names
+
+
+def test_arrays_2d_and_3d(rng, tiny_codec):
+    X = rng.standard_normal((6, 3, 300)) * 1e-5
+    rec = CodecReconstructor(tiny_codec, sfreq=100.0).fit(X)
+    assert rec.n_features_in_ == 3
+    assert rec.transform(X).shape == X.shape
+    X2 = X[:, 0]
+    assert CodecReconstructor(tiny_codec, sfreq=100.0).fit(X2).transform(X2).shape == X2.shape
+    feats = CodecTokenizer(tiny_codec, sfreq=100.0).fit_transform(X)
+    assert feats.shape == (6, 3 * 3 * 16)
+    # each (channel, level) histogram sums to one
+    np.testing.assert_allclose(feats.reshape(6, 9, 16).sum(-1), 1.0)
+    emb = CodecTokenizer(tiny_codec, sfreq=100.0, output="embedding").fit_transform(X)
+    assert emb.shape == (6, 3 * 16) and np.isfinite(emb).all()
+
+
+def test_determinism_and_batch_size_invariance(rng, tiny_codec):
+    X = rng.standard_normal((5, 4, 400)) * 1e-5
+    a = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens", batch_size=3).fit_transform(X)
+    b = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens", batch_size=64).fit_transform(X)
+    np.testing.assert_array_equal(a, b)
+    # a subset of epochs gets the same tokens as inside the full set
+    c = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens").fit_transform(X[2:4])
+    np.testing.assert_array_equal(a[2:4], c)
+
+
+def test_fewer_codebooks(rng, tiny_codec):
+    X = rng.standard_normal((2, 2, 300)) * 1e-5
+    full = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens").fit_transform(X)
+    two = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens",
+                         n_codebooks=2).fit_transform(X)
+    np.testing.assert_array_equal(two, full[:, :, :2])
+
+
+def test_pipeline_cross_val_on_arrays_and_epochs(small_epochs, ref_codec):
+    y = small_epochs.events[:, 2]
+    X = small_epochs.get_data()
+    pipe = Pipeline([("tok", CodecTokenizer(ref_codec, sfreq=160.0, verbose="WARNING")),
+                     ("clf", LogisticRegression(max_iter=500))])
+    scores = cross_val_score(pipe, X, y, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    # Epochs: fit/transform work directly (sklearn's CV splitters index arrays)
+    pipe_ep = Pipeline([("tok", CodecTokenizer(ref_codec, verbose="WARNING")),
+                        ("clf", LogisticRegression(max_iter=500))])
+    pipe_ep.fit(small_epochs, y)
+    assert pipe_ep.predict(small_epochs).shape == (10,)
+
+
+def test_token_file_round_trip(tmp_path, small_epochs, ref_codec):
+    tok = CodecTokenizer(ref_codec, output="tokens").fit(small_epochs)
+    tokens = tok.tokenize(small_epochs[:3])
+    fname = tokens.save(tmp_path / "tok.npz")
+    again = read_tokens(fname)
+    np.testing.assert_array_equal(again.codes, tokens.codes)
+    np.testing.assert_array_equal(again.center, tokens.center)
+    np.testing.assert_array_equal(again.scale, tokens.scale)
+    np.testing.assert_array_equal(again.onsets_s, tokens.onsets_s)
+    assert again.ch_names == tokens.ch_names and again.codec == tokens.codec
+    np.testing.assert_array_equal(tok.inverse_transform(again), tok.inverse_transform(tokens))
+    with pytest.raises(FileExistsError):
+        tokens.save(fname)
+    (tmp_path / "bad.npz").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a valid mne-codec token file"):
+        read_tokens(tmp_path / "bad.npz")
+
+
+def test_clone_and_pickle(small_epochs, ref_codec):
+    tok = CodecTokenizer(ref_codec, output="tokens", n_codebooks=3)
+    assert clone(tok).get_params()["n_codebooks"] == 3
+    tok.fit(small_epochs[:2])
+    again = pickle.loads(pickle.dumps(tok))
+    np.testing.assert_array_equal(again.transform(small_epochs[:2]),
+                                  tok.transform(small_epochs[:2]))
+
+
+# -- bad input ---------------------------------------------------------------
+def test_wrong_sfreq_without_resampling(small_epochs, ref_codec):
+    with pytest.raises(ValueError, match="expects 250.0 Hz"):
+        CodecTokenizer(ref_codec, resample=False).fit(small_epochs).transform(small_epochs)
+
+
+def test_array_without_sfreq(rng, tiny_codec):
+    with pytest.raises(ValueError, match="sfreq is required"):
+        CodecTokenizer(tiny_codec).fit(rng.standard_normal((2, 2, 300)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_inf(rng, tiny_codec, bad):
+    X = rng.standard_normal((2, 2, 300)) * 1e-5
+    X[1, 0, 10] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        CodecTokenizer(tiny_codec, sfreq=100.0).fit(X)
+    good = rng.standard_normal((2, 2, 300)) * 1e-5
+    tok = CodecTokenizer(tiny_codec, sfreq=100.0).fit(good)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        tok.transform(X)
+
+
+def test_window_shorter_than_a_frame(rng, ref_codec):
+    with pytest.raises(ValueError, match="shorter than one codec frame"):
+        CodecTokenizer(ref_codec, sfreq=250.0).fit(rng.standard_normal((2, 1, 11)) * 1e-5)
+
+
+def test_no_eeg_channels(rng, ref_codec):
+    info = mne.create_info(["a", "b"], 250.0, "misc")
+    epochs = mne.EpochsArray(rng.standard_normal((2, 2, 500)) * 1e-5, info, verbose=False)
+    with pytest.raises(ValueError, match="No channel of type eeg"):
+        CodecTokenizer(ref_codec).fit(epochs)
+
+
+def test_unknown_codec_and_bad_checkpoint(rng, tmp_path):
+    X = rng.standard_normal((2, 1, 500)) * 1e-5
+    with pytest.raises(ValueError, match="Unknown codec"):
+        CodecTokenizer("not-a-codec", sfreq=250.0).fit(X)
+    (tmp_path / "corrupt.pt").write_bytes(b"\x80\x04corrupt")
+    with pytest.raises(CheckpointError):
+        CodecTokenizer(tmp_path / "corrupt.pt", sfreq=250.0).fit(X)
+
+
+def test_bad_params_and_mismatched_transform(rng, tiny_codec, small_epochs):
+    X = rng.standard_normal((2, 2, 300)) * 1e-5
+    with pytest.raises(ValueError, match="output must be one of"):
+        CodecTokenizer(tiny_codec, sfreq=100.0, output="nope").fit(X)
+    with pytest.raises(ValueError, match="window_s must be a positive"):
+        CodecTokenizer(tiny_codec, sfreq=100.0, window_s=-1).fit(X)
+    tok = CodecTokenizer(tiny_codec, sfreq=100.0).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        tok.transform(rng.standard_normal((2, 3, 300)) * 1e-5)
+    with pytest.raises(TypeError, match="Raw, mne.Epochs or an array"):
+        tok.transform("not data")
+    with pytest.raises(ValueError, match="shape"):
+        tok.transform(rng.standard_normal((2, 2, 3, 300)))
+
+
+def test_microvolts_warning(rng, tiny_codec):
+    with pytest.warns(RuntimeWarning, match="microvolts"):
+        CodecTokenizer(tiny_codec, sfreq=100.0).fit(rng.standard_normal((2, 2, 300)) * 50)
+
+
+def test_inverse_transform_of_bare_codes_warns(rng, tiny_codec):
+    X = rng.standard_normal((2, 2, 300)) * 1e-5
+    tok = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens").fit(X)
+    with pytest.warns(RuntimeWarning, match="scaled units"):
+        out = tok.inverse_transform(tok.transform(X))
+    assert out.shape == X.shape
+    with pytest.raises(ValueError, match="cannot be decoded"):
+        tok.inverse_transform(np.zeros((2, 96)))
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 15\]"):
+        tok.inverse_transform(np.full((1, 2, 3, 10), 99))
+
+
+# -- scikit-learn's estimator checks -----------------------------------------
+def _check_instances():
+    # a codec with hop 1 and no band-pass, so sklearn's tiny 2-D arrays (read as
+    # single-channel epochs of n_features samples) are codable at all
+    codec = make_tiny_codec(ratios=(1,), filters=False)
+    return [CodecTokenizer(codec, sfreq=100.0, verbose="WARNING"),
+            CodecReconstructor(codec, sfreq=100.0, verbose="WARNING")]
+
+
+# Checks a codec cannot meet: none at present. The codec is a torch module; it
+# pickles its weights as numpy arrays so that equal codecs hash equally
+# (check_estimators_overwrite_params compares joblib hashes).
+_EXPECTED_FAILED = {}
+
+
+def test_fit_does_not_mutate_the_codec(rng, tiny_codec):
+    before = {k: v.clone() for k, v in tiny_codec.state_dict().items()}
+    X = rng.standard_normal((3, 2, 300)) * 1e-5
+    CodecTokenizer(tiny_codec, sfreq=100.0, n_codebooks=1).fit(X).transform(X)
+    assert tiny_codec.n_codebooks == 3 and not tiny_codec.training
+    for k, v in tiny_codec.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    for est in _check_instances():
+        results = check_estimator(est, on_fail=None, expected_failed_checks=_EXPECTED_FAILED)
+        failed = [r for r in results if r["status"] == "failed"]
+        assert not failed, [(r["check_name"], str(r["exception"])[:200]) for r in failed]
