@@ -79,6 +79,117 @@ def _demo(args):
     return 0
 
 
+class _PrepareRaw:
+    """Channel fixes from a config/CLI: retype, then drop channels (picklable)."""
+
+    def __init__(self, channel_types=None, drop_channels=None, eegbci_names=False):
+        self.channel_types = dict(channel_types or {})
+        self.drop_channels = list(drop_channels or [])
+        self.eegbci_names = eegbci_names
+
+    def __call__(self, raw):
+        if self.eegbci_names:
+            from mne.datasets import eegbci
+
+            eegbci.standardize(raw)
+        types = {k: v for k, v in self.channel_types.items() if k in raw.ch_names}
+        if types:
+            raw.set_channel_types(types, on_unit_change="ignore", verbose=False)
+        drop = [c for c in self.drop_channels if c in raw.ch_names]
+        if drop:
+            raw.drop_channels(drop)
+        return raw
+
+
+def _data_options(p):
+    p.add_argument("--channel-types", default=None,
+                   help='JSON dict of channel types to set, e.g. \'{"ECG ECG": "ecg"}\'')
+    p.add_argument("--drop-channels", nargs="*", default=None, help="channels to drop")
+    p.add_argument("--eegbci-names", action="store_true",
+                   help="standardise EEGMMIDB channel names ('Fc5.' -> 'FC5')")
+
+
+def _prepare_from(args, config=None):
+    import json
+
+    data = dict((config or {}).get("data", {}))
+    types = json.loads(args.channel_types) if args.channel_types else data.get("channel_types")
+    drop = args.drop_channels if args.drop_channels is not None else data.get("drop_channels")
+    return _PrepareRaw(types, drop, args.eegbci_names or data.get("eegbci_names", False))
+
+
+def _train(args):
+    """Train or fine-tune a codec from a JSON config on recordings."""
+    import json
+    from pathlib import Path
+
+    from .checkpoints import _build, load_codec
+    from .training import RecordingCrops, TrainConfig, Trainer, fixed_crops
+
+    config = json.loads(Path(args.config).read_text()) if args.config else {}
+    codec_spec = config.get("codec", {"family": "biocodec", "config": None})
+    if "init" in codec_spec:  # fine-tune: start from a registered or saved codec
+        codec = load_codec(codec_spec["init"]).train()
+    else:
+        from .models import FAMILIES
+
+        family = codec_spec.get("family", "biocodec")
+        if codec_spec.get("config") is None:
+            codec = FAMILIES[family][0]()
+        else:
+            codec = _build(family, codec_spec["config"])
+    train_cfg = TrainConfig(**{**config.get("train", {}), **_overrides(args)})
+    data = config.get("data", {})
+    train_files = args.train or data.get("train")
+    val_files = args.val or data.get("val")
+    if not train_files:
+        raise SystemExit("mne-codec train: no training recordings (--train or data.train)")
+    prepare = _prepare_from(args, config)
+    train = RecordingCrops(train_files, codec, segment_s=train_cfg.segment_s,
+                           prepare_raw=prepare, seed=train_cfg.seed)
+    val = None
+    if val_files:
+        val = fixed_crops(val_files, codec, segment_s=train_cfg.segment_s, prepare_raw=prepare,
+                          max_segments=args.val_segments, seed=train_cfg.seed)
+    meta = {"config": config, "train_files": [str(f) for f in train_files],
+            "val_files": [str(f) for f in val_files or []]}
+    trainer = Trainer(codec, train, val, train_cfg, args.out, meta=meta)
+    summary = trainer.fit(resume=args.resume)
+    print(json.dumps(summary.get("validation", {}), indent=1))
+    print(f"Model saved to {Path(args.out) / 'final'}")
+    return 0
+
+
+def _overrides(args):
+    out = {}
+    for key in ("total_steps", "max_minutes", "lr", "batch_size", "seed"):
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _evaluate(args):
+    """Fidelity report of a codec on recordings (NMSE, SNR, per band, usage) per level."""
+    import json
+
+    from .evaluation import evaluate_codec, format_report, plot_rate_distortion
+
+    report = evaluate_codec(args.codec, args.files, prepare_raw=_prepare_from(args),
+                            window_s=args.window_s, device=args.device, verbose="WARNING")
+    print(format_report(report, title=f"{report['codec']['name']} on {len(args.files)} "
+                                      "recording(s)"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        plot_rate_distortion({report["codec"]["name"]: report}, args.plot)
+    return 0
+
+
 def _list(args):
     """List the registered codecs."""
     from .checkpoints import REGISTRY
@@ -105,6 +216,31 @@ def _build_parser():
     p.add_argument("--device", default="auto")
     p.add_argument("--plot", default="mne-codec-demo.png", help="where to save the figure")
     p.set_defaults(func=_demo)
+    p = sub.add_parser("train", help=_train.__doc__)
+    p.add_argument("config", nargs="?", default=None,
+                   help="JSON file: {codec: {family, config} | {init}, train: TrainConfig "
+                        "fields, data: {train, val, channel_types, drop_channels}}")
+    p.add_argument("--train", nargs="+", default=None, help="training recordings")
+    p.add_argument("--val", nargs="+", default=None, help="validation recordings")
+    p.add_argument("--out", required=True, help="output folder (logs, checkpoint, final/)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--total-steps", dest="total_steps", type=int, default=None)
+    p.add_argument("--max-minutes", dest="max_minutes", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--val-segments", type=int, default=512)
+    _data_options(p)
+    p.set_defaults(func=_train)
+    p = sub.add_parser("evaluate", help=_evaluate.__doc__)
+    p.add_argument("files", nargs="+", help="recordings (any format MNE reads)")
+    p.add_argument("--codec", default="default")
+    p.add_argument("--window-s", type=float, default=5.0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", default=None, help="write the report as JSON")
+    p.add_argument("--plot", default=None, help="save a rate-distortion plot")
+    _data_options(p)
+    p.set_defaults(func=_evaluate)
     sub.add_parser("list", help=_list.__doc__).set_defaults(func=_list)
     sub.add_parser("sys_info", help=_sys_info.__doc__).set_defaults(func=_sys_info)
     return parser

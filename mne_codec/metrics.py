@@ -18,6 +18,7 @@ __all__ = [
     "snr_db",
     "pearson_r",
     "band_errors",
+    "spectral_error",
     "bits_per_second",
     "compression_ratio",
     "codebook_usage",
@@ -106,6 +107,34 @@ def band_errors(x, y, sfreq, bands=None):
         den = fx[..., sel].sum(-1)
         out[name] = fe[..., sel].sum(-1) / np.where(den > 0, den, np.nan)
     return out
+
+
+def spectral_error(x, y, n_fft=64):
+    """Mean absolute difference of log-magnitude STFTs, per signal.
+
+    Uses the package's one STFT (:func:`mne_codec.spectral.stft_features`,
+    the same as the training loss).
+
+    Parameters
+    ----------
+    x, y : array, shape (..., n_times)
+        Reference and reconstruction.
+    n_fft : int
+        FFT size (hop ``n_fft // 8``).
+
+    Returns
+    -------
+    error : ndarray, shape (...)
+        Mean over bins and frames of ``|log1p|Y| - log1p|X||``.
+    """
+    import torch
+
+    from .spectral import stft_features
+
+    x, y = _pair(x, y)
+    fx = stft_features(torch.from_numpy(x), n_fft)[..., 0, :, :]
+    fy = stft_features(torch.from_numpy(y), n_fft)[..., 0, :, :]
+    return (fy - fx).abs().mean((-2, -1)).numpy()
 
 
 def bits_per_second(frame_rate, n_codebooks, codebook_size):

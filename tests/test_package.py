@@ -60,6 +60,8 @@ def test_metrics_on_known_signals(rng):
     rec = ref + 0.5 * np.sin(2 * np.pi * 2 * t)  # error in delta only
     errs = metrics.band_errors(ref, rec, 200.0)
     assert errs["alpha"] < 1e-6 and np.isnan(errs["delta"])  # no delta power in ref
+    assert np.allclose(metrics.spectral_error(x, x), 0)
+    assert np.all(metrics.spectral_error(x, 2 * x) > 0)
     assert metrics.bits_per_second(250 / 12, 6, 256) == pytest.approx(1000.0)
     assert metrics.compression_ratio(250, 250 / 12, 6, 256) == pytest.approx(8.0)
     with pytest.raises(ValueError, match="same shape"):

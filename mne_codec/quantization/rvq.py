@@ -378,28 +378,3 @@ class ResidualVQ(nn.Module):
         codes = torch.stack(codes, 1).view(b, t, n).transpose(1, 2)
         quantized = quantized.view(b, t, -1).transpose(1, 2)
         return QuantizerOutput(quantized, codes, torch.stack(losses).mean())
-
-    @torch.no_grad()
-    def codebook_usage(self, codes):
-        """Per-level fraction of codes used and perplexity of ``codes``.
-
-        Parameters
-        ----------
-        codes : torch.Tensor, shape (batch, n, n_frames)
-
-        Returns
-        -------
-        usage : torch.Tensor, shape (n,)
-            Fraction of the codebook used at least once.
-        perplexity : torch.Tensor, shape (n,)
-            ``exp(entropy)`` of the empirical code distribution.
-        """
-        size = self.config.codebook_size
-        usage, perplexity = [], []
-        for k in range(codes.shape[1]):
-            counts = torch.bincount(codes[:, k].reshape(-1), minlength=size).double()
-            p = counts / counts.sum()
-            usage.append((counts > 0).double().mean())
-            ent = -(p[p > 0] * p[p > 0].log()).sum()
-            perplexity.append(ent.exp())
-        return torch.stack(usage), torch.stack(perplexity)

@@ -1,6 +1,7 @@
 """Training of the codecs: data streams, objectives and the training loop."""
 
 from .data import RecordingCrops, fixed_crops, load_recording
+from .logs import plot_log, read_log
 from .losses import BioCodecLoss
 from .trainer import TrainConfig, Trainer, lr_factor, validation_metrics
 
@@ -12,5 +13,7 @@ __all__ = [
     "fixed_crops",
     "load_recording",
     "lr_factor",
+    "plot_log",
+    "read_log",
     "validation_metrics",
 ]

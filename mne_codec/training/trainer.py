@@ -9,13 +9,15 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from ..metrics import codebook_usage, nmse
 from .losses import BioCodecLoss
 
 __all__ = ["TrainConfig", "Trainer", "lr_factor", "validation_metrics"]
@@ -38,9 +40,10 @@ class TrainConfig:
     total_steps : int | None
         Steps of the cosine decay to 0 (training stops there). ``None``
         requires ``max_minutes``: the number of steps is then estimated from
-        the measured speed after ``calibration_steps`` steps, so that the
-        cosine reaches 0 when the budget is spent (such a run is not
-        reproducible step for step across machines).
+        the measured speed after ``calibration_steps`` steps (and re-fitted
+        to the average speed at every validation), so that the cosine
+        reaches 0 when the budget is spent (such a run is not reproducible
+        step for step across machines).
     batch_size : int
         Crops per step and process.
     segment_s : float
@@ -139,8 +142,8 @@ def validation_metrics(codec, x, batch_size=64):
     Returns
     -------
     metrics : dict
-        ``nmse_k`` (mean over segments of ``||y - x||² / ||x||²`` with the
-        first ``k`` levels) for k = 1..K, ``usage_k`` and ``perplexity_k``
+        ``nmse_k`` (mean over segments and channels of
+        :func:`mne_codec.metrics.nmse` with the first ``k`` levels) for k = 1..K, ``usage_k`` and ``perplexity_k``
         of level k over all the segments' codes.
     """
     was_training = codec.training
@@ -155,19 +158,21 @@ def validation_metrics(codec, x, batch_size=64):
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size].to(device)
             codes = codec.encode(xb)
-            energy = xb.double().pow(2).sum((1, 2))
+            xn = xb.reshape(-1, xb.shape[-1]).double().cpu().numpy()
             for k in range(n_levels):
                 y = codec.decode(codes[:, :, : k + 1], n_times=xb.shape[-1])
-                err[k] += ((y.double() - xb.double()).pow(2).sum((1, 2)) / energy).sum().cpu()
+                # the package's one NMSE definition (mean-removed reference energy)
+                yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
+                err[k] += float(np.nansum(nmse(xn, yn)))
             all_codes.append(codes.reshape(-1, *codes.shape[2:]).cpu())
     finally:
         codec.set_num_codebooks(n_prev)
         codec.train(was_training)
     codes = torch.cat(all_codes)
-    usage, perplexity = codec.quantizer.codebook_usage(codes)
+    usage, perplexity = codebook_usage(codes.numpy(), codec.codebook_size)
     out = {}
     for k in range(n_levels):
-        out[f"nmse_{k + 1}"] = float(err[k] / len(x))
+        out[f"nmse_{k + 1}"] = float(err[k] / (len(x) * x.shape[1]))
     for k in range(n_levels):
         out[f"usage_{k + 1}"] = float(usage[k])
         out[f"perplexity_{k + 1}"] = float(perplexity[k])
@@ -486,9 +491,9 @@ class Trainer:
             n_acc += 1
             bar.update(1)
             if self._total_steps is None:
-                if self.step == 5:  # skip the first steps (k-means, allocation)
+                if self.step == step0 + 5:  # skip the first steps (k-means, allocation)
                     calib_start = (time.perf_counter(), val_seconds)
-                elif calib_start is not None and self.step == 5 + cfg.calibration_steps:
+                elif calib_start is not None and self.step == step0 + 5 + cfg.calibration_steps:
                     t0, v0 = calib_start
                     per_step = (time.perf_counter() - t0 - (val_seconds - v0)) / cfg.calibration_steps
                     per_val = 0.0
@@ -507,7 +512,11 @@ class Trainer:
                     self._calibrate(per_step, per_val)
                     bar.total = self._total_steps
                     bar.refresh()
-            if self.step % cfg.log_every == 0:
+            stop = self.elapsed >= budget
+            session_done = max_steps is not None and self.step - step0 >= max_steps
+            last = stop or session_done or (
+                self._total_steps is not None and self.step >= self._total_steps)
+            if n_acc and (self.step % cfg.log_every == 0 or last):  # the last step is logged too
                 now = time.perf_counter()
                 row = {"step": self.step, "time_s": round(self.elapsed, 2),
                        "lr": self.scheduler.get_last_lr()[0],
@@ -517,8 +526,6 @@ class Trainer:
                 self._log("train", row)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
                 acc, n_acc, t_interval = {}, 0, now
-            stop = self.elapsed >= budget
-            session_done = max_steps is not None and self.step - step0 >= max_steps
             if self.world_size > 1:  # ranks must agree on when to stop
                 import torch.distributed as dist
 
@@ -526,8 +533,17 @@ class Trainer:
                 dist.broadcast(t, 0)
                 stop = bool(t)
             if cfg.val_every and self.step % cfg.val_every == 0:
+                v1 = self._val_seconds
                 self._run_validation()
                 val_seconds = self._val_seconds
+                if cfg.total_steps is None and calib_start is not None and self._total_steps:
+                    # re-fit the cosine to the average speed so far: the
+                    # first estimate can be off on a machine with other load
+                    t0, v0 = calib_start
+                    n = self.step - (step0 + 5)
+                    per_step = (time.perf_counter() - t0 - (val_seconds - v0)) / n
+                    self._calibrate(per_step, val_seconds - v1)
+                    bar.total = self._total_steps
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
             if stop:

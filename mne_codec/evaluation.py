@@ -1,0 +1,170 @@
+"""Fidelity report of a codec on recordings: the figures of model cards and the CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from mne.utils import logger, verbose
+
+from . import metrics
+from ._validation import check_input
+from .checkpoints import load_codec
+from .inference import decode_windows, encode_windows
+from .preprocessing import preprocess
+
+__all__ = ["evaluate_codec", "format_report", "plot_rate_distortion"]
+
+
+def _read(source, prepare_raw):
+    import mne
+
+    if isinstance(source, (str, Path)):
+        raw = mne.io.read_raw(source, preload=True, verbose=False)
+    else:
+        raw = source.copy().load_data()
+    if prepare_raw is not None:
+        raw = prepare_raw(raw)
+    return raw
+
+
+@verbose
+def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebooks=None,
+                   batch_size=256, device="auto", verbose=None):
+    """Measure how well a codec reconstructs recordings, level by level.
+
+    Every recording is cut into windows of ``window_s``; each window and channel
+    goes through the codec's preprocessing exactly as in
+    :class:`~mne_codec.CodecTokenizer`, is encoded once with all levels, and
+    decoded with the first ``k`` levels for each ``k``. Errors are measured at
+    the codec's rate in its scaled units, where NMSE, PRD, SNR and Pearson r
+    are the same as in volts (they are invariant to the per-window scaling).
+
+    Parameters
+    ----------
+    codec : str | path-like | Codec
+        The codec (see :func:`~mne_codec.load_codec`).
+    sources : list of path-like | mne.io.Raw
+        Recordings (any format :func:`mne.io.read_raw` reads).
+    prepare_raw : callable | None
+        Applied to each Raw after reading (e.g. to fix channel types).
+    window_s : float
+        Window length in seconds.
+    n_codebooks : list of int | None
+        Levels to evaluate; ``1 ... max`` if None.
+    batch_size : int
+        Channel-windows per forward pass.
+    device : str
+        Device.
+    %(verbose)s
+
+    Returns
+    -------
+    report : dict
+        ``codec`` (name, fingerprint, rates), ``n_signals`` (channel-windows),
+        ``duration_s`` (channel-seconds), and ``levels``: one dict per number of
+        levels with ``bits_per_second``, ``nmse``, ``snr_db`` (of the mean NMSE),
+        ``prd``, ``pearson_r``, ``spectral_error``, ``band_nmse`` (per band) and
+        ``usage``/``perplexity`` of each level's codes.
+    """
+    codec = load_codec(codec)
+    levels = list(range(1, codec.max_codebooks + 1)) if n_codebooks is None else list(n_codebooks)
+    xs, codes = [], []
+    for source in sources:
+        raw = _read(source, prepare_raw)
+        w = check_input(raw, window_s=window_s, ch_types=codec.preprocessing.ch_types)
+        x, _, _ = preprocess(w.data, w.sfreq, codec.preprocessing, verbose=False)
+        codec.set_num_codebooks(None)
+        codes.append(encode_windows(codec, x, batch_size=batch_size, device=device)
+                     .reshape(-1, 1, codec.max_codebooks, codec.n_frames(x.shape[-1])))
+        xs.append(x.reshape(-1, 1, x.shape[-1]))
+        logger.info(f"{getattr(source, 'filenames', [source])[0]}: {x.shape[0]} windows x "
+                    f"{x.shape[1]} channels")
+    x = np.concatenate(xs)
+    codes = np.concatenate(codes)
+    rows = []
+    for k in levels:
+        y = decode_windows(codec, codes[:, :, :k], x.shape[-1], batch_size=batch_size,
+                           device=device)
+        nmse = metrics.nmse(x, y)
+        bands = metrics.band_errors(x, y, codec.sfreq)
+        usage, perplexity = metrics.codebook_usage(codes[:, :, :k], codec.codebook_size)
+        mean_nmse = float(np.nanmean(nmse))
+        rows.append(dict(
+            n_codebooks=k,
+            bits_per_second=metrics.bits_per_second(codec.frame_rate, k, codec.codebook_size),
+            nmse=mean_nmse,
+            snr_db=-10 * math.log10(mean_nmse),
+            prd=float(np.nanmean(metrics.prd(x, y))),
+            pearson_r=float(np.nanmean(metrics.pearson_r(x, y))),
+            spectral_error=float(np.mean(metrics.spectral_error(x[:, 0], y[:, 0]))),
+            band_nmse={b: float(np.nanmean(v)) for b, v in bands.items()},
+            usage=usage.tolist(),
+            perplexity=perplexity.tolist(),
+        ))
+    codec.set_num_codebooks(None)
+    return dict(
+        codec=dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
+                   sfreq=codec.sfreq, frame_rate=codec.frame_rate,
+                   codebook_size=codec.codebook_size),
+        window_s=window_s,
+        n_signals=int(x.shape[0]),
+        duration_s=float(x.shape[0] * x.shape[-1] / codec.sfreq),
+        levels=rows,
+    )
+
+
+def format_report(report, title=None):
+    """Markdown tables of :func:`evaluate_codec`'s report."""
+    lines = []
+    if title:
+        lines += [f"**{title}** ({report['n_signals']} channel-windows of "
+                  f"{report['window_s']:g} s, {report['duration_s'] / 3600:.2f} channel-hours)", ""]
+    bands = list(report["levels"][0]["band_nmse"])
+    lines.append("| levels | bit/s | NMSE | SNR (dB) | PRD (%) | r | spectral err | "
+                 + " | ".join(f"{b} NMSE" for b in bands) + " |")
+    lines.append("|" + "---|" * (7 + len(bands)))
+    for row in report["levels"]:
+        lines.append(
+            f"| {row['n_codebooks']} | {row['bits_per_second']:.0f} | {row['nmse']:.3f} | "
+            f"{row['snr_db']:.1f} | {row['prd']:.1f} | {row['pearson_r']:.3f} | "
+            f"{row['spectral_error']:.3f} | "
+            + " | ".join(f"{row['band_nmse'][b]:.3f}" for b in bands) + " |"
+        )
+    last = report["levels"][-1]
+    lines += ["", "| level | codes used (of %d) | perplexity |" % report["codec"]["codebook_size"],
+              "|---|---|---|"]
+    for k, (u, p) in enumerate(zip(last["usage"], last["perplexity"]), 1):
+        lines.append(f"| {k} | {u * report['codec']['codebook_size']:.0f} ({100 * u:.0f} %) | "
+                     f"{p:.1f} |")
+    return "\n".join(lines)
+
+
+def plot_rate_distortion(reports, fname=None):
+    """Plot NMSE against bit rate for one or more reports.
+
+    Parameters
+    ----------
+    reports : dict
+        Label -> report of :func:`evaluate_codec`.
+    fname : path-like | None
+        Save the figure there if given.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
+    for label, report in reports.items():
+        bps = [r["bits_per_second"] for r in report["levels"]]
+        ax.plot(bps, [r["nmse"] for r in report["levels"]], "o-", label=label)
+    ax.set(xlabel="bit/s per channel", ylabel="NMSE (validation)", yscale="log",
+           title="Rate-distortion, 1 to %d RVQ levels" % len(report["levels"]))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if fname is not None:
+        fig.savefig(fname, dpi=100)
+    return fig

@@ -1,0 +1,201 @@
+"""Tests of the training stack (spectral loss, data stream, trainer, DDP)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from mne_codec.models import BioCodec, BioCodecConfig
+from mne_codec.quantization import RVQConfig
+from mne_codec.spectral import multiscale_stft_loss, stft_features
+from mne_codec.training import (
+    BioCodecLoss,
+    RecordingCrops,
+    TrainConfig,
+    Trainer,
+    fixed_crops,
+    lr_factor,
+)
+
+
+def _data_dir():
+    env = os.environ.get("MNE_CODEC_SHARED_DATA")
+    return Path(env) if env else Path(__file__).parents[2] / "shared" / "data"
+
+
+DATA = _data_dir()
+EEGMMIDB = DATA / "MNE-eegbci-data" / "files" / "eegmmidb" / "1.0.0"
+TRAIN_FILES = [EEGMMIDB / "S001" / "S001R04.edf", EEGMMIDB / "S002" / "S002R04.edf"]
+VAL_FILES = [EEGMMIDB / "S009" / "S009R04.edf"]
+needs_data = pytest.mark.skipif(
+    not all(f.exists() for f in TRAIN_FILES + VAL_FILES),
+    reason=f"shared EEG data not found under {DATA} (set MNE_CODEC_SHARED_DATA)",
+)
+SEGMENT_S = 2.0  # shorter than the recipe's 5 s, to keep the tests fast
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The trainer sets torch's thread count; restore it for other tests."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _small_codec(seed=0):
+    torch.manual_seed(seed)
+    rvq = RVQConfig(dim=16, n_codebooks=2, codebook_size=16, codebook_dim=4, kmeans_iters=10)
+    return BioCodec(BioCodecConfig(n_filters=4, dimension=16, lstm_layers=1, rvq=rvq))
+
+
+def _standardize(raw):
+    from mne.datasets import eegbci
+
+    eegbci.standardize(raw)
+
+
+def _run(out, steps, seed=0, lr=3e-3, resume=False, max_steps=None, val=None):
+    codec = _small_codec(seed)
+    data = RecordingCrops(TRAIN_FILES, codec, segment_s=SEGMENT_S, prepare_raw=_standardize,
+                          max_recordings_in_memory=1, crops_per_recording=40, seed=seed)
+    cfg = TrainConfig(lr=lr, warmup_steps=3, total_steps=steps, batch_size=8, seed=seed,
+                      log_every=1, val_every=None, checkpoint_every=None, num_threads=1,
+                      progress=False)
+    trainer = Trainer(codec, data, val, cfg, out)
+    trainer.fit(resume=resume, max_steps=max_steps)
+    return codec, trainer
+
+
+def _assert_same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=0, msg=key)
+
+
+def test_stft_features_shape_and_loss():
+    """Features stack log-magnitude and unit phasor; the loss is 0 on equal inputs."""
+    x = torch.randn(3, 2, 500)
+    f = stft_features(x, 64)
+    assert f.shape[:4] == (3, 2, 3, 33)
+    torch.testing.assert_close(f[..., 1, :, :] ** 2 + f[..., 2, :, :] ** 2,
+                               torch.ones_like(f[..., 1, :, :]), atol=1e-4, rtol=0)
+    assert float(multiscale_stft_loss(x, x)) == 0.0
+    y = x + 0.1 * torch.randn_like(x)
+    assert float(multiscale_stft_loss(y, x)) > 0
+    losses = BioCodecLoss(commitment_weight=2.0)(y, x, torch.tensor(0.5))
+    expected = 0.2 * losses["time"] + losses["freq"] + 2.0 * 0.5
+    torch.testing.assert_close(losses["loss"], expected)
+
+
+def test_lr_schedule():
+    """Linear warm-up from 5e-4 to 1, cosine to 0."""
+    assert lr_factor(0, 10, 100) == pytest.approx(5e-4)
+    assert lr_factor(10, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100) == pytest.approx(0.5)
+    assert lr_factor(100, 10, 100) == pytest.approx(0.0)
+
+
+@needs_data
+def test_crops_and_fixed_crops():
+    """Crops are float32 single-channel windows; the stream is seeded."""
+    codec = _small_codec()
+    ds = RecordingCrops(TRAIN_FILES[:1], codec, segment_s=SEGMENT_S, prepare_raw=_standardize,
+                        crops_per_recording=4, seed=1)
+    a = [c for _, c in zip(range(6), ds)]
+    b = [c for _, c in zip(range(6), ds)]
+    assert a[0].shape == (1, 500) and a[0].dtype == torch.float32
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert max(float(c.abs().max()) for c in a) <= 10.0
+    ds.set_resume(2, 2)  # skipping 2 batches of 2 = 4 crops
+    assert torch.equal(next(iter(ds)), a[4])
+    val = fixed_crops(VAL_FILES, codec, segment_s=SEGMENT_S, prepare_raw=_standardize)
+    assert val.shape[1:] == (1, 500) and val.shape[0] > 60 * 50
+    sub = fixed_crops(VAL_FILES, codec, segment_s=SEGMENT_S, prepare_raw=_standardize,
+                      max_segments=10)
+    assert sub.shape == (10, 1, 500)
+
+
+@needs_data
+def test_loss_decreases_and_logs(tmp_path):
+    """About 30 steps lower the loss; logs, checkpoint and final model are written."""
+    val = fixed_crops(VAL_FILES, _small_codec(), segment_s=SEGMENT_S, prepare_raw=_standardize,
+                      max_segments=16)
+    codec, trainer = _run(tmp_path, 30, val=val)
+    losses = [r["loss"] for r in trainer.history if r["kind"] == "train"]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.9 * sum(losses[:5]) / 5
+    assert (tmp_path / "log_train.csv").exists() and (tmp_path / "log.jsonl").exists()
+    val_row = [r for r in trainer.history if r["kind"] == "val"][-1]
+    assert {"val/nmse_1", "val/nmse_2", "val/usage_1", "val/perplexity_2", "dead_1"} <= set(val_row)
+    assert val_row["val/nmse_2"] < 1.5
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 30
+    from mne_codec.checkpoints import load_codec
+
+    loaded = load_codec(tmp_path / "final")
+    _assert_same_state(loaded, codec)
+
+
+@needs_data
+def test_reproducible_and_resume(tmp_path):
+    """Same seed, same weights; a resumed run equals an uninterrupted one."""
+    ref, _ = _run(tmp_path / "a", 6)
+    again, _ = _run(tmp_path / "b", 6)
+    _assert_same_state(ref, again)
+    other, _ = _run(tmp_path / "c", 6, seed=1)
+    assert not torch.equal(other.state_dict()["quantizer.layers.0.codebook.embed"],
+                           ref.state_dict()["quantizer.layers.0.codebook.embed"])
+    _, first = _run(tmp_path / "d", 6, max_steps=3)
+    assert first.step == 3
+    resumed, second = _run(tmp_path / "d", 6, resume=True)
+    assert second.step == 6
+    _assert_same_state(ref, resumed)
+
+
+_DDP_SCRIPT = """
+import sys, torch
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_training import TRAIN_FILES, SEGMENT_S, _small_codec, _standardize
+from mne_codec.training import RecordingCrops, TrainConfig, Trainer
+
+out = Path({out!r})
+codec = _small_codec(0)
+data = RecordingCrops(TRAIN_FILES, codec, segment_s=SEGMENT_S, prepare_raw=_standardize,
+                      crops_per_recording=24, seed=0)
+cfg = TrainConfig(lr=3e-3, warmup_steps=1, total_steps=3, batch_size=8, log_every=1,
+                  val_every=None, checkpoint_every=None, num_threads=1, progress=False)
+trainer = Trainer(codec, data, None, cfg, out)
+trainer.fit()
+rank = torch.distributed.get_rank()
+torch.save(codec.state_dict(), out / f"rank{{rank}}.pt")
+first = next(iter(data))
+torch.save(first, out / f"crop{{rank}}.pt")
+torch.distributed.destroy_process_group()
+"""
+
+
+@needs_data
+def test_ddp_two_processes_stay_identical(tmp_path):
+    """torchrun with 2 CPU ranks: parameters and codebook buffers agree after 3 steps."""
+    script = tmp_path / "ddp.py"
+    script.write_text(textwrap.dedent(_DDP_SCRIPT.format(tests=str(Path(__file__).parent),
+                                                         out=str(tmp_path))))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+         str(script)], capture_output=True, text=True, timeout=90, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    s1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert any("codebook.embed_avg" in k for k in s0)
+    for key in s0:
+        torch.testing.assert_close(s0[key], s1[key], rtol=0, atol=0, msg=key)
+    assert float(s0["quantizer.layers.0.codebook.inited"]) == 1.0
+    # each rank read its own file
+    assert not torch.equal(torch.load(tmp_path / "crop0.pt"), torch.load(tmp_path / "crop1.pt"))
