@@ -12,6 +12,7 @@ from mne.utils import use_log_level, warn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._docs import fill_doc
 from ._validation import _pick_types, check_input
 from .checkpoints import load_codec
 from .inference import decode_windows, encode_windows, quantized_windows, resolve_device
@@ -154,20 +155,16 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                        tokens.n_times)
 
 
+@fill_doc
 class CodecTokenizer(_CodecBase):
     """Turn EEG into discrete codec tokens (and features built on them).
 
     Parameters
     ----------
-    codec : str | path-like | Codec
-        ``"default"`` (the codec shipped with the package), a registered name
-        (:func:`mne_codec.list_codecs`), a local checkpoint, or a model.
-    sfreq : float | None
-        Sampling frequency of array input (taken from ``info`` for MNE objects).
-    window_s : float
-        Window length in seconds used to cut a :class:`mne.io.Raw`.
-    n_codebooks : int | None
-        Number of RVQ levels to use (fewer levels, fewer bits); all if None.
+    %(codec)s
+    %(sfreq)s
+    %(window_s)s
+    %(n_codebooks)s
     output : ``"histogram"`` | ``"embedding"`` | ``"tokens"``
         What :meth:`transform` returns:
 
@@ -179,27 +176,14 @@ class CodecTokenizer(_CodecBase):
           ``(n_epochs, n_channels * dim)``;
         - ``"tokens"``: the integer codes,
           ``(n_epochs, n_channels, n_codebooks, n_frames)``.
-    resample : bool
-        Allow resampling to the codec's rate; if False, other rates raise.
-    device : str
-        ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``...
-    batch_size : int
-        Channel-windows per forward pass.
-    verbose : bool | str | int | None
-        MNE verbosity; progress bars show at ``"INFO"`` and below.
+    %(resample)s
+    %(device)s
+    %(batch_size)s
+    %(verbose_est)s
 
     Attributes
     ----------
-    codec_ : Codec
-        The (frozen) codec.
-    n_codebooks_ : int
-        Levels in use.
-    sfreq_ : float
-        Sampling frequency seen in fit.
-    ch_names_ : list of str | None
-        Channel names seen in fit (None for arrays).
-    n_features_in_ : int
-        Number of channels (``X.shape[1]`` for arrays).
+    %(fitted_attributes)s
 
     Notes
     -----
@@ -305,34 +289,24 @@ def _code_histograms(codes, codebook_size):
     return (counts.reshape(n_win, -1) / n_fr).astype(np.float64)
 
 
+@fill_doc
 class CodecReconstructor(_CodecBase):
     """Encode and decode EEG through a codec: what the tokens keep of the signal.
 
     Parameters
     ----------
-    codec : str | path-like | Codec
-        ``"default"``, a registered name, a local checkpoint or a model.
-    sfreq : float | None
-        Sampling frequency of array input.
-    window_s : float
-        Window length in seconds used to cut a :class:`mne.io.Raw`.
-    n_codebooks : int | None
-        Number of RVQ levels to use; all if None.
-    resample : bool
-        Allow resampling to the codec's rate (and back).
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"``...
-    batch_size : int
-        Channel-windows per forward pass.
-    verbose : bool | str | int | None
-        MNE verbosity.
+    %(codec)s
+    %(sfreq)s
+    %(window_s)s
+    %(n_codebooks)s
+    %(resample)s
+    %(device)s
+    %(batch_size)s
+    %(verbose_est)s
 
     Attributes
     ----------
-    codec_ : Codec
-        The codec.
-    n_codebooks_, sfreq_, ch_names_, n_features_in_
-        As in :class:`CodecTokenizer`.
+    %(fitted_attributes)s
 
     Notes
     -----

@@ -1,0 +1,42 @@
+"""Shared parameter documentation, filled into docstrings as MNE does (``%(name)s``)."""
+
+docdict = {}
+
+docdict["codec"] = """codec : str | path-like | Codec
+    ``"default"`` (the codec shipped with the package), a registered name
+    (:func:`mne_codec.list_codecs`), a local checkpoint, or a model."""
+docdict["sfreq"] = """sfreq : float | None
+    Sampling frequency of array input (taken from ``info`` for MNE objects)."""
+docdict["window_s"] = """window_s : float
+    Window length in seconds used to cut a :class:`mne.io.Raw`."""
+docdict["n_codebooks"] = """n_codebooks : int | None
+    Number of RVQ levels to use (fewer levels, fewer bits); all if None."""
+docdict["resample"] = """resample : bool
+    Allow resampling to the codec's rate (and back); if False, other rates raise."""
+docdict["device"] = """device : str
+    ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``..."""
+docdict["batch_size"] = """batch_size : int
+    Channel-windows per forward pass."""
+docdict["verbose_est"] = """verbose : bool | str | int | None
+    MNE verbosity; progress bars show at ``"INFO"`` and below."""
+docdict["fitted_attributes"] = """codec_ : Codec
+    The (frozen) codec.
+n_codebooks_ : int
+    Levels in use.
+sfreq_ : float
+    Sampling frequency seen in fit.
+ch_names_ : list of str | None
+    Channel names seen in fit (None for arrays).
+n_features_in_ : int
+    Number of channels (``X.shape[1]`` for arrays)."""
+
+
+def fill_doc(obj):
+    """Fill ``%(name)s`` entries of ``obj``'s docstring from :data:`docdict`."""
+    doc = obj.__doc__
+    lines = doc.expandtabs().splitlines()
+    indent = min((len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()),
+                 default=0)
+    entries = {k: v.replace("\n", "\n" + " " * indent) for k, v in docdict.items()}
+    obj.__doc__ = doc % entries
+    return obj
