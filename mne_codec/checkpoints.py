@@ -34,6 +34,8 @@ __all__ = [
     "fetch_codec",
     "get_cache_dir",
     "load_biocodec_checkpoint",
+    "load_neurorvq_checkpoint",
+    "load_dac_checkpoint",
     "CheckpointError",
 ]
 
@@ -61,7 +63,7 @@ class CodecInfo:
         File or folder name, in the package's ``data/codecs`` or the cache.
     fmt : str
         ``"mne_codec"`` (safetensors + JSON) or the authors' format
-        (``"biocodec"``).
+        (``"biocodec"``, ``"dac"``).
     license : str
         Licence of the weights.
     source : str
@@ -108,6 +110,45 @@ REGISTRY = {
             url="https://github.com/klean2050/BioCodec-release/raw/main/biocodec_ckpt.pt",
             sha256=None,  # the authors publish no checksum
         ),
+        CodecInfo(
+            name="neurorvq-eeg-v1",
+            family="neurorvq",
+            description="NeuroRVQ EEG tokenizer v1 as released by its authors (76M parameters, "
+            "200 Hz, 4 branches x 8 levels x 8192 codes per channel-second). "
+            "NON-COMMERCIAL licence.",
+            filename="NeuroRVQ_EEG_tokenizer_v1.pt",
+            fmt="neurorvq",
+            license="CC BY-NC 4.0 (weights and reference code; non-commercial use only)",
+            source="Barmpas et al. 2025, arXiv 2510.13068; KonstantinosBarmpas/NeuroRVQ; "
+            "huggingface.co/ntinosbarmpas/NeuroRVQ",
+            url="https://huggingface.co/ntinosbarmpas/NeuroRVQ/resolve/main/pretrained_models/"
+            "tokenizers/NeuroRVQ_EEG_tokenizer_v1.pt",
+            sha256=None,  # the authors publish no checksum
+        ),
+        *[
+            CodecInfo(
+                name=f"dac-{tag.replace('_', '-')}",
+                family="dac",
+                description=f"Descript Audio Codec {tag} as released (audio-pretrained, not "
+                "EEG-tuned), reading EEG at 250 Hz sample for sample (DACConfig.eeg).",
+                filename=f"weights_{tag.split('_')[0]}_{bitrate}_{release}.pth",
+                fmt="dac",
+                license="MIT",
+                source="Kumar et al. 2023, arXiv 2306.06546; descriptinc/descript-audio-codec "
+                f"release {release}",
+                url=f"https://github.com/descriptinc/descript-audio-codec/releases/download/"
+                f"{release}/{url_file}",
+                sha256=None,  # the authors publish no checksum
+            )
+            # the cache file names are DAC's own (~/.cache/descript/dac), so its
+            # downloads can be copied into the mne_codec cache as they are
+            for tag, bitrate, release, url_file in [
+                ("16khz", "8kbps", "0.0.5", "weights_16khz.pth"),
+                ("24khz", "8kbps", "0.0.4", "weights_24khz.pth"),
+                ("44khz", "8kbps", "0.0.1", "weights.pth"),
+                ("44khz_16kbps", "16kbps", "1.0.0", "weights_44khz_16kbps.pth"),
+            ]
+        ],
     ]
 }
 #: name used when ``codec="default"``
@@ -359,6 +400,220 @@ def load_biocodec_checkpoint(path, config=None, sha256=None):
     return model.eval()
 
 
+# -- DAC's released format --------------------------------------------------------
+_DAC_RENAMES = [
+    (re.compile(r"^quantizer\.quantizers\.(\d+)\.in_proj\."), r"quantizer.layers.\1.project_in."),
+    (re.compile(r"^quantizer\.quantizers\.(\d+)\.out_proj\."), r"quantizer.layers.\1.project_out."),
+    (re.compile(r"^quantizer\.quantizers\.(\d+)\.codebook\.weight$"),
+     r"quantizer.layers.\1.codebook.embed"),
+]
+_DAC_RENAMES_BACK = [
+    (re.compile(r"^quantizer\.layers\.(\d+)\.project_in\."), r"quantizer.quantizers.\1.in_proj."),
+    (re.compile(r"^quantizer\.layers\.(\d+)\.project_out\."), r"quantizer.quantizers.\1.out_proj."),
+    (re.compile(r"^quantizer\.layers\.(\d+)\.codebook\.embed$"),
+     r"quantizer.quantizers.\1.codebook.weight"),
+]
+
+
+def dac_state_from_official(state):
+    """Rename a state dict of DAC's release to :class:`~mne_codec.models.DAC`'s names.
+
+    ``weight_g``/``weight_v`` (legacy weight norm) become
+    ``parametrizations.weight.original0/1``, and
+    ``quantizer.quantizers.{i}.{in_proj,out_proj,codebook.weight}`` become
+    ``quantizer.layers.{i}.{project_in,project_out,codebook.embed}``.
+    """
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise CheckpointError("DAC 'state_dict' must be a dict of tensors.")
+    out = {}
+    for key, value in state.items():
+        key = re.sub(r"\.weight_g$", ".parametrizations.weight.original0", key)
+        key = re.sub(r"\.weight_v$", ".parametrizations.weight.original1", key)
+        for pattern, repl in _DAC_RENAMES:
+            key = pattern.sub(repl, key)
+        out[key] = value
+    return out
+
+
+def dac_state_to_official(state):
+    """Inverse of :func:`dac_state_from_official`: our DAC state dict in DAC's names."""
+    out = {}
+    for key, value in state.items():
+        key = re.sub(r"\.parametrizations\.weight\.original0$", ".weight_g", key)
+        key = re.sub(r"\.parametrizations\.weight\.original1$", ".weight_v", key)
+        for pattern, repl in _DAC_RENAMES_BACK:
+            key = pattern.sub(repl, key)
+        out[key] = value
+    return out
+
+
+def _is_dac_object(obj):
+    return isinstance(obj, dict) and "state_dict" in obj and "metadata" in obj
+
+
+def _dac_from_object(obj, source, preprocessing=None):
+    from .models.dac import DAC, DACConfig
+
+    if not _is_dac_object(obj):
+        raise CheckpointError(
+            f"{source} is not a DAC weight file: expected a dict with 'state_dict' and "
+            "'metadata' (as saved by DAC.save / downloaded from its releases)."
+        )
+    metadata = obj["metadata"]
+    kwargs = metadata.get("kwargs") if isinstance(metadata, dict) else None
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{source}: 'metadata' has no 'kwargs' dict of DAC hyper-parameters.")
+    try:
+        config = DACConfig.from_dac_kwargs(kwargs, preprocessing)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: invalid DAC hyper-parameters {kwargs}: {err}") from err
+    state = dac_state_from_official(obj["state_dict"])
+    return _load_strict(DAC(config), state, str(source)).eval()
+
+
+def load_dac_checkpoint(path, preprocessing=None, sha256=None):
+    """Load a weight file of the Descript Audio Codec (``weights_16khz.pth``...).
+
+    The file is DAC's release format, ``torch.save`` of
+    ``{"state_dict": ..., "metadata": {"kwargs": {...}}}``. It holds only
+    tensors and plain Python values, so it is read with
+    ``torch.load(weights_only=True)``: it cannot run code. Every
+    hyper-parameter comes from ``metadata["kwargs"]`` and the weights are
+    loaded strictly (no missing, unexpected or reshaped tensor).
+
+    To obtain the official files (MIT licence), with internet:
+    ``mne_codec.fetch_codec("dac-16khz")`` (see :func:`list_codecs`), or
+    download ``https://github.com/descriptinc/descript-audio-codec/releases/
+    download/0.0.5/weights_16khz.pth`` (tags: 0.0.4 ``weights_24khz.pth``,
+    0.0.1 ``weights.pth`` for 44.1 kHz, 1.0.0 ``weights_44khz_16kbps.pth``)
+    and pass its local path.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.pth`` file.
+    preprocessing : Preprocessing | None
+        What the codec reads; default EEG at 250 Hz, robust-scaled and
+        clipped at 5 (see :meth:`mne_codec.models.DACConfig.eeg`).
+    sha256 : str | None
+        Expected checksum of the file.
+
+    Returns
+    -------
+    codec : DAC
+        In eval mode.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint file {path} does not exist.")
+    _check_sha256(path, sha256)
+    return _dac_from_object(_torch_load(path), str(path), preprocessing)
+
+
+# -- the authors' NeuroRVQ format ---------------------------------------------------
+_NEURORVQ_CODEBOOK = re.compile(r"^(quantize_\d+\.layers\.\d+)\.(embedding\.[a-z_]+|cluster_size)$")
+_NEURORVQ_RENAMES = {
+    "embedding.weight": "codebook.embed",
+    "embedding.embed_avg": "codebook.embed_avg",
+    "embedding.initted": "codebook.inited",
+    "cluster_size": "codebook.cluster_size",
+    # k-means counts of the initialisation, never read again upstream: checked, not kept
+    "embedding.cluster_size": None,
+}
+
+
+def _is_neurorvq_state(obj):
+    return isinstance(obj, dict) and "quantize_1.layers.0.embedding.weight" in obj
+
+
+def neurorvq_state_from_authors(obj):
+    """Rename an authors' NeuroRVQ state dict to :class:`~mne_codec.models.NeuroRVQ`'s.
+
+    Only the codebook keys change: ``quantize_k.layers.j.embedding.weight`` ->
+    ``quantize_k.layers.j.codebook.embed``, ``embedding.embed_avg`` ->
+    ``codebook.embed_avg``, ``embedding.initted`` -> ``codebook.inited``, and
+    the usage EMA ``quantize_k.layers.j.cluster_size`` ->
+    ``codebook.cluster_size``. ``embedding.cluster_size`` (the k-means counts
+    of the initialisation, which the reference never reads again) is
+    required but dropped. A ``module.``/``_orig_mod.`` prefix is removed.
+
+    Returns
+    -------
+    state : dict
+        Our state dict.
+    dropped : list of str
+        Authors' keys that were checked and left out.
+    """
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError("Not a NeuroRVQ state dict (expected a dict of tensors).")
+    state, dropped = {}, []
+    for key, value in obj.items():
+        key = key.removeprefix("_orig_mod.").removeprefix("module.")
+        m = _NEURORVQ_CODEBOOK.match(key)
+        if m:
+            if m.group(2) not in _NEURORVQ_RENAMES:
+                raise CheckpointError(f"Unexpected NeuroRVQ codebook key {key!r}")
+            new = _NEURORVQ_RENAMES[m.group(2)]
+            if new is None:
+                dropped.append(key)
+                continue
+            key = f"{m.group(1)}.{new}"
+        state[key] = value.float() if value.is_floating_point() else value
+    return state, dropped
+
+
+def _neurorvq_from_state(obj, source, config=None):
+    from .models.neurorvq import NeuroRVQ, NeuroRVQConfig
+
+    state, dropped = neurorvq_state_from_authors(obj)
+    model = NeuroRVQ(config or NeuroRVQConfig())
+    # every kept codebook must come with its k-means counts, as upstream saves them
+    expected = {k.replace(".codebook.embed_avg", ".embedding.cluster_size")
+                for k in model.state_dict() if k.endswith(".codebook.embed_avg")}
+    missing = sorted(expected - set(dropped))
+    unexpected = sorted(set(dropped) - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not match a neurorvq model: {len(missing)} missing keys "
+            f"{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}."
+        )
+    return _load_strict(model, state, source).eval()
+
+
+def load_neurorvq_checkpoint(path, config=None, sha256=None):
+    """Load a NeuroRVQ tokenizer state dict saved by the authors' code.
+
+    The authors' weights (``NeuroRVQ_EEG_tokenizer_v1.pt``, from
+    https://huggingface.co/ntinosbarmpas/NeuroRVQ) are licensed **CC BY-NC
+    4.0**: attribution, non-commercial use only. The file is read with
+    ``torch.load(weights_only=True)`` (it cannot run code) and loaded
+    strictly: the v1 file has 505 keys, all of which must be present and no
+    other (see :func:`neurorvq_state_from_authors` for the renaming).
+
+    Parameters
+    ----------
+    path : path-like
+        ``.pt`` file: the tokenizer's ``state_dict()``.
+    config : NeuroRVQConfig | None
+        Architecture (default: the EEG v1 tokenizer).
+    sha256 : str | None
+        Expected checksum of the file.
+
+    Returns
+    -------
+    codec : NeuroRVQ
+        In eval mode.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint file {path} does not exist.")
+    _check_sha256(path, sha256)
+    return _neurorvq_from_state(_torch_load(path), str(path), config)
+
+
 def _resolve_registered(info):
     for folder in (_PACKAGE_CODECS, get_cache_dir()):
         candidate = folder / info.filename
@@ -381,7 +636,8 @@ def load_codec(codec="default", *, verbose=None):
     codec : str | path-like | Codec
         ``"default"``, a registered name (see :func:`list_codecs`), a folder or
         ``.safetensors`` file in our format, an authors' ``.pt`` checkpoint,
-        or a :class:`~mne_codec.models.Codec` instance (returned as is).
+        a DAC ``.pth`` weight file, or a :class:`~mne_codec.models.Codec`
+        instance (returned as is).
     %(verbose)s
 
     Returns
@@ -416,12 +672,24 @@ def load_codec(codec="default", *, verbose=None):
 
 def _load_path(path, fmt, sha256):
     path = Path(path)
-    if fmt is None:
-        fmt = "biocodec" if path.suffix in (".pt", ".pth", ".ckpt") else "mne_codec"
+    if fmt is None and path.suffix in (".pt", ".pth", ".ckpt"):
+        obj = _torch_load(path)
+        # DAC files wrap the weights with their hyper-parameters; BioCodec's
+        # are a state dict or {"model_state_dict": ...}
+        if _is_dac_object(obj):
+            return _dac_from_object(obj, str(path))
+        if _is_neurorvq_state(obj):
+            return _neurorvq_from_state(obj, str(path))
+        fmt = "biocodec"
+    fmt = fmt or "mne_codec"
     if fmt == "mne_codec":
         return _load_ours(path, sha256)
     if fmt == "biocodec":
         return load_biocodec_checkpoint(path, sha256=sha256)
+    if fmt == "neurorvq":
+        return load_neurorvq_checkpoint(path, sha256=sha256)
+    if fmt == "dac":
+        return load_dac_checkpoint(path, sha256=sha256)
     raise CheckpointError(f"Unknown checkpoint format {fmt!r}")
 
 

@@ -43,6 +43,10 @@ class Preprocessing:
         Clip scaled values to ``[-clip, clip]`` (BioCodec trains with 10).
     ch_types : tuple of str
         Channel types the codec reads (MNE types, e.g. ``"eeg"``).
+    unit_scale : float
+        Multiply the signals (volts) by this before scaling and clipping,
+        e.g. ``1e6`` for a codec that reads microvolts (NeuroRVQ);
+        :func:`restore` divides by it.
     """
 
     sfreq: float = 250.0
@@ -53,6 +57,7 @@ class Preprocessing:
     scaling: str | None = "robust"
     clip: float | None = 10.0
     ch_types: tuple = ("eeg",)
+    unit_scale: float = 1.0
 
     def to_dict(self):
         """JSON-serialisable dict."""
@@ -173,7 +178,8 @@ def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
     x : ndarray of float32, shape (n_windows, n_channels, n_times_codec)
         Filtered, resampled and scaled signals.
     center, scale : ndarray of float64, shape (n_windows, n_channels)
-        Scaling statistics in volts (ones and zeros if ``prep.scaling`` is None).
+        Scaling statistics in volts times ``prep.unit_scale`` (zeros and ones
+        if ``prep.scaling`` is None).
     """
     data = np.asarray(data, dtype=np.float64)
     if float(sfreq) != float(prep.sfreq) and not resample:
@@ -185,6 +191,8 @@ def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
     if float(sfreq) != float(prep.sfreq):
         logger.info(f"Resampling from {sfreq:g} Hz to the codec's {prep.sfreq:g} Hz.")
         x = resample_to(x, sfreq, prep.sfreq)
+    if prep.unit_scale != 1.0:
+        x = x * prep.unit_scale
     if prep.scaling is None:
         center = np.zeros(x.shape[:-1])
         scale = np.ones(x.shape[:-1])
@@ -217,6 +225,8 @@ def restore(y, center, scale, prep, sfreq, n_times):
         Signals in volts.
     """
     out = np.asarray(y, dtype=np.float64) * scale[..., None] + center[..., None]
+    if prep.unit_scale != 1.0:
+        out = out / prep.unit_scale
     out = resample_to(out, prep.sfreq, sfreq)
     if out.shape[-1] >= n_times:
         return out[..., :n_times]

@@ -29,10 +29,10 @@ _CODEC_CACHE = {}
 def _load_codec_copy(codec):
     """A private copy of the codec, so estimators never share mutable state."""
     if isinstance(codec, Codec):
-        return copy.deepcopy(codec).eval()
+        return copy.deepcopy(codec).prepare_for_inference()
     key = str(codec)
     if key not in _CODEC_CACHE:
-        _CODEC_CACHE[key] = load_codec(codec, verbose=False)
+        _CODEC_CACHE[key] = load_codec(codec, verbose=False).prepare_for_inference()
     return copy.deepcopy(_CODEC_CACHE[key])
 
 

@@ -148,3 +148,20 @@ def test_config_round_trip():
     again = BioCodecConfig.from_dict(cfg.to_dict())
     assert again == cfg
     assert isinstance(again.preprocessing, Preprocessing)
+
+
+def test_folded_weight_norm_gives_identical_codes(ref_codec):
+    """Inference folds weight norm: same codes and output, same fingerprint."""
+    import copy
+    import pickle
+
+    ref = np.load(DATA_DIR / "biocodec_ref_eeg.npz")
+    x = torch.from_numpy(ref["x_b"])
+    folded = copy.deepcopy(ref_codec).prepare_for_inference()
+    with torch.inference_mode():
+        codes = folded.encode(x)
+        np.testing.assert_array_equal(codes[:, 0].numpy(), ref["codes_b"])
+        np.testing.assert_array_equal(folded.decode(codes).numpy(),
+                                      ref_codec.decode(codes).numpy())
+    again = pickle.loads(pickle.dumps(folded))
+    assert again.fingerprint() == folded.fingerprint() == ref_codec.fingerprint()

@@ -88,12 +88,18 @@ class Codec(nn.Module):
         return math.ceil(n_times / self.hop_length)
 
     def fingerprint(self):
-        """Short sha256 of the weights and config: identifies the codec in token files."""
+        """Short sha256 of the weights and config: identifies the codec in token files.
+
+        Computed once (before any weight-norm folding, which renames tensors).
+        """
+        if getattr(self, "_fingerprint", None) is not None:
+            return self._fingerprint
         h = hashlib.sha256(repr(sorted(self.config.to_dict().items())).encode())
         for key, value in sorted(self.state_dict().items()):
             h.update(key.encode())
             h.update(value.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+        self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
     # -- the interface ----------------------------------------------------------
     def _encode_latent(self, x):
@@ -175,6 +181,14 @@ class Codec(nn.Module):
         y = self._decode_latent(q.quantized)[..., :n].reshape(b, c, n)
         return y, q.codes.view(b, c, *q.codes.shape[1:]), q.loss
 
+    def __repr__(self):
+        # compact: a codec is a parameter of scikit-learn estimators, whose reprs
+        # (and pytest ids) would otherwise print the whole architecture
+        n_params = sum(p.numel() for p in self.parameters()) / 1e6
+        name = f" {self.name!r}" if self.name else ""
+        return (f"<{type(self).__name__}{name} | {self.sfreq:g} Hz, hop {self.hop_length}, "
+                f"{self.n_codebooks} x {self.codebook_size} codes, {n_params:.2f} M parameters>")
+
     # -- pickling ----------------------------------------------------------------
     def __reduce__(self):
         # weight-norm parametrisations cannot be pickled: rebuild from config + weights
@@ -185,19 +199,22 @@ class Codec(nn.Module):
         # codecs give equal bytes (joblib.hash, scikit-learn's parameter checks)
         state = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
         extra = dict(name=self.name, n_codebooks=self._n_codebooks,
-                     meta=getattr(self, "meta", None), training=self.training, folded=folded)
+                     meta=getattr(self, "meta", None), training=self.training, folded=folded,
+                     fingerprint=self.fingerprint())
         return (_rebuild_codec, (self.family, self.config.to_dict(), state, extra))
 
     @torch.no_grad()
     def prepare_for_inference(self):
         """Fold weight normalisation into plain weights and switch to eval.
 
-        Codes and outputs are unchanged up to float rounding; the
-        normalised weights are no longer recomputed at every call. The model
-        can no longer be trained afterwards (load it again for that).
+        The folded weight is the tensor the parametrisation computes at every
+        call, so codes and outputs are unchanged; it is simply no longer
+        recomputed. The model can no longer be trained afterwards (load it
+        again for that).
         """
         from ._seanet import fold_weight_norm
 
+        self.fingerprint()  # of the original parametrisation
         fold_weight_norm(self)
         return self.eval()
 
@@ -211,6 +228,7 @@ def _rebuild_codec(family, config, state, extra):
         codec.prepare_for_inference()
     codec.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     codec.name = extra["name"]
+    codec._fingerprint = extra["fingerprint"]
     codec.set_num_codebooks(extra["n_codebooks"])
     if extra["meta"] is not None:
         codec.meta = extra["meta"]

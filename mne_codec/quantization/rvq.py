@@ -8,7 +8,10 @@ One implementation covers what the published EEG codecs need:
   commitment loss with straight-through gradients;
 - DAC: factorised codes (projection to 8-d), L2-normalised lookup, codebooks
   learned by gradient (codebook + commitment losses), quantizer dropout;
-- NeuroRVQ: cosine lookup in 128-d codebooks of 8192 codes.
+- NeuroRVQ: cosine lookup in 128-d codebooks of 8192 codes (``distance=
+  "normalized_euclidean"``: the residual is L2-normalised, the codewords are
+  not, and the nearest codeword in Euclidean distance wins, as in the
+  authors' ``NormEMAVectorQuantizer``).
 
 In eval mode the quantizer is deterministic and never mutates its state: all
 codebook updates, k-means initialisation and dead-code replacement happen only
@@ -42,11 +45,18 @@ class RVQConfig:
         Number of codes per level.
     codebook_dim : int | None
         Dimension of the codebook space. If it differs from ``dim``, each level
-        projects its residual with a linear map (``project_in``) and maps the
-        codeword back (``project_out``). ``None`` means ``dim`` (no projection).
-    distance : ``"cosine"`` | ``"euclidean"``
-        How codes are assigned: largest cosine similarity, or smallest
-        Euclidean distance. Ties go to the first index.
+        projects its residual (``project_in``) and maps the codeword back
+        (``project_out``), see ``projection``. ``None`` means ``dim`` (no
+        projection).
+    distance : ``"cosine"`` | ``"euclidean"`` | ``"normalized_euclidean"``
+        How codes are assigned: largest cosine similarity, smallest Euclidean
+        distance, or smallest Euclidean distance from the L2-normalised
+        vector to the raw codewords, computed as
+        ``||z||^2 + ||e||^2 - 2 z.e`` (NeuroRVQ/LaBraM; equal to the cosine
+        rule when codewords have unit norm). Ties go to the first index. In
+        training, ``"normalized_euclidean"`` also normalises the vectors
+        before k-means, the EMA update and the commitment loss, and the
+        straight-through output is the normalised vector's codeword.
     ema_decay : float | None
         Decay of the exponential moving average codebook update. ``None``
         makes the codebook a parameter learned by gradient (DAC style), with a
@@ -56,7 +66,8 @@ class RVQConfig:
     normalize_codewords : bool
         Keep codewords on the unit sphere after every update (BioCodec).
     kmeans_init : bool
-        Initialise codebooks with k-means on the first training batch.
+        Initialise codebooks with k-means on the first training batch. When
+        False the ``inited`` flag is constant and not saved in the state dict.
     kmeans_iters : int
         Number of k-means iterations.
     dead_code_threshold : float
@@ -70,14 +81,26 @@ class RVQConfig:
         Weight of the codebook loss ``||q - sg(z)||^2`` (gradient codebooks).
     quantizer_dropout : float
         In training, the fraction of the batch that uses a random number of
-        levels (DAC), so that fewer levels still decode well.
+        levels (DAC), so that fewer levels still decode well. The losses of
+        the levels an item drops are masked out, as in DAC.
+    projection : ``"linear"`` | ``"conv1x1_weight_norm"``
+        Kind of ``project_in``/``project_out``: ``nn.Linear`` (EnCodec,
+        BioCodec) or a weight-normalised 1x1 ``nn.Conv1d`` (DAC's factorised
+        codes; its parameters are ``bias`` and
+        ``parametrizations.weight.original0/1``).
+    loss_reduction : ``"mean"`` | ``"sum"``
+        How the levels' losses are combined: their mean (BioCodec) or their
+        sum (DAC).
+    detach_residual : bool
+        Stop gradients through the residual passed to the next level. DAC
+        does not, so later levels' losses also train earlier projections.
     """
 
     dim: int = 128
     n_codebooks: int = 6
     codebook_size: int = 256
     codebook_dim: int | None = 16
-    distance: Literal["cosine", "euclidean"] = "cosine"
+    distance: Literal["cosine", "euclidean", "normalized_euclidean"] = "cosine"
     ema_decay: float | None = 0.99
     epsilon: float = 1e-5
     normalize_codewords: bool = True
@@ -88,6 +111,9 @@ class RVQConfig:
     commitment_weight: float = 0.25
     codebook_weight: float = 1.0
     quantizer_dropout: float = 0.0
+    projection: Literal["linear", "conv1x1_weight_norm"] = "linear"
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    detach_residual: bool = True
 
     def to_dict(self):
         """Return the configuration as a JSON-serialisable dict."""
@@ -164,7 +190,10 @@ class Codebook(nn.Module):
             self.register_buffer("embed", init)
             self.register_buffer("embed_avg", init.clone())
             self.register_buffer("cluster_size", torch.zeros(size))
-        self.register_buffer("inited", torch.tensor([float(not config.kmeans_init)]))
+        # without k-means the flag never changes: keep it out of the state dict
+        # so that files without it (DAC's) load strictly
+        self.register_buffer("inited", torch.tensor([float(not config.kmeans_init)]),
+                             persistent=config.kmeans_init)
 
     # -- assignment ----------------------------------------------------------
     def assign(self, x):
@@ -175,6 +204,12 @@ class Codebook(nn.Module):
             # reference implementations
             sim = F.normalize(x, dim=1) @ F.normalize(embed, dim=1).T
             return sim.argmax(dim=1)
+        if self.config.distance == "normalized_euclidean":
+            # the very sum NeuroRVQ evaluates (same operation order), so that
+            # near-ties resolve as in the reference
+            z = F.normalize(x, dim=1)
+            dist = z.pow(2).sum(1, keepdim=True) + embed.pow(2).sum(1) - 2 * (z @ embed.T)
+            return dist.argmin(dim=1)
         # argmax of -||x - e||^2 = argmax of 2 x.e - ||e||^2
         score = 2 * x @ embed.T - embed.pow(2).sum(1)
         return score.argmax(dim=1)
@@ -236,6 +271,37 @@ class Codebook(nn.Module):
         return n_dead
 
 
+class _PointwiseConv1d(nn.Conv1d):
+    """A 1x1 ``Conv1d`` applied to rows ``(n, in_channels)`` as a linear map.
+
+    It is a convolution only so that its parameters have the names and
+    shapes of DAC's weight-normalised projections.
+    """
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__(in_channels, out_channels, kernel_size=1)
+
+    def forward(self, x):
+        return F.linear(x, self.weight[..., 0], self.bias)
+
+
+def _projection(kind, in_dim, out_dim):
+    if kind == "linear":
+        return nn.Linear(in_dim, out_dim)
+    if kind == "conv1x1_weight_norm":
+        from torch.nn.utils.parametrizations import weight_norm
+
+        return weight_norm(_PointwiseConv1d(in_dim, out_dim))
+    raise ValueError(f"projection must be 'linear' or 'conv1x1_weight_norm', got {kind!r}")
+
+
+def _masked_mse(a, b, mask):
+    """Mean squared error where rows with ``mask == 0`` count as zero (DAC)."""
+    if mask is None:
+        return F.mse_loss(a, b)
+    return ((a - b).pow(2) * mask[:, None]).mean()
+
+
 class VectorQuantizer(nn.Module):
     """One level of the residual quantizer: projection + codebook."""
 
@@ -243,8 +309,8 @@ class VectorQuantizer(nn.Module):
         super().__init__()
         cb_dim = config.codebook_dim or config.dim
         if cb_dim != config.dim:
-            self.project_in = nn.Linear(config.dim, cb_dim)
-            self.project_out = nn.Linear(cb_dim, config.dim)
+            self.project_in = _projection(config.projection, config.dim, cb_dim)
+            self.project_out = _projection(config.projection, cb_dim, config.dim)
         else:
             self.project_in = nn.Identity()
             self.project_out = nn.Identity()
@@ -259,10 +325,15 @@ class VectorQuantizer(nn.Module):
         """Latent-space vectors (n, dim) for codes (n,)."""
         return self.project_out(self.codebook.lookup(codes))
 
-    def forward(self, z):
-        """Training/eval forward on ``z`` (n, dim): (quantized, codes, loss)."""
+    def forward(self, z, mask=None):
+        """Training/eval forward on ``z`` (n, dim): (quantized, codes, loss).
+
+        ``mask`` (n,) zeroes the losses of rows that drop this level.
+        """
         cfg = self.config
         zp = self.project_in(z)
+        if cfg.distance == "normalized_euclidean":
+            zp = F.normalize(zp, dim=1)
         codebook = self.codebook
         if self.training and not bool(codebook.inited):
             codebook._kmeans_init(zp.detach())
@@ -271,9 +342,9 @@ class VectorQuantizer(nn.Module):
         loss = zp.new_zeros(())
         if self.training:
             if cfg.commitment_weight > 0:
-                loss = loss + cfg.commitment_weight * F.mse_loss(zp, q.detach())
+                loss = loss + cfg.commitment_weight * _masked_mse(zp, q.detach(), mask)
             if cfg.ema_decay is None:
-                loss = loss + cfg.codebook_weight * F.mse_loss(q, zp.detach())
+                loss = loss + cfg.codebook_weight * _masked_mse(q, zp.detach(), mask)
             else:
                 codebook._replace_dead_codes(zp.detach())
                 codebook._ema_update(zp.detach(), codes)
@@ -367,14 +438,16 @@ class ResidualVQ(nn.Module):
             n_per[drop] = torch.randint(1, n + 1, (int(drop.sum()),), device=z.device)
             keep = n_per.repeat_interleave(t)
         for k, layer in enumerate(self.layers[:n]):
-            q, c, loss = layer(residual)
-            if keep is not None:
-                mask = (k < keep).to(q.dtype)[:, None]
-                q = q * mask
-            residual = residual - q.detach()
+            mask = None if keep is None else (k < keep).to(residual.dtype)
+            q, c, loss = layer(residual, mask)
+            if mask is not None:
+                q = q * mask[:, None]
+            residual = residual - (q.detach() if self.config.detach_residual else q)
             quantized = quantized + q
             codes.append(c)
             losses.append(loss)
         codes = torch.stack(codes, 1).view(b, t, n).transpose(1, 2)
         quantized = quantized.view(b, t, -1).transpose(1, 2)
-        return QuantizerOutput(quantized, codes, torch.stack(losses).mean())
+        losses = torch.stack(losses)
+        loss = losses.sum() if self.config.loss_reduction == "sum" else losses.mean()
+        return QuantizerOutput(quantized, codes, loss)

@@ -1,0 +1,802 @@
+"""NeuroRVQ: multi-scale transformer tokenizer with residual VQ and Fourier decoding.
+
+Barmpas et al. 2025, "NeuroRVQ: multi-scale EEG tokenization for generative
+large brainwave models" (arXiv 2510.13068); reference code
+KonstantinosBarmpas/NeuroRVQ. The reference code and the authors' weights are
+licensed **CC BY-NC 4.0** (non-commercial); this module is our own
+implementation (BSD-3) of the architecture, with the same module and
+parameter names so that the authors' state dicts load after renaming only the
+codebook keys (:func:`mne_codec.checkpoints.load_neurorvq_checkpoint`).
+
+A window of ``n_channels`` x ``n_patches`` patches of 1 s (200 samples at
+200 Hz) is read as one sequence of ``n_channels * n_patches`` tokens
+(channel-major, at most 256). A front of four temporal convolution branches
+(kernels 21/9, 15/7, 9/5, 5/3) embeds every patch four times; one transformer
+encoder (shared weights) runs on each branch's sequence with spatial
+(electrode) and temporal embeddings and a cls token; each branch has its own
+head and its own residual quantizer (8 levels x 8192 codes x 128-d). The
+decoder runs a second transformer on each branch's quantized latent, joins
+the branches and predicts, per patch, the standardised log-amplitude and the
+sine and cosine of the phase of the 200-bin FFT; the signal is the real part
+of the inverse FFT.
+
+Side information. The amplitude head predicts ``log1p|FFT|`` standardised over
+the whole window, so decoding needs the window's mean and (unbiased) standard
+deviation of ``log1p|FFT|``: 2 float32 = 64 bits per window, carried by
+:meth:`NeuroRVQ.encode` beside the codes. For a window of ``n_patches``
+seconds that is ``64 / n_patches`` bit/s for the window (all channels), e.g.
+6.4 bit/s for 10-s windows, against 416 bit/s per channel for the tokens
+(32 codes of 13 bits per channel-second): see :meth:`NeuroRVQ.side_bits_per_second`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..preprocessing import Preprocessing
+from ..quantization import RVQConfig, ResidualVQ
+from .base import Codec
+
+__all__ = [
+    "NeuroRVQConfig",
+    "NeuroRVQ",
+    "NeuroRVQEncoding",
+    "NEURORVQ_CHANNELS",
+    "map_channels",
+    "split_windows",
+    "neurorvq_preprocessing",
+]
+
+#: The authors' electrode vocabulary (``ch_names_global`` of the EEG v1
+#: tokenizer): 104 lower-case names; the spatial embedding of a channel is row
+#: ``index`` of ``pos_embed`` (row 0 is shared with the cls token, as upstream).
+NEURORVQ_CHANNELS = (
+    "a1", "a2", "af3", "af4", "af7", "af8", "afz", "c1", "c2", "c3", "c4", "c5", "c6",
+    "ccp1", "ccp2", "ccp3", "ccp4", "ccp5", "ccp6", "ccp7", "ccp8", "cfc1", "cfc2",
+    "cfc3", "cfc4", "cfc5", "cfc6", "cfc7", "cfc8", "cp1", "cp2", "cp3", "cp4", "cp5",
+    "cp6", "cpz", "cz", "eog", "f1", "f10", "f2", "f3", "f4", "f5", "f6", "f7", "f8",
+    "f9", "fc1", "fc2", "fc3", "fc4", "fc5", "fc6", "fcz", "fp1", "fp2", "fpz", "ft7",
+    "ft8", "fz", "iz", "loc", "o1", "o2", "oz", "p08", "p1", "p10", "p2", "p3", "p4",
+    "p5", "p6", "p7", "p8", "p9", "po1", "po10", "po2", "po3", "po4", "po7", "po8",
+    "po9", "poz", "pz", "roc", "sp1", "sp2", "t1", "t10", "t2", "t3", "t4", "t5", "t6",
+    "t7", "t8", "t9", "tp10", "tp7", "tp8", "tp9",
+)
+
+#: Fallbacks for names that are not in the vocabulary: the old/new 10-20
+#: temporal names and the mastoids. The vocabulary holds both T3 and T7 (they
+#: have separate embeddings), so a name that is in it is always used as is.
+CHANNEL_ALIASES = {
+    "t3": "t7", "t4": "t8", "t5": "p7", "t6": "p8",
+    "t7": "t3", "t8": "t4", "p7": "t5", "p8": "t6",
+    "m1": "a1", "m2": "a2",
+}
+
+
+def _eeg_rvq():
+    return RVQConfig(dim=128, n_codebooks=8, codebook_size=8192, codebook_dim=None,
+                     distance="normalized_euclidean", ema_decay=0.99, epsilon=1e-5,
+                     normalize_codewords=True, kmeans_init=True, kmeans_iters=10,
+                     dead_code_threshold=0.0, dead_code_clamp=None, commitment_weight=1.0)
+
+
+def neurorvq_preprocessing():
+    """The authors' EEG recipe as a :class:`~mne_codec.preprocessing.Preprocessing`.
+
+    Notches at 50, 60 and 100 Hz (those below Nyquist), a zero-phase
+    Butterworth band-pass of order 3 from 0.5 to 44.5 Hz at the native rate,
+    resampling to 200 Hz, amplitudes in microvolts (``unit_scale=1e6``,
+    no per-window scaling: the encoder reads raw amplitudes) clipped to
+    +-500 uV. Upstream resamples with ``scipy.signal.resample`` (FFT) and
+    notches with ``iirnotch``; we use the package's filters.
+    """
+    return Preprocessing(sfreq=200.0, l_freq=0.5, h_freq=44.5, filter_order=3,
+                         notch_freqs=(50.0, 60.0, 100.0), scaling=None, clip=500.0,
+                         ch_types=("eeg",), unit_scale=1e6)
+
+
+@dataclass
+class NeuroRVQConfig:
+    """Architecture of a NeuroRVQ tokenizer.
+
+    Defaults are the authors' EEG v1 tokenizer (``flags/NeuroRVQ_EEG_v1.yml``).
+
+    Parameters
+    ----------
+    patch_size : int
+        Samples per patch (one token per channel and patch).
+    n_patches : int
+        Rows of the temporal embedding table; patch ``a`` of ``A`` gets row
+        ``n_patches - A + a`` (right-aligned). Also the token budget:
+        ``n_channels * n_patches_in_window <= n_patches``.
+    n_global_electrodes : int
+        Size of the electrode vocabulary (``pos_embed`` has one row more).
+    out_chans : int
+        Feature maps per convolution branch; ``embed_dim`` must equal
+        ``out_chans * patch_size / prod(pools)``.
+    branch_kernels : tuple of (int, int)
+        Kernel sizes of the first and second temporal convolution of every
+        branch (padding ``k // 2``).
+    pools : tuple of (int, int)
+        Average-pooling factors after the first and second convolutions.
+    norm_groups : int
+        Groups of the GroupNorm layers.
+    embed_dim : int
+        Transformer width.
+    depth_encoder, depth_decoder : int
+        Transformer blocks.
+    num_heads : int
+        Attention heads (q and k pass a per-head LayerNorm, eps 1e-6).
+    mlp_ratio : float
+        MLP hidden width / ``embed_dim``.
+    qkv_bias : bool
+        q and v biases (k has none).
+    init_values : float
+        Layer-scale init; 0 disables layer scale (the tokenizer's setting).
+    decoder_out_dim : int | None
+        Bins predicted per patch (``None``: ``patch_size``).
+    rvq : RVQConfig
+        One residual quantizer per branch; ``rvq.dim`` is the code dimension.
+    max_tokens : int | None
+        Largest ``n_channels * n_patches`` per window (``None``: ``n_patches``).
+    preprocessing : Preprocessing
+        What the model reads.
+    """
+
+    patch_size: int = 200
+    n_patches: int = 256
+    n_global_electrodes: int = len(NEURORVQ_CHANNELS)
+    out_chans: int = 8
+    branch_kernels: tuple = ((21, 9), (15, 7), (9, 5), (5, 3))
+    pools: tuple = (2, 4)
+    norm_groups: int = 4
+    embed_dim: int = 200
+    depth_encoder: int = 12
+    depth_decoder: int = 3
+    num_heads: int = 10
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    init_values: float = 0.0
+    decoder_out_dim: int | None = None
+    rvq: RVQConfig = field(default_factory=_eeg_rvq)
+    max_tokens: int | None = None
+    preprocessing: Preprocessing = field(default_factory=neurorvq_preprocessing)
+
+    @property
+    def n_branches(self):
+        """Number of convolution branches (and quantizers)."""
+        return len(self.branch_kernels)
+
+    @property
+    def code_dim(self):
+        """Dimension of the quantized latent."""
+        return self.rvq.dim
+
+    @property
+    def token_budget(self):
+        """Largest number of channel x patch tokens in one window."""
+        return self.max_tokens or self.n_patches
+
+    def __post_init__(self):
+        self.branch_kernels = tuple(tuple(int(k) for k in ks) for ks in self.branch_kernels)
+        self.pools = tuple(int(p) for p in self.pools)
+        if self.decoder_out_dim is None:
+            self.decoder_out_dim = self.patch_size
+        reduced = self.patch_size // math.prod(self.pools)
+        if self.patch_size % math.prod(self.pools) or reduced * self.out_chans != self.embed_dim:
+            raise ValueError(
+                f"embed_dim ({self.embed_dim}) must equal out_chans ({self.out_chans}) x "
+                f"patch_size ({self.patch_size}) / {math.prod(self.pools)}"
+            )
+        if self.embed_dim % self.num_heads:
+            raise ValueError("embed_dim must be a multiple of num_heads")
+        if self.rvq.codebook_dim not in (None, self.rvq.dim):
+            raise ValueError("NeuroRVQ quantizers have no projection: rvq.codebook_dim must be None")
+
+    @classmethod
+    def eeg(cls, **kwargs):
+        """The authors' EEG v1 tokenizer (76M parameters)."""
+        return cls(**kwargs)
+
+    def to_dict(self):
+        """JSON-serialisable dict."""
+        d = asdict(self)
+        d["branch_kernels"] = [list(k) for k in self.branch_kernels]
+        d["pools"] = list(self.pools)
+        d["rvq"] = self.rvq.to_dict()
+        d["preprocessing"] = self.preprocessing.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["branch_kernels"] = tuple(tuple(k) for k in d["branch_kernels"])
+        d["pools"] = tuple(d["pools"])
+        d["rvq"] = RVQConfig(**d["rvq"])
+        d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
+        return cls(**d)
+
+
+# -- channels and windows -------------------------------------------------------
+_PREFIX = re.compile(r"^(eeg|eog)[\s_:-]+")
+_SUFFIX = re.compile(r"[-_](ref|le|ar|avg|m1|m2|a1|a2|cz)$")
+
+
+def _normalise_name(name):
+    n = str(name).strip().lower()
+    n = _PREFIX.sub("", n) if n not in ("eog",) else n
+    n = _SUFFIX.sub("", n)
+    return n.strip(" .")
+
+
+def map_channels(ch_names, unknown="raise", vocabulary=NEURORVQ_CHANNELS):
+    """Map channel names to the electrode vocabulary of NeuroRVQ.
+
+    Names are matched case-insensitively, after removing an ``"EEG "`` prefix,
+    a reference suffix (``"-REF"``, ``"-LE"``...) and trailing dots (EEGBCI).
+    A name that is not in the vocabulary falls back to its alias
+    (:data:`CHANNEL_ALIASES`: T3/T7, T4/T8, T5/P7, T6/P8, M1/A1, M2/A2).
+
+    Parameters
+    ----------
+    ch_names : list of str
+        Channel names (e.g. ``raw.ch_names``).
+    unknown : ``"raise"`` | ``"drop"``
+        What to do with names that match nothing: raise a ValueError, or drop
+        them with a warning.
+    vocabulary : sequence of str
+        The electrode vocabulary (the authors' 104 names by default).
+
+    Returns
+    -------
+    picks : ndarray of int
+        Positions in ``ch_names`` of the channels kept, in their order.
+    spatial_ix : ndarray of int
+        Their rows in the vocabulary.
+    """
+    if unknown not in ("raise", "drop"):
+        raise ValueError(f"unknown must be 'raise' or 'drop', got {unknown!r}")
+    lookup = {v: i for i, v in enumerate(vocabulary)}
+    picks, rows, missing, seen = [], [], [], {}
+    for pos, name in enumerate(ch_names):
+        n = _normalise_name(name)
+        row = lookup.get(n)
+        if row is None and n in CHANNEL_ALIASES:
+            row = lookup.get(CHANNEL_ALIASES[n])
+        if row is None:
+            missing.append(name)
+            continue
+        if row in seen:
+            raise ValueError(
+                f"Channels {seen[row]!r} and {name!r} map to the same electrode "
+                f"{vocabulary[row]!r}; pick one."
+            )
+        seen[row] = name
+        picks.append(pos)
+        rows.append(row)
+    if missing:
+        msg = (f"{len(missing)} channel(s) are not in the NeuroRVQ electrode vocabulary: "
+               f"{missing}.")
+        if unknown == "raise":
+            raise ValueError(msg + " Rename them (e.g. raw.rename_channels), or pass "
+                             "unknown='drop' to leave them out.")
+        warnings.warn(msg + " They are dropped.", RuntimeWarning, stacklevel=2)
+    if not picks:
+        raise ValueError("No channel is in the NeuroRVQ electrode vocabulary.")
+    return np.asarray(picks, dtype=int), np.asarray(rows, dtype=int)
+
+
+def split_windows(n_channels, n_times, patch_size=200, max_tokens=256, max_patches=None):
+    """Split a recording into windows of whole patches within the token budget.
+
+    Every window has at most ``max_tokens // n_channels`` patches (and at most
+    ``max_patches``), so that ``n_channels * n_patches <= max_tokens``; the
+    patches are shared out as evenly as possible. A final partial patch counts
+    as a patch: the last window's ``stop`` may then exceed ``n_times`` and the
+    caller pads the signal up to it (and trims the reconstruction).
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels coded together.
+    n_times : int
+        Samples of the recording at the codec's rate.
+    patch_size : int
+        Samples per patch.
+    max_tokens : int
+        Token budget per window (256 for NeuroRVQ EEG).
+    max_patches : int | None
+        Size of the temporal embedding table (``None``: ``max_tokens``).
+
+    Returns
+    -------
+    windows : list of (int, int)
+        ``(start, stop)`` sample ranges; ``stop - start`` is a multiple of
+        ``patch_size``.
+    """
+    if n_channels < 1 or n_times < 1:
+        raise ValueError("n_channels and n_times must be positive")
+    per_window = max_tokens // n_channels
+    if max_patches is not None:
+        per_window = min(per_window, max_patches)
+    if per_window < 1:
+        raise ValueError(
+            f"{n_channels} channels exceed the budget of {max_tokens} tokens per window."
+        )
+    total = math.ceil(n_times / patch_size)
+    n_win = math.ceil(total / per_window)
+    base, extra = divmod(total, n_win)
+    windows, start = [], 0
+    for w in range(n_win):
+        n = base + (w < extra)
+        windows.append((start * patch_size, (start + n) * patch_size))
+        start += n
+    return windows
+
+
+# -- modules (names as upstream) ---------------------------------------------------
+class MultiDimentionalTemporalConv(nn.Module):
+    """The multi-scale temporal front: per branch conv-GroupNorm-GELU-pool twice.
+
+    Upstream's class name (sic). Input ``(B, L, T)`` patches; output, per
+    branch, ``(B, L, embed_dim)`` with features ordered time-major
+    (``t * out_chans + c``). GroupNorm pools over all patches of the window.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        c = config.out_chans
+        for k, (k1, k2) in enumerate(config.branch_kernels, start=1):
+            setattr(self, f"conv1_{k}", nn.Conv2d(1, c, (1, k1), padding=(0, k1 // 2)))
+            setattr(self, f"norm1_{k}", nn.GroupNorm(config.norm_groups, c))
+            setattr(self, f"pool1_{k}", nn.AvgPool2d((1, config.pools[0])))
+            setattr(self, f"conv2_{k}", nn.Conv2d(c, c, (1, k2), padding=(0, k2 // 2)))
+            setattr(self, f"norm2_{k}", nn.GroupNorm(config.norm_groups, c))
+            setattr(self, f"pool2_{k}", nn.AvgPool2d((1, config.pools[1])))
+        self.gelu1 = nn.GELU()
+        self.gelu2 = nn.GELU()
+        self.n_branches = config.n_branches
+
+    def forward(self, x):
+        x = x.unsqueeze(1)  # (B, 1, L, T)
+        out = []
+        for k in range(1, self.n_branches + 1):
+            y = getattr(self, f"conv1_{k}")(x)
+            y = getattr(self, f"pool1_{k}")(self.gelu1(getattr(self, f"norm1_{k}")(y)))
+            y = getattr(self, f"conv2_{k}")(y)
+            y = getattr(self, f"pool2_{k}")(self.gelu2(getattr(self, f"norm2_{k}")(y)))
+            b, c, n, t = y.shape
+            out.append(y.permute(0, 2, 3, 1).reshape(b, n, t * c))  # time-major features
+        return out
+
+
+class PatchEmbed(nn.Module):
+    """Decoder input: a 1x1 convolution from the code dimension to ``embed_dim``."""
+
+    def __init__(self, in_chans, embed_dim):
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=(1, 1))
+
+    def forward(self, x):  # (B, code_dim, C, A) -> (B, C*A, embed_dim)
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with q/v biases and per-head q/k LayerNorm."""
+
+    def __init__(self, dim, num_heads, qkv_bias=True):
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = dim // num_heads
+        self.scale = head_dim ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        if qkv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(dim))
+            self.v_bias = nn.Parameter(torch.zeros(dim))
+        else:
+            self.q_bias = self.v_bias = None
+        self.q_norm = nn.LayerNorm(head_dim, eps=1e-6)
+        self.k_norm = nn.LayerNorm(head_dim, eps=1e-6)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
+        qkv = F.linear(x, self.qkv.weight, bias)
+        q, k, v = qkv.reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q = self.q_norm(q) * self.scale
+        k = self.k_norm(k)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, d))
+
+
+class Mlp(nn.Module):
+    """Two linear layers with an exact (erf) GELU between."""
+
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block (LayerNorm eps 1e-5), optional layer scale."""
+
+    def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=True, init_values=0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, num_heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        if init_values > 0:
+            self.gamma_1 = nn.Parameter(init_values * torch.ones(dim))
+            self.gamma_2 = nn.Parameter(init_values * torch.ones(dim))
+        else:
+            self.gamma_1 = self.gamma_2 = None
+
+    def forward(self, x):
+        if self.gamma_1 is None:
+            x = x + self.attn(self.norm1(x))
+            return x + self.mlp(self.norm2(x))
+        x = x + self.gamma_1 * self.attn(self.norm1(x))
+        return x + self.gamma_2 * self.mlp(self.norm2(x))
+
+
+class NeuroRVQTransformer(nn.Module):
+    """Encoder (``use_as_encoder=True``: conv front) or decoder (1x1 patch embeds).
+
+    Each branch's sequence runs through the same blocks on its own; the cls
+    token is dropped and each branch has its own final LayerNorm
+    (``fc_norm_k``).
+    """
+
+    def __init__(self, config, depth, use_as_encoder):
+        super().__init__()
+        d = config.embed_dim
+        self.use_as_encoder = use_as_encoder
+        self.n_branches = config.n_branches
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        if use_as_encoder:
+            self.patch_embed = MultiDimentionalTemporalConv(config)
+        else:
+            for k in range(1, self.n_branches + 1):
+                setattr(self, f"patch_embed_{k}", PatchEmbed(config.code_dim, d))
+        self.pos_embed = nn.Parameter(torch.zeros(config.n_global_electrodes + 1, d))
+        self.time_embed = nn.Parameter(torch.zeros(config.n_patches, d))
+        self.blocks = nn.ModuleList(
+            Block(d, config.num_heads, config.mlp_ratio, config.qkv_bias, config.init_values)
+            for _ in range(depth)
+        )
+        for k in range(1, self.n_branches + 1):
+            setattr(self, f"fc_norm_{k}", nn.LayerNorm(d))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.time_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.apply(_init_weights)
+
+    def _branch(self, x, k, spatial_ix, temporal_ix):
+        """Run branch ``k`` (1-based) on tokens ``(B, L, D)``; returns (B, L, D)."""
+        b = x.shape[0]
+        x = torch.cat([self.cls_token.expand(b, -1, -1), x], dim=1)
+        pos = self.pos_embed[F.pad(spatial_ix, (1, 0))]  # row 0 for the cls token
+        x = x + pos
+        time = self.time_embed[temporal_ix]
+        x = x + torch.cat([time.new_zeros(1, time.shape[-1]), time])  # not the cls token
+        for blk in self.blocks:
+            x = blk(x)
+        return getattr(self, f"fc_norm_{k}")(x[:, 1:])
+
+    def forward(self, x, spatial_ix, temporal_ix):
+        """Encoder: ``x`` patches (B, L, T). Decoder: list of (B, code_dim, C, A)."""
+        if self.use_as_encoder:
+            tokens = self.patch_embed(x)
+        else:
+            tokens = [getattr(self, f"patch_embed_{k + 1}")(q) for k, q in enumerate(x)]
+        return [self._branch(t, k + 1, spatial_ix, temporal_ix) for k, t in enumerate(tokens)]
+
+
+def _init_weights(m):
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+class NeuroRVQEncoding(NamedTuple):
+    """What :meth:`NeuroRVQ.encode` returns."""
+
+    codes: torch.Tensor
+    """int64, (batch, n_channels, n_branches * n_codebooks, n_patches); axis 2 is
+    branch-major: index ``k * n_codebooks + q`` is level ``q`` of branch ``k``."""
+    stats: torch.Tensor
+    """float32, (batch, 2): mean and unbiased std of ``log1p|FFT|`` of the window."""
+
+
+class NeuroRVQ(Codec):
+    """NeuroRVQ tokenizer (multi-scale, channels coded jointly by name).
+
+    Parameters
+    ----------
+    config : NeuroRVQConfig | None
+        Architecture; the authors' EEG v1 tokenizer by default.
+
+    Notes
+    -----
+    Module and parameter names are the authors'; only the codebooks differ
+    (``quantize_k.layers.j.codebook.*``, our :class:`ResidualVQ`, against
+    upstream ``quantize_k.layers.j.embedding.*``). The authors' weights are
+    licensed CC BY-NC 4.0 and load with
+    :func:`mne_codec.checkpoints.load_neurorvq_checkpoint`.
+
+    Tokens: per channel and 1-s patch, ``n_branches * n_codebooks`` = 32 codes
+    of 13 bits (416 bit/s per channel). A window is coded jointly (attention
+    and GroupNorm span all its channels and patches), so codes depend on the
+    window's other channels. Windows need ``n_channels * n_patches <= 256``:
+    see :func:`split_windows`. Eval-mode calls never change the state (the
+    reference updates usage buffers and may run k-means on eval forwards).
+    """
+
+    family = "neurorvq"
+    channel_policy = "named"
+
+    def __init__(self, config=None):
+        super().__init__()
+        self.config = config or NeuroRVQConfig()
+        cfg = self.config
+        self.encoder = NeuroRVQTransformer(cfg, cfg.depth_encoder, use_as_encoder=True)
+        self.decoder = NeuroRVQTransformer(cfg, cfg.depth_decoder, use_as_encoder=False)
+        d, out = cfg.embed_dim, cfg.decoder_out_dim
+        for k in range(1, cfg.n_branches + 1):
+            setattr(self, f"quantize_{k}", ResidualVQ(cfg.rvq))
+        for k in range(1, cfg.n_branches + 1):
+            setattr(self, f"encode_task_layer_{k}",
+                    nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, cfg.code_dim)))
+        joint = cfg.n_branches * d
+        self.decode_task_layer_amplitude = nn.Sequential(
+            nn.Linear(joint, d), nn.GELU(), nn.Linear(d, out))
+        self.decode_task_layer_angle_sin = nn.Sequential(
+            nn.Linear(joint, d), nn.Tanh(), nn.Linear(d, out), nn.Tanh())
+        self.decode_task_layer_angle_cos = nn.Sequential(
+            nn.Linear(joint, d), nn.Tanh(), nn.Linear(d, out), nn.Tanh())
+        for name, m in self.named_children():
+            if name.startswith(("encode_task", "decode_task")):
+                m.apply(_init_weights)
+
+    # -- description --------------------------------------------------------------
+    @property
+    def quantizer(self):
+        """The first branch's quantizer (all branches have the same config)."""
+        return self.quantize_1
+
+    @property
+    def quantizers(self):
+        """The per-branch quantizers, in branch order."""
+        return [getattr(self, f"quantize_{k}") for k in range(1, self.config.n_branches + 1)]
+
+    @property
+    def n_branches(self):
+        """Number of convolution branches."""
+        return self.config.n_branches
+
+    @property
+    def hop_length(self):
+        """Samples per patch (one token frame)."""
+        return self.config.patch_size
+
+    @property
+    def bits_per_second(self):
+        """Bits per second and channel of the tokens (all branches)."""
+        return self.n_branches * super().bits_per_second
+
+    @staticmethod
+    def side_bits_per_second(n_patches):
+        """Bits per second of the side information, per window (all channels).
+
+        Two float32 (the amplitude statistics) per window of ``n_patches``
+        patches of 1 s: ``64 / n_patches``.
+        """
+        return 64.0 / n_patches
+
+    # -- indices --------------------------------------------------------------------
+    def embedding_indices(self, ch_names, n_patches, unknown="raise"):
+        """Spatial and temporal rows of the tokens of a window (channel-major).
+
+        Returns ``picks`` (channels kept), ``spatial_ix`` and ``temporal_ix``,
+        the latter two int64 tensors of length ``len(picks) * n_patches``.
+        """
+        cfg = self.config
+        if not 1 <= n_patches <= cfg.n_patches:
+            raise ValueError(f"A window holds 1 to {cfg.n_patches} patches, got {n_patches}")
+        picks, rows = map_channels(ch_names, unknown=unknown)
+        if len(picks) * n_patches > cfg.token_budget:
+            raise ValueError(
+                f"{len(picks)} channels x {n_patches} patches exceed the budget of "
+                f"{cfg.token_budget} tokens per window; split the recording with "
+                "mne_codec.models.neurorvq.split_windows."
+            )
+        spatial = torch.as_tensor(rows, dtype=torch.long).repeat_interleave(n_patches)
+        temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(len(picks))
+        return picks, spatial, temporal
+
+    def _prepare(self, x, ch_names):
+        if x.ndim != 3:
+            raise ValueError(f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}")
+        if len(ch_names) != x.shape[1]:
+            raise ValueError(f"{len(ch_names)} channel names for {x.shape[1]} channels")
+        p = self.config.patch_size
+        if x.shape[-1] % p or x.shape[-1] == 0:
+            raise ValueError(f"n_times ({x.shape[-1]}) must be a positive multiple of the "
+                             f"patch size ({p}).")
+        n_patches = x.shape[-1] // p
+        picks, spatial, temporal = self.embedding_indices(ch_names, n_patches, unknown="raise")
+        return n_patches, spatial.to(x.device), temporal.to(x.device)
+
+    @staticmethod
+    def _spectrum(x4):
+        """``log1p|FFT|`` and the phase's sin/cos of patches (..., T)."""
+        spec = torch.fft.fft(x4, dim=-1)
+        angle = torch.angle(spec)
+        return torch.log1p(torch.abs(spec)), torch.sin(angle), torch.cos(angle)
+
+    @staticmethod
+    def amplitude_stats(log_amp):
+        """Mean and unbiased std (variance clamped at 1e-8) per window: (batch, 2)."""
+        dims = tuple(range(1, log_amp.ndim))
+        mean = log_amp.mean(dim=dims)
+        std = torch.sqrt(log_amp.var(dim=dims).clamp(min=1e-8))
+        return torch.stack([mean, std], dim=1)
+
+    # -- the interface --------------------------------------------------------------
+    def _latents(self, x, ch_names):
+        b, c, n = x.shape
+        n_patches, spatial, temporal = self._prepare(x, ch_names)
+        patches = x.reshape(b, c * n_patches, self.config.patch_size)  # channel-major
+        feats = self.encoder(patches, spatial, temporal)
+        lat = [getattr(self, f"encode_task_layer_{k + 1}")(f) for k, f in enumerate(feats)]
+        return lat, n_patches, spatial, temporal
+
+    def encode(self, x, ch_names):
+        """Encode windows to codes and the amplitude statistics.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_channels, n_times)
+            Preprocessed signals (microvolts, 200 Hz); ``n_times`` is a multiple
+            of the patch size and ``n_channels * n_times / patch_size <= 256``.
+        ch_names : list of str
+            Channel names (all must map to the vocabulary: select channels
+            with :func:`map_channels` first).
+
+        Returns
+        -------
+        encoding : NeuroRVQEncoding
+            ``codes`` (batch, n_channels, n_branches * n_codebooks, n_patches)
+            and ``stats`` (batch, 2).
+        """
+        b, c, n = x.shape if x.ndim == 3 else (None, None, None)
+        lat, n_patches, _, _ = self._latents(x, ch_names)
+        codes = []
+        for k, z in enumerate(lat):
+            ck = self.quantizers[k].encode(z.transpose(1, 2), self.n_codebooks)  # (B, Q, C*A)
+            codes.append(ck.reshape(b, -1, c, n_patches))
+        codes = torch.cat(codes, dim=1).permute(0, 2, 1, 3).contiguous()
+        log_amp, _, _ = self._spectrum(x.reshape(b, c, n_patches, self.config.patch_size))
+        return NeuroRVQEncoding(codes, self.amplitude_stats(log_amp))
+
+    def quantized(self, codes):
+        """Quantized latents per branch: list of (batch, code_dim, n_channels, n_patches)."""
+        b, c, kq, a = codes.shape
+        if kq % self.n_branches:
+            raise ValueError(f"codes axis 2 ({kq}) is not a multiple of {self.n_branches} branches")
+        n_q = kq // self.n_branches
+        per = codes.long().permute(0, 2, 1, 3).reshape(b, self.n_branches, n_q, c * a)
+        return [self.quantizers[k].decode(per[:, k]).reshape(b, -1, c, a)
+                for k in range(self.n_branches)]
+
+    def _heads(self, quantized, spatial, temporal):
+        feats = torch.cat(self.decoder(quantized, spatial, temporal), dim=-1)
+        return (self.decode_task_layer_amplitude(feats), self.decode_task_layer_angle_sin(feats),
+                self.decode_task_layer_angle_cos(feats))
+
+    def _synthesise(self, amp, sin, cos, stats, shape):
+        """Signal from the standardised log-amplitude and the phase's sin/cos."""
+        b, c, a = shape
+        mean, std = stats[:, 0].reshape(b, 1, 1), stats[:, 1].reshape(b, 1, 1)
+        mag = torch.expm1(amp * std + mean)
+        y = torch.fft.ifft(torch.complex(mag * cos, mag * sin), dim=-1).real
+        return y.reshape(b, c, a * y.shape[-1])
+
+    def decode(self, codes, stats, ch_names, n_times=None):
+        """Decode codes (and the window statistics) to signals.
+
+        Parameters
+        ----------
+        codes : torch.Tensor of int, shape (batch, n_channels, n_branches * n_q, n_patches)
+            As returned by :meth:`encode` (``n_q`` levels in use per branch).
+        stats : torch.Tensor, shape (batch, 2)
+            The amplitude statistics from :meth:`encode`.
+        ch_names : list of str
+            The channels' names, as given to :meth:`encode`.
+        n_times : int | None
+            Trim the output to this many samples.
+
+        Returns
+        -------
+        x : torch.Tensor, shape (batch, n_channels, n_times)
+        """
+        if codes.ndim != 4:
+            raise ValueError("codes must have shape (batch, n_channels, n_branches * "
+                             f"n_codebooks, n_patches), got {tuple(codes.shape)}")
+        b, c, _, a = codes.shape
+        _, spatial, temporal = self.embedding_indices(ch_names, a, unknown="raise")
+        spatial, temporal = spatial.to(codes.device), temporal.to(codes.device)
+        heads = self._heads(self.quantized(codes), spatial, temporal)
+        y = self._synthesise(*heads, stats.to(heads[0].dtype), (b, c, a))
+        return y if n_times is None else y[..., :n_times]
+
+    def forward(self, x, ch_names, n_codebooks=None):
+        """Training forward with the authors' four losses.
+
+        Returns
+        -------
+        recon : torch.Tensor, (batch, n_channels, n_times)
+            Reconstruction (in the input's units).
+        codes : torch.Tensor
+            As :meth:`encode`.
+        losses : dict of torch.Tensor
+            ``code`` (quantizers), ``amplitude`` (MSE of the standardised
+            log-amplitude), ``phase`` (1 - cosine similarity of (cos, sin)
+            plus 0.1 x the unit-circle penalty) and ``time`` (MSE of the
+            window-standardised signals); ``total`` is their sum.
+        """
+        b, c, n = x.shape
+        lat, a, spatial, temporal = self._latents(x, ch_names)
+        quantized, codes, code_loss = [], [], 0.0
+        for k, z in enumerate(lat):
+            out = self.quantizers[k](z.transpose(1, 2), n_codebooks)
+            quantized.append(out.quantized.reshape(b, -1, c, a))
+            codes.append(out.codes.reshape(b, -1, c, a))
+            code_loss = code_loss + out.loss
+        codes = torch.cat(codes, dim=1).permute(0, 2, 1, 3)
+        p = self.config.patch_size
+        log_amp, sin_t, cos_t = self._spectrum(x.reshape(b, c * a, p))
+        stats = self.amplitude_stats(log_amp)
+        amp_t = (log_amp - stats[:, :1, None]) / stats[:, 1:, None]
+        amp, sin, cos = self._heads(quantized, spatial, temporal)
+        recon = self._synthesise(amp, sin, cos, stats, (b, c, a))
+        rec = torch.stack([cos, sin], -1)
+        phase = (1 - F.cosine_similarity(rec, torch.stack([cos_t, sin_t], -1), dim=-1).mean()
+                 + 0.1 * (sin.pow(2) + cos.pow(2) - 1).pow(2).mean())
+
+        def std_norm(v):
+            v = v.reshape(b, -1)
+            return (v - v.mean(1, keepdim=True)) / v.var(1, keepdim=True).clamp(min=1e-8).sqrt()
+
+        losses = dict(code=code_loss, amplitude=F.mse_loss(amp, amp_t), phase=phase,
+                      time=F.mse_loss(std_norm(recon), std_norm(x)))
+        losses["total"] = sum(losses.values())
+        return recon, codes, losses
+
+    def reference_token_layout(self, codes):
+        """Codes in the authors' ``get_tokens`` layout: (n_branches, n_q, batch, C * A)."""
+        b, c, kq, a = codes.shape
+        k = self.n_branches
+        return codes.reshape(b, c, k, kq // k, a).permute(2, 3, 0, 1, 4).reshape(k, kq // k, b, c * a)
