@@ -65,12 +65,30 @@ def _check_units(data):
         )
 
 
-def _raw_windows(raw, picks, window_s, pad_tail):
+def _check_quality(data, ch_names):
+    """Warn about flat and saturated channels (they are coded, but poorly)."""
+    flat_ch = np.ptp(data, axis=-1).max(axis=0) == 0 if data.ndim == 3 else None
+    names = ch_names or [f"#{i}" for i in range(data.shape[1])]
+    flat = [names[i] for i in np.flatnonzero(flat_ch)]
+    if flat:
+        warn(f"Flat (constant) channels are coded as silence: {flat}")
+    # saturation: many samples sitting exactly at the channel's extreme values
+    per_ch = data.transpose(1, 0, 2).reshape(data.shape[1], -1)
+    hi = (per_ch == per_ch.max(axis=1, keepdims=True)).mean(axis=1)
+    lo = (per_ch == per_ch.min(axis=1, keepdims=True)).mean(axis=1)
+    clipped = [names[i] for i in np.flatnonzero(np.maximum(hi, lo) > 0.01) if names[i] not in flat]
+    if clipped and per_ch.shape[1] >= 100:
+        warn(f"Channels look clipped or saturated (over 1 % of samples at their extreme "
+             f"value): {clipped}")
+
+
+def _raw_windows(raw, picks, window_s, pad_tail, reject_by_annotation=False):
     sfreq = raw.info["sfreq"]
     n_win_samples = int(round(window_s * sfreq))
     if n_win_samples < 1:
         raise ValueError(f"window_s={window_s} is shorter than one sample.")
-    data = raw.get_data(picks=picks)
+    reject = reject_by_annotation and not pad_tail
+    data = raw.get_data(picks=picks, reject_by_annotation="NaN" if reject else None)
     n_total = data.shape[-1]
     n_full, tail = divmod(n_total, n_win_samples)
     if pad_tail and tail:
@@ -92,10 +110,19 @@ def _raw_windows(raw, picks, window_s, pad_tail):
     windows = data.reshape(len(picks), n_full, n_win_samples).transpose(1, 0, 2)
     # same time axis as MNE events: samples counted from the acquisition start
     onsets = (raw.first_samp + np.arange(n_full) * n_win_samples) / sfreq
+    if reject:
+        keep = ~np.isnan(windows).any(axis=(1, 2))
+        if not keep.all():
+            logger.info(f"Skipping {int((~keep).sum())} of {n_full} windows that overlap "
+                        "BAD_ annotations.")
+        if not keep.any():
+            raise ValueError("Every window overlaps a BAD_ annotation: nothing to code.")
+        windows, onsets = windows[keep], onsets[keep]
     return np.ascontiguousarray(windows), onsets
 
 
-def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False):
+def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
+                reject_by_annotation=False):
     """Validate Raw, Epochs or an array and return windows in volts.
 
     Parameters
@@ -110,6 +137,9 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         Channel types to pick from Raw/Epochs.
     pad_tail : bool
         For Raw: pad the last partial window (True) or drop it (False).
+    reject_by_annotation : bool
+        For Raw (and ``pad_tail=False``): skip windows that overlap annotations
+        whose description starts with ``"bad"`` (case-insensitive), as MNE does.
 
     Returns
     -------
@@ -130,7 +160,7 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         if isinstance(X, BaseRaw):
             if window_s is None:
                 raise ValueError("window_s is required to cut a Raw into windows.")
-            data, onsets = _raw_windows(X, picks, window_s, pad_tail)
+            data, onsets = _raw_windows(X, picks, window_s, pad_tail, reject_by_annotation)
             kind = "raw"
         else:
             if len(X) == 0:
@@ -141,6 +171,7 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         data = np.asarray(data, dtype=np.float64)
         _check_finite(data)
         _check_units(data)
+        _check_quality(data, ch_names)
         return Windows(data, float(info["sfreq"]), ch_names, kind, onsets, picks, False)
 
     if not (isinstance(X, (list, tuple)) or hasattr(X, "__array__")
@@ -170,5 +201,6 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
     data = np.ascontiguousarray(data, dtype=np.float64)
     _check_finite(data)
     _check_units(data)
+    _check_quality(data, None)
     onsets = np.arange(len(data)) * data.shape[-1] / float(sfreq)
     return Windows(data, float(sfreq), None, "array", onsets, None, squeeze)

@@ -90,7 +90,8 @@ def robust_scale(x, method="robust"):
     scaled : ndarray
         ``(x - center) / scale``.
     center, scale : ndarray, shape (...)
-        The statistics. A flat signal gets ``scale = 1`` (it scales to 0).
+        The statistics. A flat signal gets ``scale = 0`` (it scales to 0 and
+        is restored to its centre).
     """
     if method == "robust":
         q25, center, q75 = np.percentile(x, [25, 50, 75], axis=-1)
@@ -99,8 +100,10 @@ def robust_scale(x, method="robust"):
         center, scale = x.mean(-1), x.std(-1)
     else:
         raise ValueError(f"scaling must be 'robust', 'zscore' or None, got {method!r}")
-    scale = np.where(scale > 0, scale, 1.0)
-    return (x - center[..., None]) / scale[..., None], center, scale
+    # a flat signal scales to zeros and keeps scale 0, so that its reconstruction
+    # is exactly its centre (a decoder's output for silence is never amplified)
+    divisor = np.where(scale > 0, scale, 1.0)
+    return (x - center[..., None]) / divisor[..., None], center, scale
 
 
 def resample_to(x, sfreq, new_sfreq):
@@ -131,7 +134,10 @@ def _notch(x, sfreq, prep):
     freqs = [f for f in prep.notch_freqs if f < sfreq / 2.0]
     if not freqs:
         return x
-    return notch_filter(x, sfreq, freqs, method="iir", verbose=False)
+    # one frequency at a time: MNE's IIR notch takes a single stop-band
+    for freq in freqs:
+        x = notch_filter(x, sfreq, freq, method="iir", verbose=False)
+    return x
 
 
 def band_limit(data, sfreq, prep):

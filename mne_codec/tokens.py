@@ -102,11 +102,15 @@ class Tokens:
         if fname.exists() and not overwrite:
             raise FileExistsError(f"{fname} exists; pass overwrite=True.")
         tmp = fname.with_name(fname.name + ".part")
-        with open(tmp, "wb") as f:
-            np.savez(f, codes=self.codes, center=self.center, scale=self.scale,
-                     onsets_s=self.onsets_s,
-                     meta=np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8))
-        os.replace(tmp, fname)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, codes=self.codes, center=self.center, scale=self.scale,
+                         onsets_s=self.onsets_s,
+                         meta=np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8))
+            os.replace(tmp, fname)  # atomic: the final name only ever holds a whole file
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return fname
 
 
@@ -122,15 +126,19 @@ def read_tokens(fname):
     -------
     tokens : Tokens
     """
+    if not Path(fname).is_file():
+        raise FileNotFoundError(f"No token file at {fname}")
     try:
         with np.load(fname, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("codes", "center", "scale", "onsets_s", "meta")}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except (OSError, ValueError, KeyError, UnicodeDecodeError) as err:
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise ValueError("not an mne-codec token file")
+        if arrays["codes"].dtype.kind not in "iu":
+            raise ValueError(f"codes have dtype {arrays['codes'].dtype}, not integers")
+        return Tokens(codes=arrays["codes"], center=arrays["center"], scale=arrays["scale"],
+                      ch_names=meta["ch_names"], sfreq=float(meta["sfreq"]),
+                      n_times=int(meta["n_times"]), n_times_codec=int(meta["n_times_codec"]),
+                      onsets_s=arrays["onsets_s"], codec=dict(meta["codec"]))
+    except Exception as err:  # noqa: BLE001 - any defect of an untrusted file: one error type
         raise ValueError(f"{fname} is not a valid mne-codec token file: {err}") from err
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{fname} is not an mne-codec token file.")
-    return Tokens(codes=arrays["codes"], center=arrays["center"], scale=arrays["scale"],
-                  ch_names=meta["ch_names"], sfreq=meta["sfreq"], n_times=meta["n_times"],
-                  n_times_codec=meta["n_times_codec"], onsets_s=arrays["onsets_s"],
-                  codec=meta["codec"])

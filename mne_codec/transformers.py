@@ -78,7 +78,8 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         codec = self.codec_ if hasattr(self, "codec_") else None
         ch_types = codec.preprocessing.ch_types if codec is not None else ("eeg",)
         return check_input(X, sfreq=self.sfreq, window_s=self.window_s, ch_types=ch_types,
-                           pad_tail=pad_tail)
+                           pad_tail=pad_tail,
+                           reject_by_annotation=getattr(self, "reject_by_annotation", False))
 
     def fit(self, X, y=None):
         """Validate the data and load the codec (which stays frozen).
@@ -176,6 +177,10 @@ class CodecTokenizer(_CodecBase):
           ``(n_epochs, n_channels * dim)``;
         - ``"tokens"``: the integer codes,
           ``(n_epochs, n_channels, n_codebooks, n_frames)``.
+    reject_by_annotation : bool
+        When cutting a Raw into windows, skip those overlapping ``BAD_``
+        annotations (their onsets are in :attr:`Tokens.onsets_s`). Epochs are
+        already rejected by MNE when they are made.
     %(resample)s
     %(device)s
     %(batch_size)s
@@ -194,12 +199,13 @@ class CodecTokenizer(_CodecBase):
     """
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
-                 output="histogram", resample=True, device="auto", batch_size=256,
-                 verbose=None):
+                 output="histogram", reject_by_annotation=True, resample=True, device="auto",
+                 batch_size=256, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, n_codebooks=n_codebooks,
                          resample=resample, device=device, batch_size=batch_size,
                          verbose=verbose)
         self.output = output
+        self.reject_by_annotation = reject_by_annotation
 
     def _check_params(self):
         super()._check_params()

@@ -43,15 +43,18 @@ from .base import Codec
 __all__ = ["DACConfig", "DAC", "DAC_RELEASES"]
 
 #: Architectures of the released DAC models (``metadata.kwargs`` of their
-#: files), by release name. ``quantizer_dropout`` is what they were trained
-#: with; the files themselves record ``False`` (it is not a model attribute).
+#: files), by release name; every other field is the :class:`DACConfig`
+#: default (``latent_dim`` None: ``encoder_dim * 16``, i.e. 1024). They were
+#: trained with ``quantizer_dropout`` 0.5; the files record ``False`` (DAC's
+#: ``save`` stores the constructor default of an argument it keeps no
+#: attribute for).
 DAC_RELEASES = {
     "16khz": dict(encoder_rates=(2, 4, 5, 8), decoder_rates=(8, 5, 4, 2), n_codebooks=12,
-                  latent_dim=1024, sample_rate=16000),
+                  sample_rate=16000),
     "24khz": dict(encoder_rates=(2, 4, 5, 8), decoder_rates=(8, 5, 4, 2), n_codebooks=32,
-                  latent_dim=1024, sample_rate=24000),
+                  sample_rate=24000),
     "44khz": dict(encoder_rates=(2, 4, 8, 8), decoder_rates=(8, 8, 4, 2), n_codebooks=9,
-                  latent_dim=1024, sample_rate=44100),
+                  sample_rate=44100),
     "44khz_16kbps": dict(encoder_rates=(2, 4, 8, 8), decoder_rates=(8, 8, 4, 2),
                          n_codebooks=18, latent_dim=128, sample_rate=44100),
 }
@@ -216,6 +219,9 @@ class DACConfig:
         -------
         config : DACConfig
         """
+        if "preprocessing" in kwargs:
+            raise TypeError("DACConfig.eeg builds the preprocessing: pass its fields "
+                            "(sfreq, clip, l_freq, scaling...) instead")
         prep_names = {f.name for f in fields(Preprocessing)}
         prep_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in prep_names}
         prep = _eeg_preprocessing(sfreq, clip, l_freq=l_freq, h_freq=h_freq, **prep_kwargs)

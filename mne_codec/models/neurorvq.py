@@ -82,6 +82,9 @@ CHANNEL_ALIASES = {
 
 
 def _eeg_rvq():
+    # upstream: beta = 1, no dead-code replacement, 10 k-means iterations (cosine
+    # k-means there, Euclidean k-means of normalised vectors + normalised
+    # centroids here), EMA decay 0.99 on unit-norm codewords
     return RVQConfig(dim=128, n_codebooks=8, codebook_size=8192, codebook_dim=None,
                      distance="normalized_euclidean", ema_decay=0.99, epsilon=1e-5,
                      normalize_codewords=True, kmeans_init=True, kmeans_iters=10,
@@ -95,8 +98,12 @@ def neurorvq_preprocessing():
     Butterworth band-pass of order 3 from 0.5 to 44.5 Hz at the native rate,
     resampling to 200 Hz, amplitudes in microvolts (``unit_scale=1e6``,
     no per-window scaling: the encoder reads raw amplitudes) clipped to
-    +-500 uV. Upstream resamples with ``scipy.signal.resample`` (FFT) and
-    notches with ``iirnotch``; we use the package's filters.
+    +-500 uV. Differences from the upstream example: it notches with
+    ``scipy.signal.iirnotch`` (Q = f0 / 2), clips before resampling, resamples
+    with ``scipy.signal.resample`` (FFT) and lowers the band edge to
+    ``min(45, fs / 2) - 0.5`` for data sampled below 90 Hz; we use the
+    package's filters (MNE IIR notch, polyphase resampling), clip after
+    resampling and skip the low-pass when 44.5 Hz is above Nyquist.
     """
     return Preprocessing(sfreq=200.0, l_freq=0.5, h_freq=44.5, filter_order=3,
                          notch_freqs=(50.0, 60.0, 100.0), scaling=None, clip=500.0,
@@ -199,7 +206,9 @@ class NeuroRVQConfig:
         if self.embed_dim % self.num_heads:
             raise ValueError("embed_dim must be a multiple of num_heads")
         if self.rvq.codebook_dim not in (None, self.rvq.dim):
-            raise ValueError("NeuroRVQ quantizers have no projection: rvq.codebook_dim must be None")
+            raise ValueError(
+                "NeuroRVQ quantizers have no projection: rvq.codebook_dim must be None"
+            )
 
     @classmethod
     def eeg(cls, **kwargs):
@@ -233,7 +242,7 @@ _SUFFIX = re.compile(r"[-_](ref|le|ar|avg|m1|m2|a1|a2|cz)$")
 
 def _normalise_name(name):
     n = str(name).strip().lower()
-    n = _PREFIX.sub("", n) if n not in ("eog",) else n
+    n = _PREFIX.sub("", n)
     n = _SUFFIX.sub("", n)
     return n.strip(" .")
 
@@ -638,7 +647,9 @@ class NeuroRVQ(Codec):
 
     def _prepare(self, x, ch_names):
         if x.ndim != 3:
-            raise ValueError(f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}"
+            )
         if len(ch_names) != x.shape[1]:
             raise ValueError(f"{len(ch_names)} channel names for {x.shape[1]} channels")
         p = self.config.patch_size
@@ -691,8 +702,8 @@ class NeuroRVQ(Codec):
             ``codes`` (batch, n_channels, n_branches * n_codebooks, n_patches)
             and ``stats`` (batch, 2).
         """
-        b, c, n = x.shape if x.ndim == 3 else (None, None, None)
         lat, n_patches, _, _ = self._latents(x, ch_names)
+        b, c, _ = x.shape
         codes = []
         for k, z in enumerate(lat):
             ck = self.quantizers[k].encode(z.transpose(1, 2), self.n_codebooks)  # (B, Q, C*A)
@@ -766,6 +777,15 @@ class NeuroRVQ(Codec):
             log-amplitude), ``phase`` (1 - cosine similarity of (cos, sin)
             plus 0.1 x the unit-circle penalty) and ``time`` (MSE of the
             window-standardised signals); ``total`` is their sum.
+
+        Notes
+        -----
+        The amplitude, phase and time terms are the authors'. The code term
+        is our :class:`ResidualVQ`'s (``commitment_weight`` x MSE between the
+        normalised residual and its codeword, mean over levels, summed over
+        branches); upstream adds ``0.4 * MSE(q_l, sg(r_{l+1}))`` per level, and
+        its EMA renormalises the codewords directly (``w <- l2norm(0.99 w +
+        0.01 l2norm(mean))``) where ours averages sums and counts first.
         """
         b, c, n = x.shape
         lat, a, spatial, temporal = self._latents(x, ch_names)
@@ -799,4 +819,5 @@ class NeuroRVQ(Codec):
         """Codes in the authors' ``get_tokens`` layout: (n_branches, n_q, batch, C * A)."""
         b, c, kq, a = codes.shape
         k = self.n_branches
-        return codes.reshape(b, c, k, kq // k, a).permute(2, 3, 0, 1, 4).reshape(k, kq // k, b, c * a)
+        per = codes.reshape(b, c, k, kq // k, a).permute(2, 3, 0, 1, 4)
+        return per.reshape(k, kq // k, b, c * a)
