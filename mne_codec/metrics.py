@@ -94,18 +94,22 @@ def band_errors(x, y, sfreq, bands=None):
     Returns
     -------
     errors : dict
-        Band name -> ndarray, shape (...): ``||F_b(y - x)||^2 / ||F_b(x)||^2``.
+        Band name -> ndarray, shape (...): ``||F_b(y - x)||^2 / ||F_b(x)||^2``,
+        NaN where the band holds less than 1e-12 of the reference's power.
     """
     x, y = _pair(x, y)
     bands = BANDS if bands is None else bands
     freqs = np.fft.rfftfreq(x.shape[-1], 1.0 / sfreq)
     fx = np.abs(np.fft.rfft(x, axis=-1)) ** 2
     fe = np.abs(np.fft.rfft(y - x, axis=-1)) ** 2
+    # a band holding a negligible share of the reference's power (e.g. gamma of a
+    # 30 Hz low-passed recording) has no meaningful relative error: NaN
+    floor = 1e-12 * fx.sum(-1)
     out = {}
     for name, (lo, hi) in bands.items():
         sel = (freqs >= lo) & (freqs < hi)
         den = fx[..., sel].sum(-1)
-        out[name] = fe[..., sel].sum(-1) / np.where(den > 0, den, np.nan)
+        out[name] = fe[..., sel].sum(-1) / np.where(den > floor, den, np.nan)
     return out
 
 

@@ -1,0 +1,320 @@
+"""NeuroRVQ: parity with the authors' code on the same weights, channels, windows, loading."""
+
+import pickle
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mne_codec.checkpoints import (
+    CheckpointError,
+    load_codec,
+    load_neurorvq_checkpoint,
+    neurorvq_state_from_authors,
+)
+from mne_codec.models import FAMILIES, NeuroRVQ, NeuroRVQConfig
+from mne_codec.models.neurorvq import (
+    NEURORVQ_CHANNELS,
+    _eeg_rvq,
+    map_channels,
+    neurorvq_preprocessing,
+    split_windows,
+)
+from mne_codec.preprocessing import Preprocessing, preprocess, restore
+from mne_codec.quantization import ResidualVQ
+
+from .conftest import DATA_DIR
+
+REF_PT = DATA_DIR / "neurorvq_ref_small.pt"
+
+
+def small_config():
+    """The configuration of the committed reference (see tests/data/README.md)."""
+    return NeuroRVQConfig(n_patches=16, out_chans=4, embed_dim=100, depth_encoder=1,
+                          depth_decoder=1, num_heads=5, mlp_ratio=2,
+                          rvq=replace(_eeg_rvq(), dim=16, codebook_size=32))
+
+
+@pytest.fixture(scope="module")
+def ref_small():
+    torch.set_num_threads(1)
+    return load_neurorvq_checkpoint(REF_PT, config=small_config())
+
+
+def _relative_error(y, ref):
+    return float(np.linalg.norm(y - ref) / np.linalg.norm(ref))
+
+
+@pytest.mark.parametrize("case", ["a", "b"])
+def test_parity_with_authors_code(ref_small, case):
+    """Equal tokens per branch and level, reconstruction within 1e-5 relative."""
+    ref = np.load(DATA_DIR / "neurorvq_ref_small.npz")
+    x = torch.from_numpy(ref[f"x_{case}"])
+    ch = [str(c) for c in ref[f"ch_names_{case}"]]
+    with torch.no_grad():
+        enc = ref_small.encode(x, ch)
+        recon = ref_small.decode(enc.codes, enc.stats, ch)
+        recon_fwd, codes_fwd, _ = ref_small(x, ch)
+        latents, _, _, _ = ref_small._latents(x, ch)
+    # the continuous encoder outputs (before quantisation)
+    np.testing.assert_allclose(torch.stack(latents).numpy(), ref[f"latent_{case}"],
+                               rtol=1e-5, atol=1e-5)
+    b, c, n = x.shape
+    assert enc.codes.shape == (b, c, 4 * 8, n // 200)
+    np.testing.assert_array_equal(ref_small.reference_token_layout(enc.codes).numpy(),
+                                  ref[f"tokens_{case}"])
+    np.testing.assert_allclose(enc.stats.numpy(),
+                               np.stack([ref[f"amp_mean_{case}"], ref[f"amp_std_{case}"]], 1),
+                               rtol=1e-6)
+    assert _relative_error(recon.numpy(), ref[f"recon_{case}"]) < 1e-5
+    # the training forward (in eval) gives the same tokens and signal, and the
+    # reference's window-standardised output
+    assert torch.equal(codes_fwd, enc.codes)
+    assert _relative_error(recon_fwd.numpy(), ref[f"recon_{case}"]) < 1e-5
+    std = recon_fwd.reshape(b, -1)
+    std = (std - std.mean(1, keepdim=True)) / std.var(1, keepdim=True).sqrt()
+    assert _relative_error(std.reshape(ref[f"std_recon_{case}"].shape).numpy(),
+                           ref[f"std_recon_{case}"]) < 1e-5
+
+
+def test_fewer_levels_are_a_prefix(ref_small):
+    ref = np.load(DATA_DIR / "neurorvq_ref_small.npz")
+    x, ch = torch.from_numpy(ref["x_a"]), [str(c) for c in ref["ch_names_a"]]
+    codec = NeuroRVQ(ref_small.config)
+    codec.load_state_dict(ref_small.state_dict())
+    codec.eval().set_num_codebooks(3)
+    assert codec.bits_per_second == pytest.approx(4 * 3 * 5)  # 32 codes = 5 bits
+    with torch.no_grad():
+        enc = codec.encode(x, ch)
+        y = codec.decode(enc.codes, enc.stats, ch, n_times=550)
+    tokens = codec.reference_token_layout(enc.codes).numpy()
+    np.testing.assert_array_equal(tokens, ref["tokens_a"][:, :3])
+    assert y.shape == (2, 5, 550)
+
+
+def test_eval_is_read_only(ref_small):
+    before = {k: v.clone() for k, v in ref_small.state_dict().items()}
+    x = 20 * torch.randn(2, 3, 600)
+    with torch.no_grad():
+        enc = ref_small.encode(x, ["C3", "Cz", "C4"])
+        ref_small.decode(enc.codes, enc.stats, ["C3", "Cz", "C4"])
+        ref_small(x, ["C3", "Cz", "C4"])
+    for k, v in ref_small.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # a fresh model in eval mode does not k-means-initialise on a forward either
+    fresh = NeuroRVQ(small_config()).eval()
+    with torch.no_grad():
+        fresh(x, ["C3", "Cz", "C4"])
+    assert all(layer.codebook.inited.item() == 0
+               for q in fresh.quantizers for layer in q.layers)
+
+
+def test_training_forward_losses_and_kmeans_init():
+    torch.manual_seed(0)
+    codec = NeuroRVQ(small_config()).train()
+    x = 20 * torch.randn(2, 4, 800)
+    recon, codes, losses = codec(x, ["Fp1", "Fp2", "O1", "O2"])
+    assert recon.shape == x.shape and codes.shape == (2, 4, 32, 4)
+    assert set(losses) == {"code", "amplitude", "phase", "time", "total"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["total"].backward()
+    assert codec.encode_task_layer_1[0].weight.grad is not None
+    assert codec.decode_task_layer_angle_cos[0].weight.grad is not None
+    assert all(layer.codebook.inited.item() == 1 for q in codec.quantizers for layer in q.layers)
+    # codebooks stay on the unit sphere (normalised EMA)
+    norms = codec.quantize_2.layers[0].codebook.embed.norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))
+
+
+def test_normalized_euclidean_distance_and_ties():
+    from mne_codec.quantization import RVQConfig
+
+    rvq = ResidualVQ(RVQConfig(dim=4, n_codebooks=1, codebook_size=3, codebook_dim=None,
+                               distance="normalized_euclidean", kmeans_init=False)).eval()
+    cb = rvq.layers[0].codebook
+    # not unit norm: the ||e||^2 term matters ([2,0,0,0] is farther than [0.9,0.5,0,0])
+    cb.embed.copy_(torch.tensor([[2.0, 0, 0, 0], [0.9, 0.5, 0, 0], [0.9, 0.5, 0, 0]]))
+    z = torch.tensor([[3.0, 0, 0, 0]])[:, :, None]
+    assert rvq.encode(z).item() == 1  # tie between rows 1 and 2: first index
+
+
+def test_architecture_of_the_release():
+    """Our model's names and shapes are the authors' 505 keys, codebooks renamed."""
+    with torch.device("meta"):
+        model = NeuroRVQ()
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {}
+    for line in (DATA_DIR / "neurorvq_eeg_v1_keys.txt").read_text().splitlines():
+        key, shape = line.split("\t")
+        theirs[key] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
+    assert len(theirs) == 505
+    state, dropped = neurorvq_state_from_authors(
+        {k: torch.empty(s, device="meta") for k, s in theirs.items()})
+    assert len(dropped) == 32 and all(k.endswith("embedding.cluster_size") for k in dropped)
+    assert {k: tuple(v.shape) for k, v in state.items()} == own
+    assert sum(p.numel() for p in model.parameters()) == 8_355_440  # trainable, as upstream
+    assert sum(np.prod(s) for s in theirs.values()) == 75_988_624
+    assert model.bits_per_second == pytest.approx(416.0)
+    assert model.hop_length == 200 and model.sfreq == 200
+    assert NeuroRVQ.side_bits_per_second(10) == pytest.approx(6.4)
+
+
+def test_strict_loading(tmp_path):
+    state = {k: v.float() for k, v in torch.load(REF_PT, weights_only=True).items()}
+    assert len(state) == 284
+    torch.save(state, tmp_path / "ok.pt")
+    codec = load_neurorvq_checkpoint(tmp_path / "ok.pt", config=small_config())
+    assert not codec.training
+    # a missing key (also a missing k-means count)
+    for drop in ["decoder.blocks.0.attn.q_bias", "quantize_3.layers.7.embedding.cluster_size"]:
+        torch.save({k: v for k, v in state.items() if k != drop}, tmp_path / "missing.pt")
+        with pytest.raises(CheckpointError, match="1 missing keys"):
+            load_neurorvq_checkpoint(tmp_path / "missing.pt", config=small_config())
+    # an unexpected key
+    extra = dict(state, **{"encoder.head.weight": torch.zeros(1)})
+    torch.save(extra, tmp_path / "extra.pt")
+    with pytest.raises(CheckpointError, match="unexpected keys"):
+        load_neurorvq_checkpoint(tmp_path / "extra.pt", config=small_config())
+    extra = dict(state, **{"quantize_1.layers.0.embedding.bogus": torch.zeros(1)})
+    torch.save(extra, tmp_path / "extra2.pt")
+    with pytest.raises(CheckpointError, match="Unexpected NeuroRVQ codebook key"):
+        load_neurorvq_checkpoint(tmp_path / "extra2.pt", config=small_config())
+    # the default (full) config does not fit the small weights
+    with pytest.raises(CheckpointError):
+        load_neurorvq_checkpoint(tmp_path / "ok.pt")
+    # not a checkpoint / not there / wrong checksum
+    (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint" * 10)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        load_neurorvq_checkpoint(tmp_path / "garbage.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_neurorvq_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(CheckpointError, match="Checksum mismatch"):
+        load_neurorvq_checkpoint(REF_PT, config=small_config(), sha256="0" * 64)
+
+
+def test_registry_and_round_trips(ref_small, tmp_path):
+    from mne_codec.checkpoints import REGISTRY
+
+    info = REGISTRY["neurorvq-eeg-v1"]
+    assert info.family == "neurorvq" and "CC BY-NC 4.0" in info.license
+    assert FAMILIES["neurorvq"] == (NeuroRVQ, NeuroRVQConfig)
+    cfg = ref_small.config
+    assert NeuroRVQConfig.from_dict(cfg.to_dict()) == cfg
+    again = pickle.loads(pickle.dumps(ref_small))
+    assert again.fingerprint() == ref_small.fingerprint()
+    from mne_codec.checkpoints import save_codec
+
+    save_codec(ref_small, tmp_path / "ours")
+    assert load_codec(tmp_path / "ours").fingerprint() == ref_small.fingerprint()
+
+
+# -- channels and windows ----------------------------------------------------------
+def test_vocabulary():
+    assert len(NEURORVQ_CHANNELS) == 104 == len(set(NEURORVQ_CHANNELS))
+    assert list(NEURORVQ_CHANNELS) == sorted(NEURORVQ_CHANNELS)
+
+
+def test_channel_mapping_and_aliases():
+    picks, rows = map_channels(["FP1", "Cz", "EEG T3-REF", "Fc5.", "M1", "O2"])
+    assert picks.tolist() == [0, 1, 2, 3, 4, 5]
+    assert [NEURORVQ_CHANNELS[r] for r in rows] == ["fp1", "cz", "t3", "fc5", "a1", "o2"]
+    # T3 and T7 are both in the vocabulary: each keeps its own embedding;
+    # aliases apply to names missing from the vocabulary
+    _, rows = map_channels(["T3", "T7", "t5", "P7"])
+    assert [NEURORVQ_CHANNELS[r] for r in rows] == ["t3", "t7", "t5", "p7"]
+    voc = [c for c in NEURORVQ_CHANNELS if c not in ("t7", "p8")]
+    with pytest.raises(ValueError, match="same electrode"):
+        map_channels(["T3", "T7"], vocabulary=voc)
+    _, rows = map_channels(["T7", "P8"], vocabulary=voc)
+    assert [voc[r] for r in rows] == ["t3", "t6"]
+
+
+def test_unknown_channel_policy():
+    with pytest.raises(ValueError, match="not in the NeuroRVQ electrode vocabulary"):
+        map_channels(["Cz", "STI 014", "X9"])
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        picks, rows = map_channels(["Cz", "STI 014", "Pz"], unknown="drop")
+    assert picks.tolist() == [0, 2]
+    with pytest.raises(ValueError, match="'raise' or 'drop'"):
+        map_channels(["Cz"], unknown="ignore")
+    with pytest.raises(ValueError, match="No channel"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        map_channels(["X1"], unknown="drop")
+
+
+@pytest.mark.parametrize("n_channels,n_times", [(19, 200 * 37), (64, 200 * 10 + 7), (1, 200 * 600),
+                                                (104, 401), (3, 199)])
+def test_split_windows_respects_the_budget(n_channels, n_times):
+    windows = split_windows(n_channels, n_times)
+    assert windows[0][0] == 0 and windows[-1][1] >= n_times > windows[-1][1] - 200
+    sizes = [(stop - start) // 200 for start, stop in windows]
+    assert all((stop - start) % 200 == 0 for start, stop in windows)
+    assert all(n_channels * s <= 256 for s in sizes) and max(sizes) - min(sizes) <= 1
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))
+    with pytest.raises(ValueError, match="exceed the budget"):
+        split_windows(300, 1000)
+
+
+def test_window_checks(ref_small):
+    x = torch.randn(1, 5, 4 * 200)  # 20 tokens > 16 in the small config
+    with pytest.raises(ValueError, match="exceed the budget"):
+        ref_small.encode(x, ["C3", "C4", "Cz", "Pz", "Fz"])
+    with pytest.raises(ValueError, match="multiple of the patch size"):
+        ref_small.encode(torch.randn(1, 2, 300), ["C3", "C4"])
+    with pytest.raises(ValueError, match="channel names"):
+        ref_small.encode(torch.randn(1, 2, 200), ["C3"])
+    with pytest.raises(ValueError, match="not in the NeuroRVQ"):
+        ref_small.encode(torch.randn(1, 2, 200), ["C3", "EMG1"])
+
+
+def test_preprocessing_recipe():
+    prep = neurorvq_preprocessing()
+    assert (prep.sfreq, prep.l_freq, prep.h_freq, prep.filter_order) == (200, 0.5, 44.5, 3)
+    assert prep.notch_freqs == (50.0, 60.0, 100.0) and prep.scaling is None
+    assert prep.clip == 500 and prep.unit_scale == 1e6
+    assert Preprocessing.from_dict(prep.to_dict()) == prep
+    # older dicts without unit_scale still load (volts)
+    d = prep.to_dict()
+    del d["unit_scale"]
+    assert Preprocessing.from_dict(d).unit_scale == 1.0
+    rng = np.random.default_rng(0)
+    data = 20e-6 * rng.standard_normal((2, 3, 2500))
+    data[0, 0, 1000] = 5e-3  # a 5 mV artefact is clipped at 500 uV
+    x, center, scale = preprocess(data, 250.0, prep)
+    assert x.shape == (2, 3, 2000) and np.abs(x).max() == pytest.approx(500)
+    assert 5 < x[1].std() < 40  # microvolts
+    back = restore(x, center, scale, prep, 250.0, 2500)
+    assert back.shape == data.shape and np.abs(back).max() < 1e-3  # volts
+
+
+def test_long_recording_in_windows_within_the_budget():
+    """64 channels of an odd length: split, pad, encode, decode, stitch, trim."""
+    import mne
+
+    torch.manual_seed(0)
+    cfg = replace(small_config(), n_patches=256)
+    codec = NeuroRVQ(cfg).train()
+    names = mne.channels.make_standard_montage("standard_1005").ch_names
+    names = [n for n in names if n.lower() in NEURORVQ_CHANNELS][:63] + ["STI 014"]
+    with torch.no_grad():  # calibrate the codebooks (k-means on a training forward)
+        codec(20 * torch.randn(2, 16, 400), names[:16])
+    codec.eval()
+    n_times = 1037
+    data = 20 * torch.randn(1, 64, n_times)
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        picks, _ = map_channels(names, unknown="drop")
+    x, ch = data[:, picks], [names[i] for i in picks]
+    windows = split_windows(len(ch), n_times, cfg.patch_size, cfg.token_budget, cfg.n_patches)
+    assert [(b - a) // 200 for a, b in windows] == [3, 3]  # 6 patches, <= 4 per window
+    padded = F.pad(x, (0, windows[-1][1] - n_times))
+    out = []
+    with torch.no_grad():
+        for start, stop in windows:
+            enc = codec.encode(padded[..., start:stop], ch)
+            assert enc.codes.shape == (1, 63, 32, 3) and enc.codes.max() < 32
+            out.append(codec.decode(enc.codes, enc.stats, ch))
+    recon = torch.cat(out, -1)[..., :n_times]
+    assert recon.shape == (1, 63, n_times) and torch.isfinite(recon).all()
