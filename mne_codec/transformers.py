@@ -98,6 +98,12 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         with self._log():
             self._check_params()
             codec = _load_codec_copy(self.codec)
+            if codec.channel_policy != "independent":
+                raise NotImplementedError(
+                    f"{type(codec).__name__} codes channels jointly by name; the transformers "
+                    "support channel-independent codecs (BioCodec, DAC) so far. Use "
+                    f"{type(codec).__name__}.encode(x, ch_names) directly."
+                )
             codec.set_num_codebooks(self.n_codebooks)
             self.codec_ = codec
             w = self._windows(X)

@@ -40,7 +40,6 @@ def small_config():
 
 @pytest.fixture(scope="module")
 def ref_small():
-    torch.set_num_threads(1)
     return load_neurorvq_checkpoint(REF_PT, config=small_config())
 
 
@@ -318,3 +317,13 @@ def test_long_recording_in_windows_within_the_budget():
             out.append(codec.decode(enc.codes, enc.stats, ch))
     recon = torch.cat(out, -1)[..., :n_times]
     assert recon.shape == (1, 63, n_times) and torch.isfinite(recon).all()
+
+
+def test_transformers_refuse_jointly_coded_channels_clearly(ref_small):
+    """Until NeuroRVQ is wired into the transformers, they say so instead of failing."""
+    from mne_codec import CodecTokenizer
+
+    codec = ref_small[0] if isinstance(ref_small, tuple) else ref_small
+    X = np.random.default_rng(0).standard_normal((1, 2, 400)) * 1e-5
+    with pytest.raises(NotImplementedError, match="channel-independent codecs"):
+        CodecTokenizer(codec, sfreq=200.0).fit(X)
