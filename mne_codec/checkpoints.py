@@ -340,6 +340,22 @@ def biocodec_state_from_authors(obj):
     return state
 
 
+def biocodec_state_to_authors(state):
+    """Our BioCodec state dict under the authors' key names (inverse of the import).
+
+    Lets a codec trained here run in the authors' code, e.g. to compare the two
+    on the same weights.
+    """
+    out = {}
+    for key, value in state.items():
+        key = re.sub(r"^quantizer\.layers\.(\d+)\.codebook\.", r"quantizer.vq.layers.\1._codebook.",
+                     key)
+        key = re.sub(r"^quantizer\.layers\.(\d+)\.project_", r"quantizer.vq.layers.\1.project_",
+                     key)
+        out[key] = value
+    return out
+
+
 def _infer_biocodec_config(state):
     """Recover the BioCodec architecture from tensor shapes."""
     from .models.biocodec import BioCodecConfig

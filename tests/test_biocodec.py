@@ -165,3 +165,14 @@ def test_folded_weight_norm_gives_identical_codes(ref_codec):
                                       ref_codec.decode(codes).numpy())
     again = pickle.loads(pickle.dumps(folded))
     assert again.fingerprint() == folded.fingerprint() == ref_codec.fingerprint()
+
+
+def test_export_to_the_authors_key_names(ref_codec):
+    """Our state dict maps back to exactly the authors' keys and tensors."""
+    from mne_codec.checkpoints import biocodec_state_to_authors
+
+    theirs = torch.load(DATA_DIR / "biocodec_ref_eeg_ckpt.pt", weights_only=True)
+    theirs = {k.removeprefix("_orig_mod."): v for k, v in theirs["model_state_dict"].items()}
+    exported = biocodec_state_to_authors(ref_codec.state_dict())
+    assert sorted(exported) == sorted(theirs)
+    assert all(torch.equal(exported[k], theirs[k]) for k in theirs)

@@ -2,7 +2,7 @@
 
 Run as::
 
-    python -m mne_codec.training.default --out DIR --minutes 60 [--data PATH]
+    python -m mne_codec.training.default --out DIR (--minutes 60 | --steps N) [--data PATH]
 
 Model: ``BioCodec(BioCodecConfig())`` (the authors' EEG architecture; 250 Hz,
 0.5-40 Hz Butterworth, per-channel median/IQR scaling over the whole
@@ -121,7 +121,11 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--minutes", type=float, required=True, help="training time budget")
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float, default=None,
+                        help="training time budget (the cosine schedule is fitted to it)")
+    budget.add_argument("--steps", type=int, default=None,
+                        help="fixed number of steps (machine-independent schedule)")
     parser.add_argument("--data", type=Path, default=None, help="shared/data folder")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR)
     parser.add_argument("--warmup-steps", type=int, default=100)
@@ -146,7 +150,7 @@ def main(argv=None):
     print(f"data ready in {time.time() - t0:.0f} s: "
           + ", ".join(f"{k} {tuple(v.shape)}" for k, v in val.items()), flush=True)
     config = TrainConfig(lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0,
-                         warmup_steps=args.warmup_steps, total_steps=None,
+                         warmup_steps=args.warmup_steps, total_steps=args.steps,
                          batch_size=args.batch_size, segment_s=5.0, grad_clip=1.0,
                          seed=args.seed, log_every=10, val_every=args.val_every,
                          checkpoint_every=args.val_every, max_minutes=args.minutes,
