@@ -16,11 +16,62 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import MISSING, fields
 
 import torch
 from torch import nn
 
-__all__ = ["Codec"]
+__all__ = ["Codec", "ConfigMixin"]
+
+
+def _jsonable(value):
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _tuples(value):
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+class ConfigMixin:
+    """JSON round trip shared by the codec configs (dataclasses).
+
+    Nested configs (``rvq``: :class:`~mne_codec.quantization.RVQConfig`,
+    ``preprocessing``: :class:`~mne_codec.preprocessing.Preprocessing`) become
+    dicts, tuples become lists; :meth:`from_dict` restores both, turning
+    lists back into tuples for fields whose default is a tuple.
+    """
+
+    def to_dict(self):
+        """JSON-serialisable dict."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if hasattr(value, "to_dict") else _jsonable(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`."""
+        from ..preprocessing import Preprocessing
+        from ..quantization import RVQConfig
+
+        d = dict(d)
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            if f.name == "rvq":
+                d[f.name] = RVQConfig(**d[f.name])
+            elif f.name == "preprocessing":
+                d[f.name] = Preprocessing.from_dict(d[f.name])
+            else:
+                default = f.default if f.default_factory is MISSING else f.default_factory()
+                if isinstance(default, tuple):
+                    d[f.name] = _tuples(d[f.name])
+        return cls(**d)
 
 
 class Codec(nn.Module):

@@ -13,14 +13,14 @@ same class with :meth:`BioCodecConfig.emg` (1000 Hz, hop 18).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from torch import nn
 
 from ..preprocessing import Preprocessing
 from ..quantization import RVQConfig, ResidualVQ
 from ._seanet import build_decoder, build_encoder
-from .base import Codec
+from .base import Codec, ConfigMixin
 
 __all__ = ["BioCodecConfig", "BioCodec"]
 
@@ -30,7 +30,7 @@ def _eeg_rvq():
 
 
 @dataclass
-class BioCodecConfig:
+class BioCodecConfig(ConfigMixin):
     """Architecture of a BioCodec model.
 
     Parameters
@@ -99,23 +99,6 @@ class BioCodecConfig:
             Preprocessing(sfreq=1000.0, l_freq=None, h_freq=None, ch_types=("emg",)),
         )
         return cls(**kwargs)
-
-    def to_dict(self):
-        """JSON-serialisable dict."""
-        d = asdict(self)
-        d["ratios"] = list(self.ratios)
-        d["rvq"] = self.rvq.to_dict()
-        d["preprocessing"] = self.preprocessing.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        """Inverse of :meth:`to_dict`."""
-        d = dict(d)
-        d["ratios"] = tuple(d["ratios"])
-        d["rvq"] = RVQConfig(**d["rvq"])
-        d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
-        return cls(**d)
 
 
 class BioCodec(Codec):

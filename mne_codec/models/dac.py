@@ -29,7 +29,7 @@ and :func:`mne_codec.preprocessing.restore` returns it to volts.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from ..preprocessing import Preprocessing
 from ..quantization import RVQConfig, ResidualVQ
-from .base import Codec
+from .base import Codec, ConfigMixin
 
 __all__ = ["DACConfig", "DAC", "DAC_RELEASES"]
 
@@ -72,7 +72,7 @@ def _eeg_preprocessing(sfreq=250.0, clip=5.0, **kwargs):
 
 
 @dataclass
-class DACConfig:
+class DACConfig(ConfigMixin):
     """Architecture of a DAC model and the EEG it reads.
 
     The defaults are the released 16 kHz model (74.2 M parameters, hop 320,
@@ -255,21 +255,6 @@ class DACConfig:
             raise ValueError(f"DAC kwargs: missing {missing}, unknown {unknown}")
         prep = preprocessing if preprocessing is not None else _eeg_preprocessing()
         return cls(**dict(kwargs), preprocessing=prep)
-
-    def to_dict(self):
-        """JSON-serialisable dict."""
-        d = asdict(self)
-        d["encoder_rates"] = list(self.encoder_rates)
-        d["decoder_rates"] = list(self.decoder_rates)
-        d["preprocessing"] = self.preprocessing.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        """Inverse of :meth:`to_dict`."""
-        d = dict(d)
-        d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
-        return cls(**d)
 
 
 # -- building blocks (module names as in DAC, so the state dicts match) ---------

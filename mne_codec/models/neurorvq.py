@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -44,7 +44,7 @@ from torch import nn
 
 from ..preprocessing import Preprocessing
 from ..quantization import RVQConfig, ResidualVQ
-from .base import Codec
+from .base import Codec, ConfigMixin
 
 __all__ = [
     "NeuroRVQConfig",
@@ -111,7 +111,7 @@ def neurorvq_preprocessing():
 
 
 @dataclass
-class NeuroRVQConfig:
+class NeuroRVQConfig(ConfigMixin):
     """Architecture of a NeuroRVQ tokenizer.
 
     Defaults are the authors' EEG v1 tokenizer (``flags/NeuroRVQ_EEG_v1.yml``).
@@ -214,25 +214,6 @@ class NeuroRVQConfig:
     def eeg(cls, **kwargs):
         """The authors' EEG v1 tokenizer (76M parameters)."""
         return cls(**kwargs)
-
-    def to_dict(self):
-        """JSON-serialisable dict."""
-        d = asdict(self)
-        d["branch_kernels"] = [list(k) for k in self.branch_kernels]
-        d["pools"] = list(self.pools)
-        d["rvq"] = self.rvq.to_dict()
-        d["preprocessing"] = self.preprocessing.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        """Inverse of :meth:`to_dict`."""
-        d = dict(d)
-        d["branch_kernels"] = tuple(tuple(k) for k in d["branch_kernels"])
-        d["pools"] = tuple(d["pools"])
-        d["rvq"] = RVQConfig(**d["rvq"])
-        d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
-        return cls(**d)
 
 
 # -- channels and windows -------------------------------------------------------
