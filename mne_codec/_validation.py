@@ -29,6 +29,8 @@ class Windows(NamedTuple):
     """Indices of the coded channels in the instance (Raw/Epochs)."""
     squeeze: bool
     """True if a 2-D array (single channel) was given."""
+    band_limited: bool = False
+    """True if ``continuous_filter`` was applied to the whole recording (Raw)."""
 
 
 def _pick_types(info, ch_types):
@@ -82,13 +84,22 @@ def _check_quality(data, ch_names):
              f"value): {clipped}")
 
 
-def _raw_windows(raw, picks, window_s, pad_tail, reject_by_annotation=False):
+def _raw_windows(raw, picks, window_s, pad_tail, reject_by_annotation=False,
+                 continuous_filter=None):
     sfreq = raw.info["sfreq"]
     n_win_samples = int(round(window_s * sfreq))
     if n_win_samples < 1:
         raise ValueError(f"window_s={window_s} is shorter than one sample.")
     reject = reject_by_annotation and not pad_tail
-    data = raw.get_data(picks=picks, reject_by_annotation="NaN" if reject else None)
+    data = raw.get_data(picks=picks)
+    _check_finite(data)
+    if continuous_filter is not None:
+        # filtering the recording once avoids the edge transients of filtering
+        # every window on its own (they dominate the error of a good codec)
+        data = continuous_filter(data, sfreq)
+    if reject:  # BAD_ segments become NaN; windows that touch them are dropped below
+        bad = np.isnan(raw.get_data(picks=picks[:1], reject_by_annotation="NaN"))
+        data = np.where(bad, np.nan, data)
     n_total = data.shape[-1]
     n_full, tail = divmod(n_total, n_win_samples)
     if pad_tail and tail:
@@ -122,7 +133,7 @@ def _raw_windows(raw, picks, window_s, pad_tail, reject_by_annotation=False):
 
 
 def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
-                reject_by_annotation=False):
+                reject_by_annotation=False, continuous_filter=None):
     """Validate Raw, Epochs or an array and return windows in volts.
 
     Parameters
@@ -140,6 +151,10 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
     reject_by_annotation : bool
         For Raw (and ``pad_tail=False``): skip windows that overlap annotations
         whose description starts with ``"bad"`` (case-insensitive), as MNE does.
+    continuous_filter : callable | None
+        For Raw: ``f(data, sfreq) -> data`` applied to the whole recording before
+        it is cut into windows (the codec's band-pass); the result has
+        ``band_limited=True``.
 
     Returns
     -------
@@ -160,7 +175,8 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         if isinstance(X, BaseRaw):
             if window_s is None:
                 raise ValueError("window_s is required to cut a Raw into windows.")
-            data, onsets = _raw_windows(X, picks, window_s, pad_tail, reject_by_annotation)
+            data, onsets = _raw_windows(X, picks, window_s, pad_tail, reject_by_annotation,
+                                        continuous_filter)
             kind = "raw"
         else:
             if len(X) == 0:
@@ -172,7 +188,9 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         _check_finite(data)
         _check_units(data)
         _check_quality(data, ch_names)
-        return Windows(data, float(info["sfreq"]), ch_names, kind, onsets, picks, False)
+        band_limited = kind == "raw" and continuous_filter is not None
+        return Windows(data, float(info["sfreq"]), ch_names, kind, onsets, picks, False,
+                       band_limited)
 
     if not (isinstance(X, (list, tuple)) or hasattr(X, "__array__")
             or hasattr(X, "toarray")):

@@ -12,7 +12,7 @@ from . import metrics
 from ._validation import check_input
 from .checkpoints import load_codec
 from .inference import decode_windows, encode_windows
-from .preprocessing import preprocess
+from .preprocessing import band_limit, preprocess
 
 __all__ = ["evaluate_codec", "format_report", "plot_rate_distortion"]
 
@@ -73,8 +73,10 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
     xs, codes = [], []
     for source in sources:
         raw = _read(source, prepare_raw)
-        w = check_input(raw, window_s=window_s, ch_types=codec.preprocessing.ch_types)
-        x, _, _ = preprocess(w.data, w.sfreq, codec.preprocessing, verbose=False)
+        prep = codec.preprocessing
+        w = check_input(raw, window_s=window_s, ch_types=prep.ch_types,
+                        continuous_filter=lambda d, sf: band_limit(d, sf, prep))
+        x, _, _ = preprocess(w.data, w.sfreq, prep, band_limited=True, verbose=False)
         codec.set_num_codebooks(None)
         codes.append(encode_windows(codec, x, batch_size=batch_size, device=device)
                      .reshape(-1, 1, codec.max_codebooks, codec.n_frames(x.shape[-1])))

@@ -163,7 +163,7 @@ def band_limit(data, sfreq, prep):
 
 
 @verbose
-def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
+def preprocess(data, sfreq, prep, *, resample=True, band_limited=False, verbose=None):
     """Bring windows of EEG in volts to what a codec reads.
 
     Parameters
@@ -177,6 +177,9 @@ def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
     resample : bool
         Whether resampling to ``prep.sfreq`` is allowed. If False and the
         rates differ, a ValueError is raised.
+    band_limited : bool
+        The data were already filtered with :func:`band_limit` (e.g. a whole
+        recording before windowing): skip the filters.
     %(verbose)s
 
     Returns
@@ -193,7 +196,7 @@ def preprocess(data, sfreq, prep, *, resample=True, verbose=None):
             f"The data are sampled at {sfreq} Hz but the codec expects {prep.sfreq} Hz. "
             "Resample them first (e.g. raw.resample) or pass resample=True."
         )
-    x = band_limit(data, sfreq, prep)
+    x = data if band_limited else band_limit(data, sfreq, prep)
     if float(sfreq) != float(prep.sfreq):
         logger.info(f"Resampling from {sfreq:g} Hz to the codec's {prep.sfreq:g} Hz.")
         x = resample_to(x, sfreq, prep.sfreq)

@@ -17,7 +17,7 @@ from ._validation import _pick_types, check_input
 from .checkpoints import load_codec
 from .inference import decode_windows, encode_windows, quantized_windows, resolve_device
 from .models import Codec
-from .preprocessing import preprocess, restore
+from .preprocessing import band_limit, preprocess, restore
 from .tokens import Tokens
 
 __all__ = ["CodecTokenizer", "CodecReconstructor"]
@@ -77,9 +77,14 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     def _windows(self, X, pad_tail=False):
         codec = self.codec_ if hasattr(self, "codec_") else None
         ch_types = codec.preprocessing.ch_types if codec is not None else ("eeg",)
+        continuous_filter = None
+        if codec is not None:
+            prep = codec.preprocessing
+            continuous_filter = lambda data, sfreq: band_limit(data, sfreq, prep)  # noqa: E731
         return check_input(X, sfreq=self.sfreq, window_s=self.window_s, ch_types=ch_types,
                            pad_tail=pad_tail,
-                           reject_by_annotation=getattr(self, "reject_by_annotation", False))
+                           reject_by_annotation=getattr(self, "reject_by_annotation", False),
+                           continuous_filter=continuous_filter)
 
     def fit(self, X, y=None):
         """Validate the data and load the codec (which stays frozen).
@@ -145,7 +150,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     def _tokens_from_windows(self, w):
         codec = self.codec_
         x, center, scale = preprocess(w.data, w.sfreq, codec.preprocessing,
-                                      resample=self.resample)
+                                      resample=self.resample, band_limited=w.band_limited)
         codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device)
         info = dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
                     sfreq=codec.sfreq, frame_rate=codec.frame_rate,
