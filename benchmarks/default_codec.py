@@ -20,7 +20,7 @@ from scipy.fft import dct, idct
 from mne_codec import load_codec, metrics
 from mne_codec._validation import check_input
 from mne_codec.evaluation import evaluate_codec, format_report, plot_rate_distortion
-from mne_codec.preprocessing import preprocess
+from mne_codec.preprocessing import band_limit, preprocess
 from mne_codec.training.default import (
     default_data_dir,
     eegmat_files,
@@ -37,8 +37,10 @@ def dct_baseline(codec, files, prepare, bits_per_second, window_s=5.0):
     xs = []
     for f in files:
         raw = prepare(mne.io.read_raw(f, preload=True, verbose=False))
-        w = check_input(raw, window_s=window_s)
-        x, _, _ = preprocess(w.data, w.sfreq, codec.preprocessing, verbose=False)
+        prep = codec.preprocessing  # the same windows as evaluate_codec codes
+        w = check_input(raw, window_s=window_s,
+                        continuous_filter=lambda d, sf: band_limit(d, sf, prep))
+        x, _, _ = preprocess(w.data, w.sfreq, prep, band_limited=True, verbose=False)
         xs.append(x.reshape(-1, x.shape[-1]).astype(np.float64))
     x = np.concatenate(xs)
     coefs = dct(x, norm="ortho", axis=-1)
