@@ -92,7 +92,10 @@ def _raw_windows(raw, picks, window_s, pad_tail, reject_by_annotation=False,
         raise ValueError(f"window_s={window_s} is shorter than one sample.")
     reject = reject_by_annotation and not pad_tail
     data = raw.get_data(picks=picks)
+    # checked before filtering: a high-pass hides flat channels and clipping plateaus
     _check_finite(data)
+    _check_units(data)
+    _check_quality(data[None], [raw.ch_names[p] for p in picks])
     if continuous_filter is not None:
         # filtering the recording once avoids the edge transients of filtering
         # every window on its own (they dominate the error of a good codec)
@@ -181,13 +184,14 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         else:
             if len(X) == 0:
                 raise ValueError("The Epochs are empty (all epochs dropped?).")
-            data = X.get_data(picks=picks)
+            data = np.asarray(X.get_data(picks=picks), dtype=np.float64)
             onsets = X.events[:, 0] / info["sfreq"] + X.tmin
             kind = "epochs"
+            _check_finite(data)
+            _check_units(data)
+            _check_quality(data, ch_names)
         data = np.asarray(data, dtype=np.float64)
-        _check_finite(data)
-        _check_units(data)
-        _check_quality(data, ch_names)
+        _check_finite(data)  # what remains of a Raw after BAD_ windows are dropped
         band_limited = kind == "raw" and continuous_filter is not None
         return Windows(data, float(info["sfreq"]), ch_names, kind, onsets, picks, False,
                        band_limited)

@@ -40,6 +40,17 @@ def test_flat_channel_warns_and_codes_silence(rng):
     assert tok.transform(_epochs(X)).shape[:2] == (3, 3)
 
 
+def test_flat_and_clipped_channels_warn_for_raw_too(rng):
+    """Raw is band-passed before windowing; the checks see the unfiltered recording."""
+    data = rng.standard_normal((3, 1000)) * 1e-5
+    data[1] = 2e-6
+    data[2] = np.clip(data[2], -5e-6, 5e-6)
+    raw = mne.io.RawArray(data, mne.create_info(["A", "B", "C"], 100.0, "eeg"), verbose=False)
+    with pytest.warns(RuntimeWarning, match=r"Flat \(constant\) channels.*'B'"):
+        with pytest.warns(RuntimeWarning, match=r"clipped or saturated.*'C'"):
+            CodecTokenizer(TINY, window_s=2.0).fit(raw)
+
+
 def test_clipped_channel_warns(rng):
     X = rng.standard_normal((2, 2, 500)) * 1e-5
     X[:, 0] = np.clip(X[:, 0], -5e-6, 5e-6)  # saturated amplifier
