@@ -12,6 +12,8 @@ from sklearn.utils import check_array
 
 #: median absolute amplitude above which EEG "in volts" is implausible (10 mV)
 _MAX_PLAUSIBLE_VOLTS = 1e-2
+#: a Raw is read, filtered and coded in blocks of about this length (seconds)
+RAW_BLOCK_S = 300.0
 
 
 class Windows(NamedTuple):
@@ -59,57 +61,103 @@ def _check_finite(data):
         )
 
 
-def _check_units(data):
-    if data.size and np.median(np.abs(data)) > _MAX_PLAUSIBLE_VOLTS:
-        warn(
-            "The median absolute amplitude is above 10 mV: the data look like they are in "
-            "microvolts. MNE and mne_codec expect volts; divide by 1e6 if so."
-        )
+class _QualityTracker:
+    """Flat, clipped and unit checks accumulated over blocks of a recording.
+
+    A Raw is read block by block so that memory does not grow with its length;
+    the checks still judge each channel over the whole recording.
+    """
+
+    def __init__(self, ch_names, n_channels):
+        self.names = ch_names or [f"#{i}" for i in range(n_channels)]
+        self.flat = np.ones(n_channels, bool)
+        self.hi = np.full(n_channels, -np.inf)
+        self.lo = np.full(n_channels, np.inf)
+        self.n_hi = np.zeros(n_channels)
+        self.n_lo = np.zeros(n_channels)
+        self.n_samples = 0
+        self.medians = []
+
+    def update(self, data):
+        """Add signals of shape (n_windows, n_channels, n_times), unfiltered volts."""
+        if data.size == 0:
+            return
+        self.medians.append(np.median(np.abs(data)))
+        # flat: constant within every window (a dead channel at an offset)
+        self.flat &= (np.ptp(data, axis=-1) == 0).all(axis=0)
+        per_ch = data.transpose(1, 0, 2).reshape(data.shape[1], -1)
+        for ext, count, fn, better in ((self.hi, self.n_hi, np.max, np.greater),
+                                       (self.lo, self.n_lo, np.min, np.less)):
+            block = fn(per_ch, axis=1)
+            n_at = (per_ch == block[:, None]).sum(axis=1)
+            count[:] = np.where(better(block, ext), n_at,
+                                np.where(block == ext, count + n_at, count))
+            ext[:] = np.where(better(block, ext), block, ext)
+        self.n_samples += per_ch.shape[1]
+
+    def finish(self):
+        """Emit the warnings."""
+        if self.medians and np.median(self.medians) > _MAX_PLAUSIBLE_VOLTS:
+            warn(
+                "The median absolute amplitude is above 10 mV: the data look like they are "
+                "in microvolts. MNE and mne_codec expect volts; divide by 1e6 if so."
+            )
+        flat = [self.names[i] for i in np.flatnonzero(self.flat)]
+        if flat and self.n_samples:
+            warn(f"Flat (constant) channels are coded as silence: {flat}")
+        # saturation: many samples sitting exactly at the channel's extreme values
+        frac = np.maximum(self.n_hi, self.n_lo) / max(self.n_samples, 1)
+        clipped = [self.names[i] for i in np.flatnonzero(frac > 0.01)
+                   if self.names[i] not in flat]
+        if clipped and self.n_samples >= 100:
+            warn(f"Channels look clipped or saturated (over 1 % of samples at their "
+                 f"extreme value): {clipped}")
 
 
 def _check_quality(data, ch_names):
-    """Warn about flat and saturated channels (they are coded, but poorly)."""
-    flat_ch = np.ptp(data, axis=-1).max(axis=0) == 0 if data.ndim == 3 else None
-    names = ch_names or [f"#{i}" for i in range(data.shape[1])]
-    flat = [names[i] for i in np.flatnonzero(flat_ch)]
-    if flat:
-        warn(f"Flat (constant) channels are coded as silence: {flat}")
-    # saturation: many samples sitting exactly at the channel's extreme values
-    per_ch = data.transpose(1, 0, 2).reshape(data.shape[1], -1)
-    hi = (per_ch == per_ch.max(axis=1, keepdims=True)).mean(axis=1)
-    lo = (per_ch == per_ch.min(axis=1, keepdims=True)).mean(axis=1)
-    clipped = [names[i] for i in np.flatnonzero(np.maximum(hi, lo) > 0.01) if names[i] not in flat]
-    if clipped and per_ch.shape[1] >= 100:
-        warn(f"Channels look clipped or saturated (over 1 % of samples at their extreme "
-             f"value): {clipped}")
+    """Warn about implausible units, flat and saturated channels (coded, but poorly)."""
+    tracker = _QualityTracker(ch_names, data.shape[1])
+    tracker.update(data)
+    tracker.finish()
 
 
-def _raw_windows(raw, picks, window_s, pad_tail, reject_by_annotation=False,
-                 continuous_filter=None):
+def filter_margin_samples(continuous_filter, sfreq, rtol=1e-12):
+    """Samples after which the filter's response to an impulse falls below ``rtol``.
+
+    Blocks of a recording filtered with this margin on each side match the
+    whole recording filtered at once to ``rtol`` (relative).
+    """
+    n = int(10 * sfreq)
+    while True:
+        impulse = np.zeros((1, 2 * n + 1))
+        impulse[0, n] = 1.0
+        h = np.abs(continuous_filter(impulse, sfreq)[0])
+        above = np.flatnonzero(h > rtol * h.max())
+        reach = max(n - above[0], above[-1] - n) + 1
+        if reach < n // 2 or n > 3600 * sfreq:
+            return int(reach)
+        n *= 4
+
+
+def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=False,
+                continuous_filter=None, block_s=None):
+    """Yield ``(windows, onsets)`` of a Raw, a block of windows at a time.
+
+    Each block is read with a margin on both sides, filtered, and cropped, so
+    that it equals the recording filtered at once (to float precision) while
+    memory is bounded by the block length, whatever the recording's length.
+    """
     sfreq = raw.info["sfreq"]
-    n_win_samples = int(round(window_s * sfreq))
-    if n_win_samples < 1:
+    n_win = int(round(window_s * sfreq))
+    if n_win < 1:
         raise ValueError(f"window_s={window_s} is shorter than one sample.")
     reject = reject_by_annotation and not pad_tail
-    data = raw.get_data(picks=picks)
-    # checked before filtering: a high-pass hides flat channels and clipping plateaus
-    _check_finite(data)
-    _check_units(data)
-    _check_quality(data[None], [raw.ch_names[p] for p in picks])
-    if continuous_filter is not None:
-        # filtering the recording once avoids the edge transients of filtering
-        # every window on its own (they dominate the error of a good codec)
-        data = continuous_filter(data, sfreq)
-    if reject:  # BAD_ segments become NaN; windows that touch them are dropped below
-        bad = np.isnan(raw.get_data(picks=picks[:1], reject_by_annotation="NaN"))
-        data = np.where(bad, np.nan, data)
-    n_total = data.shape[-1]
-    n_full, tail = divmod(n_total, n_win_samples)
+    n_total = raw.n_times
+    n_full, tail = divmod(n_total, n_win)
+    pad = 0
     if pad_tail and tail:
         # reflect the end so the last window is whole; the caller crops it back
-        pad = n_win_samples - tail
-        mode = "reflect" if n_total > pad else "edge"
-        data = np.pad(data, [(0, 0), (0, pad)], mode=mode)
+        pad = n_win - tail
         n_full += 1
     elif tail:
         logger.info(
@@ -120,19 +168,120 @@ def _raw_windows(raw, picks, window_s, pad_tail, reject_by_annotation=False,
             f"The recording ({n_total / sfreq:.3f} s) is shorter than one window "
             f"(window_s={window_s})."
         )
-    data = data[:, : n_full * n_win_samples]
-    windows = data.reshape(len(picks), n_full, n_win_samples).transpose(1, 0, 2)
-    # same time axis as MNE events: samples counted from the acquisition start
-    onsets = (raw.first_samp + np.arange(n_full) * n_win_samples) / sfreq
-    if reject:
-        keep = ~np.isnan(windows).any(axis=(1, 2))
-        if not keep.all():
-            logger.info(f"Skipping {int((~keep).sum())} of {n_full} windows that overlap "
-                        "BAD_ annotations.")
-        if not keep.any():
-            raise ValueError("Every window overlaps a BAD_ annotation: nothing to code.")
-        windows, onsets = windows[keep], onsets[keep]
-    return np.ascontiguousarray(windows), onsets
+    margin = 0 if continuous_filter is None else filter_margin_samples(continuous_filter, sfreq)
+    block_s = RAW_BLOCK_S if block_s is None else block_s
+    per_block = max(1, int(block_s * sfreq) // n_win)
+    tracker = _QualityTracker([raw.ch_names[p] for p in picks], len(picks))
+    n_kept = 0
+    for b0 in range(0, n_full, per_block):
+        b1 = min(b0 + per_block, n_full)
+        start, stop = b0 * n_win, min(b1 * n_win, n_total)
+        lo, hi = max(0, start - margin), min(n_total, stop + margin)
+        if pad and b1 == n_full:
+            lo = max(0, min(lo, n_total - pad - 1))  # enough signal to reflect
+        data = raw.get_data(picks=picks, start=lo, stop=hi)
+        _check_finite(data)
+        # checked before filtering: a high-pass hides flat channels and clipping plateaus
+        tracker.update(data[None, :, start - lo:stop - lo])
+        if continuous_filter is not None:
+            # filtering the recording (not each window) avoids the edge transients
+            # of filtering every window on its own (they dominate a codec's error)
+            data = continuous_filter(data, sfreq)
+        if pad and b1 == n_full:
+            mode = "reflect" if data.shape[-1] > pad else "edge"
+            data = np.pad(data, [(0, 0), (0, pad)], mode=mode)
+        data = data[:, start - lo:start - lo + (b1 - b0) * n_win]
+        if reject:  # BAD_ segments become NaN; windows that touch them are dropped
+            bad = np.isnan(raw.get_data(picks=picks[:1], start=start, stop=stop,
+                                        reject_by_annotation="NaN"))
+            data = np.where(bad, np.nan, data)
+        windows = data.reshape(len(picks), b1 - b0, n_win).transpose(1, 0, 2)
+        # same time axis as MNE events: samples counted from the acquisition start
+        onsets = (raw.first_samp + np.arange(b0, b1) * n_win) / sfreq
+        if reject:
+            keep = ~np.isnan(windows).any(axis=(1, 2))
+            if not keep.all():
+                logger.info(f"Skipping {int((~keep).sum())} of {b1 - b0} windows that overlap "
+                            "BAD_ annotations.")
+            windows, onsets = windows[keep], onsets[keep]
+        n_kept += len(windows)
+        if len(windows):
+            yield np.ascontiguousarray(windows, dtype=np.float64), onsets
+    tracker.finish()
+    if n_kept == 0:
+        raise ValueError("Every window overlaps a BAD_ annotation: nothing to code.")
+
+
+def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
+               reject_by_annotation=False, continuous_filter=None, block_s=None):
+    """Validate Raw, Epochs or an array and yield windows in volts, in blocks.
+
+    A Raw yields one :class:`Windows` per block of about ``block_s`` seconds
+    (read with ``raw.get_data(start=, stop=)``, so a Raw that is not preloaded
+    is never loaded whole); Epochs and arrays yield a single :class:`Windows`.
+    Parameters are those of :func:`check_input`, plus ``block_s`` (default
+    :data:`RAW_BLOCK_S`).
+    """
+    if isinstance(X, (BaseRaw, BaseEpochs)):
+        info = X.info
+        if sfreq is not None and float(sfreq) != float(info["sfreq"]):
+            raise ValueError(
+                f"sfreq={sfreq} does not match the data's info['sfreq']={info['sfreq']}."
+            )
+        picks = _pick_types(info, ch_types)
+        ch_names = [info["ch_names"][p] for p in picks]
+        bads = [name for name in ch_names if name in info["bads"]]
+        if bads:
+            warn(f"Channels marked bad are coded too (kept so the channel order is "
+                 f"preserved): {bads}")
+        meta = dict(sfreq=float(info["sfreq"]), ch_names=ch_names, picks=picks, squeeze=False)
+        if isinstance(X, BaseRaw):
+            if window_s is None:
+                raise ValueError("window_s is required to cut a Raw into windows.")
+            for data, onsets in _raw_blocks(X, picks, window_s, pad_tail,
+                                            reject_by_annotation, continuous_filter,
+                                            block_s):
+                yield Windows(data, kind="raw", onsets_s=onsets,
+                              band_limited=continuous_filter is not None, **meta)
+            return
+        if len(X) == 0:
+            raise ValueError("The Epochs are empty (all epochs dropped?).")
+        data = np.asarray(X.get_data(picks=picks), dtype=np.float64)
+        _check_finite(data)
+        _check_quality(data, ch_names)
+        onsets = X.events[:, 0] / info["sfreq"] + X.tmin
+        yield Windows(data, kind="epochs", onsets_s=onsets, **meta)
+        return
+
+    if not (isinstance(X, (list, tuple)) or hasattr(X, "__array__")
+            or hasattr(X, "toarray")):
+        raise TypeError(
+            f"X must be an mne.io.Raw, mne.Epochs or an array, got {type(X).__name__}."
+        )
+    if sfreq is None:
+        raise ValueError("sfreq is required when X is an array (pass sfreq=...).")
+    _validate_type(sfreq, "numeric", "sfreq")
+    if sfreq <= 0:
+        raise ValueError(f"sfreq must be positive, got {sfreq}.")
+    # scikit-learn's checks give the standard messages for sparse, complex,
+    # object, 1-D and empty input; finiteness is checked below with ours
+    data = check_array(X, dtype=np.float64, allow_nd=True, ensure_all_finite=False,
+                       ensure_min_features=1, accept_sparse=False)
+    squeeze = data.ndim == 2
+    if squeeze:
+        data = data[:, None, :]
+    if data.ndim != 3:
+        raise ValueError(
+            "X must have shape (n_epochs, n_channels, n_times) or (n_epochs, n_times), "
+            f"got {data.shape}."
+        )
+    if 0 in data.shape:
+        raise ValueError(f"X is empty: shape {data.shape}.")
+    data = np.ascontiguousarray(data, dtype=np.float64)
+    _check_finite(data)
+    _check_quality(data, None)
+    onsets = np.arange(len(data)) * data.shape[-1] / float(sfreq)
+    yield Windows(data, float(sfreq), None, "array", onsets, None, squeeze)
 
 
 def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
@@ -162,67 +311,12 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
     Returns
     -------
     windows : Windows
+        All windows at once (see :func:`iter_input` to bound memory).
     """
-    if isinstance(X, (BaseRaw, BaseEpochs)):
-        info = X.info
-        if sfreq is not None and float(sfreq) != float(info["sfreq"]):
-            raise ValueError(
-                f"sfreq={sfreq} does not match the data's info['sfreq']={info['sfreq']}."
-            )
-        picks = _pick_types(info, ch_types)
-        ch_names = [info["ch_names"][p] for p in picks]
-        bads = [name for name in ch_names if name in info["bads"]]
-        if bads:
-            warn(f"Channels marked bad are coded too (kept so the channel order is "
-                 f"preserved): {bads}")
-        if isinstance(X, BaseRaw):
-            if window_s is None:
-                raise ValueError("window_s is required to cut a Raw into windows.")
-            data, onsets = _raw_windows(X, picks, window_s, pad_tail, reject_by_annotation,
-                                        continuous_filter)
-            kind = "raw"
-        else:
-            if len(X) == 0:
-                raise ValueError("The Epochs are empty (all epochs dropped?).")
-            data = np.asarray(X.get_data(picks=picks), dtype=np.float64)
-            onsets = X.events[:, 0] / info["sfreq"] + X.tmin
-            kind = "epochs"
-            _check_finite(data)
-            _check_units(data)
-            _check_quality(data, ch_names)
-        data = np.asarray(data, dtype=np.float64)
-        _check_finite(data)  # what remains of a Raw after BAD_ windows are dropped
-        band_limited = kind == "raw" and continuous_filter is not None
-        return Windows(data, float(info["sfreq"]), ch_names, kind, onsets, picks, False,
-                       band_limited)
-
-    if not (isinstance(X, (list, tuple)) or hasattr(X, "__array__")
-            or hasattr(X, "toarray")):
-        raise TypeError(
-            f"X must be an mne.io.Raw, mne.Epochs or an array, got {type(X).__name__}."
-        )
-    if sfreq is None:
-        raise ValueError("sfreq is required when X is an array (pass sfreq=...).")
-    _validate_type(sfreq, "numeric", "sfreq")
-    if sfreq <= 0:
-        raise ValueError(f"sfreq must be positive, got {sfreq}.")
-    # scikit-learn's checks give the standard messages for sparse, complex,
-    # object, 1-D and empty input; finiteness is checked below with ours
-    data = check_array(X, dtype=np.float64, allow_nd=True, ensure_all_finite=False,
-                       ensure_min_features=1, accept_sparse=False)
-    squeeze = data.ndim == 2
-    if squeeze:
-        data = data[:, None, :]
-    if data.ndim != 3:
-        raise ValueError(
-            "X must have shape (n_epochs, n_channels, n_times) or (n_epochs, n_times), "
-            f"got {data.shape}."
-        )
-    if 0 in data.shape:
-        raise ValueError(f"X is empty: shape {data.shape}.")
-    data = np.ascontiguousarray(data, dtype=np.float64)
-    _check_finite(data)
-    _check_units(data)
-    _check_quality(data, None)
-    onsets = np.arange(len(data)) * data.shape[-1] / float(sfreq)
-    return Windows(data, float(sfreq), None, "array", onsets, None, squeeze)
+    blocks = list(iter_input(X, sfreq=sfreq, window_s=window_s, ch_types=ch_types,
+                             pad_tail=pad_tail, reject_by_annotation=reject_by_annotation,
+                             continuous_filter=continuous_filter))
+    if len(blocks) == 1:
+        return blocks[0]
+    return blocks[0]._replace(data=np.concatenate([b.data for b in blocks]),
+                              onsets_s=np.concatenate([b.onsets_s for b in blocks]))

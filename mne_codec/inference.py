@@ -7,9 +7,11 @@ with the device chosen in one place.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
-from mne.utils import logger
+from mne.utils import logger, warn
 from tqdm.auto import tqdm
 
 __all__ = ["resolve_device", "encode_windows", "decode_windows", "quantized_windows"]
@@ -29,15 +31,14 @@ def resolve_device(device="auto"):
 
 
 def _progress(total, desc):
-    # follows MNE's verbose: shown at INFO and below, for more than one chunk
+    # follows MNE's verbose: shown at INFO and below, for more than one item
     disable = total <= 1 or logger.level > 20
-    return tqdm(total=total, desc=desc, disable=disable, leave=False)
+    return tqdm(total=total, desc=desc, disable=disable, leave=False, unit="ch-win")
 
 
-def _chunks(n, batch_size):
+def _check_batch_size(batch_size):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
 def _codec_device(codec, device):
@@ -45,6 +46,134 @@ def _codec_device(codec, device):
     if next(codec.parameters()).device != dev:
         codec.to(dev)
     return dev
+
+
+# -- memory -------------------------------------------------------------------------
+#: fraction of the free memory a batch may take
+_MEMORY_FRACTION = 0.8
+_BYTES_PER_SAMPLE = weakref.WeakKeyDictionary()
+#: peak memory over the largest layer output, per item: 5.0 was measured for the
+#: default codec's encoder on CPU (peak RSS increase, 256 x 5 s and 64 x 60 s)
+_PEAK_FACTOR = 5.0
+
+
+def _available_bytes(dev):
+    """Free memory on ``dev`` in bytes (None where it cannot be read)."""
+    if dev.type == "cuda":
+        return torch.cuda.mem_get_info(dev)[0]
+    try:
+        with open("/proc/meminfo") as fid:
+            for line in fid:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _bytes_per_sample(codec, mode):
+    """Peak activation bytes per input sample of one channel-window (estimate).
+
+    Measured once per codec with forward hooks on a short probe: a multiple
+    of the largest layer output (its input, its output, a residual branch,
+    padding copies and backend workspaces are alive together), which grows
+    linearly with the window length.
+    """
+    cache = _BYTES_PER_SAMPLE.setdefault(codec, {})
+    if mode not in cache:
+        probe = 64 * codec.hop_length
+        sizes = [0]
+
+        def hook(module, inputs, output):
+            if torch.is_tensor(output):
+                sizes.append(output.numel() * output.element_size())
+
+        leaves = [m for m in codec.modules() if not list(m.children())]
+        handles = [m.register_forward_hook(hook) for m in leaves]
+        dev = next(codec.parameters()).device
+        try:
+            with torch.inference_mode():
+                if mode == "encode":
+                    codec.encode(torch.zeros(1, 1, probe, device=dev))
+                else:
+                    codes = torch.zeros(1, 1, codec.n_codebooks, codec.n_frames(probe),
+                                        dtype=torch.long, device=dev)
+                    codec.decode(codes, probe)
+        finally:
+            for h in handles:
+                h.remove()
+        cache[mode] = _PEAK_FACTOR * max(sizes) / probe
+    return cache[mode]
+
+
+def _fit_batch(codec, mode, n_times, batch_size, dev):
+    """The batch size to start with, or a clear MemoryError if not even one fits."""
+    available = _available_bytes(dev)
+    if available is None:
+        return batch_size
+    per_item = _bytes_per_sample(codec, mode) * n_times
+    budget = _MEMORY_FRACTION * available
+    fits = int(budget // per_item)
+    if fits >= batch_size:
+        return batch_size
+    gib = 2.0 ** 30
+    if fits < 1:
+        raise MemoryError(
+            f"One channel-window of {n_times} samples needs about {per_item / gib:.2f} GiB to "
+            f"{mode} on {dev}, but only {available / gib:.2f} GiB is free. Use shorter windows "
+            "(window_s) or free memory."
+        )
+    if dev.type == "cuda":  # on a GPU, start small rather than fail
+        logger.info(f"batch_size={batch_size} does not fit on {dev}: using {fits}.")
+        return fits
+    raise MemoryError(
+        f"batch_size={batch_size} channel-windows of {n_times} samples need about "
+        f"{batch_size * per_item / gib:.2f} GiB to {mode}, but {available / gib:.2f} GiB is "
+        f"free on {dev}. Use batch_size={fits} or less (or shorter windows)."
+    )
+
+
+def _is_oom(err):
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
+
+
+def _run_batches(codec, mode, n_items, n_times, batch_size, dev, step, desc):
+    """Call ``step(start, stop)`` over ``n_items`` in batches that fit in memory.
+
+    On an out-of-memory error the batch is halved and retried (with a warning),
+    down to one item; results do not depend on it but for float near-ties.
+    """
+    _check_batch_size(batch_size)
+    if n_items == 0:
+        return
+    too_big = MemoryError(f"Out of memory on {dev} with a single channel-window of {n_times} "
+                          "samples. Use shorter windows (window_s) or another device.")
+    try:
+        batch = _fit_batch(codec, mode, n_times, batch_size, dev)
+    except (torch.cuda.OutOfMemoryError, RuntimeError) as err:  # in the one-item probe
+        if not _is_oom(err):
+            raise
+        raise too_big from err
+    start = 0
+    with torch.inference_mode(), _progress(n_items, desc) as bar:
+        while start < n_items:
+            stop = min(start + batch, n_items)
+            try:
+                step(start, stop)
+            except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
+                if not _is_oom(err):
+                    raise
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
+                if batch == 1:
+                    raise too_big from err
+                batch = max(1, batch // 2)
+                warn(f"Out of memory on {dev}: continuing with batch_size={batch}.")
+                continue
+            bar.update(stop - start)
+            start = stop
 
 
 def encode_windows(codec, x, *, batch_size=256, device="auto"):
@@ -57,7 +186,9 @@ def encode_windows(codec, x, *, batch_size=256, device="auto"):
     x : ndarray of float32, shape (n_windows, n_channels, n_times)
         Preprocessed signals.
     batch_size : int
-        Channel-windows per forward pass.
+        Channel-windows per forward pass. A batch that cannot fit in free
+        memory raises a MemoryError that says what fits (CPU); on a GPU the
+        batch is reduced, and halved again on an out-of-memory error.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``...
 
@@ -69,12 +200,12 @@ def encode_windows(codec, x, *, batch_size=256, device="auto"):
     n_win, n_ch, n_times = x.shape
     flat = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(-1, 1, n_times)
     out = np.empty((n_win * n_ch, codec.n_codebooks, codec.n_frames(n_times)), np.int16)
-    chunks = _chunks(len(flat), batch_size)
-    with torch.inference_mode(), _progress(len(chunks), "Encoding") as bar:
-        for start, stop in chunks:
-            codes = codec.encode(flat[start:stop].to(dev))  # (n, 1 channel, K, T)
-            out[start:stop] = codes[:, 0].cpu().numpy()
-            bar.update()
+
+    def step(start, stop):
+        codes = codec.encode(flat[start:stop].to(dev))  # (n, 1 channel, K, T)
+        out[start:stop] = codes[:, 0].cpu().numpy()
+
+    _run_batches(codec, "encode", len(flat), n_times, batch_size, dev, step, "Encoding")
     return out.reshape(n_win, n_ch, *out.shape[1:])
 
 
@@ -87,11 +218,29 @@ def _check_codes(codec, codes):
         )
     if codes.dtype.kind not in "iu":
         raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
+    if codes.size == 0:
+        raise ValueError(f"codes are empty: shape {codes.shape}")
     if codes.shape[2] > codec.max_codebooks:
         raise ValueError(f"codes have {codes.shape[2]} levels; the codec has {codec.max_codebooks}")
     if codes.size and (codes.min() < 0 or codes.max() >= codec.codebook_size):
         raise ValueError(f"codes must lie in [0, {codec.codebook_size - 1}]")
     return codes
+
+
+def _from_codes(codec, codes, n_times, batch_size, device, fn, desc):
+    """Run ``fn(codes_batch)`` over flattened channel-windows of ``codes``."""
+    codes = _check_codes(codec, codes)
+    dev = _codec_device(codec, device)
+    n_win, n_ch, k, t = codes.shape
+    flat = torch.from_numpy(codes.reshape(n_win * n_ch, 1, k, t).astype(np.int64))
+    parts = [None] * len(flat)
+
+    def step(start, stop):
+        parts[start] = fn(flat[start:stop].to(dev))[:, 0].float().cpu().numpy()
+
+    _run_batches(codec, "decode", len(flat), n_times, batch_size, dev, step, desc)
+    out = np.concatenate([p for p in parts if p is not None])
+    return out.reshape(n_win, n_ch, *out.shape[1:])
 
 
 def decode_windows(codec, codes, n_times, *, batch_size=256, device="auto"):
@@ -106,7 +255,7 @@ def decode_windows(codec, codes, n_times, *, batch_size=256, device="auto"):
     n_times : int
         Samples per window at the codec's rate.
     batch_size : int
-        Channel-windows per forward pass.
+        Channel-windows per forward pass (see :func:`encode_windows`).
     device : str
         Device.
 
@@ -114,30 +263,12 @@ def decode_windows(codec, codes, n_times, *, batch_size=256, device="auto"):
     -------
     y : ndarray of float32, shape (n_windows, n_channels, n_times)
     """
-    codes = _check_codes(codec, codes)
-    dev = _codec_device(codec, device)
-    n_win, n_ch, k, t = codes.shape
-    flat = torch.from_numpy(codes.reshape(n_win * n_ch, 1, k, t).astype(np.int64))
-    out = np.empty((n_win * n_ch, n_times), np.float32)
-    chunks = _chunks(len(flat), batch_size)
-    with torch.inference_mode(), _progress(len(chunks), "Decoding") as bar:
-        for start, stop in chunks:
-            y = codec.decode(flat[start:stop].to(dev), n_times)
-            out[start:stop] = y[:, 0].float().cpu().numpy()
-            bar.update()
-    return out.reshape(n_win, n_ch, n_times)
+    return _from_codes(codec, codes, n_times, batch_size, device,
+                       lambda c: codec.decode(c, n_times), "Decoding")
 
 
 def quantized_windows(codec, codes, *, batch_size=256, device="auto"):
     """Quantized latent of codes: (n_windows, n_channels, dim, n_frames) float32."""
-    codes = _check_codes(codec, codes)
-    dev = _codec_device(codec, device)
-    n_win, n_ch, k, t = codes.shape
-    flat = torch.from_numpy(codes.reshape(n_win * n_ch, 1, k, t).astype(np.int64))
-    chunks = _chunks(len(flat), batch_size)
-    parts = []
-    with torch.inference_mode():
-        for start, stop in chunks:
-            parts.append(codec.quantized(flat[start:stop].to(dev))[:, 0].float().cpu().numpy())
-    out = np.concatenate(parts)
-    return out.reshape(n_win, n_ch, *out.shape[1:])
+    n_times = np.shape(codes)[-1] * codec.hop_length
+    return _from_codes(codec, codes, n_times, batch_size, device, codec.quantized,
+                       "Embedding")

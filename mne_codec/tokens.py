@@ -70,6 +70,38 @@ class Tokens:
                 f"{n_fr} frames, codec {self.codec.get('name')!r}, "
                 f"{self.bits_per_second:g} bit/s per channel>")
 
+    @classmethod
+    def concatenate(cls, parts):
+        """Join Tokens of consecutive windows (e.g. blocks of one recording).
+
+        Parameters
+        ----------
+        parts : list of Tokens
+            Tokens from the same codec, channels and rates.
+
+        Returns
+        -------
+        tokens : Tokens
+        """
+        parts = list(parts)
+        if not parts:
+            raise ValueError("Nothing to concatenate.")
+        first = parts[0]
+        for p in parts[1:]:
+            same = (p.ch_names == first.ch_names and p.sfreq == first.sfreq
+                    and p.n_times == first.n_times and p.n_times_codec == first.n_times_codec
+                    and p.codec == first.codec and p.codes.shape[1:] == first.codes.shape[1:])
+            if not same:
+                raise ValueError("Tokens differ in codec, channels, rate or window length.")
+        if len(parts) == 1:
+            return first
+        return cls(codes=np.concatenate([p.codes for p in parts]),
+                   center=np.concatenate([p.center for p in parts]),
+                   scale=np.concatenate([p.scale for p in parts]),
+                   ch_names=first.ch_names, sfreq=first.sfreq, n_times=first.n_times,
+                   n_times_codec=first.n_times_codec,
+                   onsets_s=np.concatenate([p.onsets_s for p in parts]), codec=first.codec)
+
     @property
     def n_codebooks(self):
         """Number of codebook levels."""

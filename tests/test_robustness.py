@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 from mne_codec import CodecReconstructor, CodecTokenizer, read_tokens
 from mne_codec.checkpoints import CheckpointError, load_codec, save_codec
 
-from .conftest import make_tiny_codec
+from mne_codec.preprocessing import band_limit as validation_band_limit
+from mne_codec.preprocessing import preprocess
+
+from .conftest import assert_codes_equal_up_to_near_ties, make_tiny_codec
 
 TINY = make_tiny_codec()  # module-level: hypothesis reuses it across examples
 
@@ -167,7 +170,12 @@ def test_properties_tokens_in_range_deterministic_finite(n_epochs, n_channels, n
                                  verbose="ERROR").fit(X).transform(X)
     assert codes.shape == (n_epochs, n_channels, 3, int(np.ceil(n_times / 4)))
     assert codes.min() >= 0 and codes.max() < 16
-    np.testing.assert_array_equal(codes, again)  # across runs and batch sizes
+    # across runs and batch sizes: equal, but for float near-ties
+    x, _, _ = preprocess(X, 100.0, tok.codec_.preprocessing, verbose="ERROR")
+    assert_codes_equal_up_to_near_ties(tok.codec_, x, codes, again)
+    np.testing.assert_array_equal(codes, CodecTokenizer(
+        codec, sfreq=100.0, output="tokens", batch_size=batch_size,
+        verbose="ERROR").fit_transform(X))  # same batch size: bit-identical
     assert rec.shape == X.shape and np.isfinite(rec).all()
 
 
@@ -308,3 +316,132 @@ def test_token_file_keeps_everything(tmp_path, rng):
     np.testing.assert_array_equal(tok.inverse_transform(again), tok.inverse_transform(tokens))
     assert tokens.onsets_s[0] == pytest.approx(37 / 100.0)
     assert zipfile.is_zipfile(io.BytesIO((tmp_path / "t.npz").read_bytes()))
+
+
+# -- resource limits ---------------------------------------------------------------
+def test_raw_is_read_and_filtered_in_bounded_blocks(mi_raw, ref_codec, monkeypatch):
+    """A long Raw is processed block by block: same tokens, bounded reads."""
+    import mne_codec._validation as validation
+
+    raw = mi_raw.copy().pick(mi_raw.ch_names[:3]).crop(0, 61.0)
+    raw.set_annotations(mne.Annotations([12.5], [1.0], ["BAD_blink"]))
+    tok = CodecTokenizer(ref_codec, window_s=4.0, output="tokens", verbose="ERROR").fit(raw)
+    whole = tok.tokenize(raw)  # one block: the recording is shorter than RAW_BLOCK_S
+    rec_whole = CodecReconstructor(ref_codec, window_s=4.0, verbose="ERROR").fit(raw)
+    rec_whole = rec_whole.transform(raw)
+
+    reads = []
+    get_data = mne.io.BaseRaw.get_data
+
+    def spy(self, *args, start=0, stop=None, **kwargs):
+        reads.append((stop if stop is not None else self.n_times) - start)
+        return get_data(self, *args, start=start, stop=stop, **kwargs)
+
+    monkeypatch.setattr(validation, "RAW_BLOCK_S", 10.0)  # 2 windows of 4 s per block
+    monkeypatch.setattr(mne.io.BaseRaw, "get_data", spy)
+    blocks = tok.tokenize(raw)
+    sfreq = raw.info["sfreq"]
+    margin = validation.filter_margin_samples(
+        lambda d, sf: validation_band_limit(d, sf, tok.codec_.preprocessing), sfreq)
+    assert max(reads) <= 8 * sfreq + 2 * margin < raw.n_times  # never the whole recording
+    np.testing.assert_array_equal(blocks.onsets_s, whole.onsets_s)  # 12-16 s skipped
+    assert 12.0 not in whole.onsets_s and len(whole.onsets_s) == 14
+    np.testing.assert_allclose(blocks.scale, whole.scale, rtol=1e-9)
+    prep = tok.codec_.preprocessing
+    filtered = validation_band_limit(get_data(raw), sfreq, prep)
+    starts = (whole.onsets_s * sfreq).astype(int)
+    x_whole, _, _ = preprocess(np.stack([filtered[:, s:s + 640] for s in starts]), sfreq,
+                               prep, band_limited=True, verbose="ERROR")
+    assert_codes_equal_up_to_near_ties(tok.codec_, x_whole, whole.codes, blocks.codes,
+                                       rtol=1e-4)
+    rec_blocks = CodecReconstructor(ref_codec, window_s=4.0, verbose="ERROR").fit(raw)
+    rec_blocks = rec_blocks.transform(raw)
+    assert rec_blocks.shape == rec_whole.shape == (3, raw.n_times)
+    err = np.abs(rec_blocks - rec_whole).max() / np.abs(rec_whole).max()
+    assert err < 1e-3, err
+
+
+class _OOMAboveBatch(torch.nn.Module):
+    """Wraps a codec and raises CUDA's out-of-memory error above ``limit`` items."""
+
+    def __init__(self, codec, limit):
+        super().__init__()
+        self.codec, self.limit, self.calls = codec, limit, []
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.codec, name)
+
+    def encode(self, x):
+        self.calls.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.codec.encode(x)
+
+    def decode(self, codes, n_times=None):
+        self.calls.append(len(codes))
+        if len(codes) > self.limit:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory (simulated)")
+        return self.codec.decode(codes, n_times)
+
+
+def test_out_of_memory_falls_back_to_smaller_batches(rng, tiny_codec):
+    from mne_codec.inference import decode_windows, encode_windows
+
+    codec = tiny_codec.eval()
+    x = (rng.standard_normal((4, 5, 64))).astype(np.float32)
+    expected = encode_windows(codec, x, batch_size=2)
+    flaky = _OOMAboveBatch(codec, limit=5)
+    with pytest.warns(RuntimeWarning, match="Out of memory.*batch_size=8"):
+        codes = encode_windows(flaky, x, batch_size=16)
+    calls = flaky.calls[1:]  # the first is the one-item memory probe
+    assert flaky.calls[0] == 1 and calls[:3] == [16, 8, 4] and max(calls[3:]) <= 4
+    assert_codes_equal_up_to_near_ties(codec, x, expected, codes)
+    flaky.calls.clear()
+    with pytest.warns(RuntimeWarning, match="Out of memory"):
+        y = decode_windows(flaky, codes, 64, batch_size=20)
+    np.testing.assert_allclose(y, decode_windows(codec, codes, 64), rtol=1e-5, atol=1e-6)
+    # not even one item fits: a clear MemoryError, not a crash or an endless loop
+    with pytest.raises(MemoryError, match="single channel-window of 64 samples"):
+        encode_windows(_OOMAboveBatch(codec, limit=0), x, batch_size=4)
+    # other runtime errors are not mistaken for memory errors
+    bad = _OOMAboveBatch(codec, limit=100)
+    bad.encode = lambda x: (_ for _ in ()).throw(RuntimeError("shape mismatch"))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        encode_windows(bad, x)
+
+
+def test_batch_that_cannot_fit_gives_a_clear_error(rng, tiny_codec, monkeypatch):
+    import mne_codec.inference as inference
+
+    codec = tiny_codec.eval()
+    x = rng.standard_normal((2, 3, 400)).astype(np.float32)
+    per_item = inference._bytes_per_sample(codec, "encode") * 400
+    assert per_item > 0
+    # free memory for about 2.5 items: batch 6 is refused with what fits
+    monkeypatch.setattr(inference, "_available_bytes",
+                        lambda dev: int(2.5 * per_item / inference._MEMORY_FRACTION))
+    with pytest.raises(MemoryError, match=r"batch_size=6 .* Use batch_size=2 or less"):
+        inference.encode_windows(codec, x, batch_size=6)
+    codes = inference.encode_windows(codec, x, batch_size=2)  # fits
+    monkeypatch.setattr(inference, "_available_bytes", lambda dev: int(0.5 * per_item))
+    with pytest.raises(MemoryError, match="One channel-window of 400 samples needs"):
+        inference.encode_windows(codec, x, batch_size=1)
+    with pytest.raises(MemoryError, match="decode"):
+        inference.decode_windows(codec, codes, 400, batch_size=1)
+    # through the transformer, the message reaches the user unchanged
+    tok = CodecTokenizer(codec, sfreq=100.0, batch_size=1).fit(x.astype(np.float64) * 1e-5)
+    with pytest.raises(MemoryError, match="shorter windows"):
+        tok.transform(x.astype(np.float64) * 1e-5)
+
+
+def test_memory_estimate_scales_with_window_length(tiny_codec):
+    from mne_codec.inference import _bytes_per_sample
+
+    codec = tiny_codec.eval()
+    per_sample = _bytes_per_sample(codec, "encode")
+    # the largest activation of the tiny SEANet is 4 channels x n_times float32
+    assert 4 * 4 <= per_sample <= 100 * 4 * 4
+    assert _bytes_per_sample(codec, "encode") == per_sample  # cached

@@ -196,23 +196,28 @@ class Codebook(nn.Module):
                              persistent=config.kmeans_init)
 
     # -- assignment ----------------------------------------------------------
-    def assign(self, x):
-        """Return code indices for ``x`` of shape (n, dim): one matmul."""
+    def scores(self, x):
+        """Assignment scores of ``x`` (n, dim) against every code, (n, codebook_size).
+
+        The code with the highest score wins (first index on ties); the gap
+        between the two best scores says how close a token is to a tie.
+        """
         embed = self.embed
         if self.config.distance == "cosine":
             # eps as F.normalize's default, so near-ties resolve like the
             # reference implementations
-            sim = F.normalize(x, dim=1) @ F.normalize(embed, dim=1).T
-            return sim.argmax(dim=1)
+            return F.normalize(x, dim=1) @ F.normalize(embed, dim=1).T
         if self.config.distance == "normalized_euclidean":
             # the very sum NeuroRVQ evaluates (same operation order), so that
             # near-ties resolve as in the reference
             z = F.normalize(x, dim=1)
-            dist = z.pow(2).sum(1, keepdim=True) + embed.pow(2).sum(1) - 2 * (z @ embed.T)
-            return dist.argmin(dim=1)
+            return -(z.pow(2).sum(1, keepdim=True) + embed.pow(2).sum(1) - 2 * (z @ embed.T))
         # argmax of -||x - e||^2 = argmax of 2 x.e - ||e||^2
-        score = 2 * x @ embed.T - embed.pow(2).sum(1)
-        return score.argmax(dim=1)
+        return 2 * x @ embed.T - embed.pow(2).sum(1)
+
+    def assign(self, x):
+        """Return code indices for ``x`` of shape (n, dim): one matmul."""
+        return self.scores(x).argmax(dim=1)
 
     def lookup(self, codes):
         """Return the raw codewords for integer ``codes``."""
