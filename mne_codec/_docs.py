@@ -16,7 +16,14 @@ docdict["resample"] = """resample : bool
 docdict["device"] = """device : str
     ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``..."""
 docdict["batch_size"] = """batch_size : int
-    Channel-windows per forward pass."""
+    Channel-windows per forward pass. A batch that cannot fit in free memory
+    raises a MemoryError saying what fits (CPU); on a GPU it is reduced, and
+    halved on an out-of-memory error."""
+docdict["memory"] = """memory : None | str | joblib.Memory
+    Where to cache tokens, window by window (keyed by the window's samples,
+    the codec's fingerprint and the parameters that change tokens): the
+    folds of ``cross_val_score`` or ``GridSearchCV`` then tokenize each
+    window once, and later sessions reuse the files. None: no cache."""
 docdict["verbose_est"] = """verbose : bool | str | int | None
     MNE verbosity; progress bars show at ``"INFO"`` and below."""
 docdict["fitted_attributes"] = """codec_ : Codec

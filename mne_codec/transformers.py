@@ -8,12 +8,13 @@ from contextlib import nullcontext
 import numpy as np
 from mne import BaseEpochs
 from mne.io import BaseRaw
-from mne.utils import use_log_level, warn
+from mne.utils import logger, use_log_level, warn
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_memory
 
+from ._cache import DiskTokenCache, window_key
 from ._docs import fill_doc
-from ._validation import _pick_types, check_input
+from ._validation import _pick_types, iter_input
 from .checkpoints import load_codec
 from .inference import decode_windows, encode_windows, quantized_windows, resolve_device
 from .models import Codec
@@ -45,7 +46,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
-                 resample=True, device="auto", batch_size=256, verbose=None):
+                 resample=True, device="auto", batch_size=256, memory=None, verbose=None):
         self.codec = codec
         self.sfreq = sfreq
         self.window_s = window_s
@@ -53,6 +54,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         self.resample = resample
         self.device = device
         self.batch_size = batch_size
+        self.memory = memory
         self.verbose = verbose
 
     def _log(self):
@@ -73,18 +75,18 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         if not isinstance(self.resample, (bool, np.bool_)):
             raise TypeError(f"resample must be a bool, got {self.resample!r}")
         resolve_device(self.device)
+        check_memory(self.memory)
 
-    def _windows(self, X, pad_tail=False):
-        codec = self.codec_ if hasattr(self, "codec_") else None
-        ch_types = codec.preprocessing.ch_types if codec is not None else ("eeg",)
+    def _windows(self, X, pad_tail=False, filtered=True):
+        """Blocks of validated windows (one for Epochs/arrays; a Raw is read in blocks)."""
+        prep = self.codec_.preprocessing
         continuous_filter = None
-        if codec is not None:
-            prep = codec.preprocessing
+        if filtered:
             continuous_filter = lambda data, sfreq: band_limit(data, sfreq, prep)  # noqa: E731
-        return check_input(X, sfreq=self.sfreq, window_s=self.window_s, ch_types=ch_types,
-                           pad_tail=pad_tail,
-                           reject_by_annotation=getattr(self, "reject_by_annotation", False),
-                           continuous_filter=continuous_filter)
+        return iter_input(X, sfreq=self.sfreq, window_s=self.window_s, ch_types=prep.ch_types,
+                          pad_tail=pad_tail,
+                          reject_by_annotation=getattr(self, "reject_by_annotation", False),
+                          continuous_filter=continuous_filter)
 
     def fit(self, X, y=None):
         """Validate the data and load the codec (which stays frozen).
@@ -111,7 +113,11 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                 )
             codec.set_num_codebooks(self.n_codebooks)
             self.codec_ = codec
-            w = self._windows(X)
+            # the whole input is validated (block by block for a Raw, unfiltered:
+            # the checks look at the recorded signal); only the first block is kept
+            w = None
+            for block in self._windows(X, filtered=False):
+                w = block if w is None else w
             self._check_length(w)
             self.n_codebooks_ = codec.n_codebooks
             self.sfreq_ = w.sfreq
@@ -130,8 +136,13 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             )
 
     def _check_fitted_input(self, X, pad_tail=False):
+        """Yield validated blocks of windows, checked against what fit saw."""
         check_is_fitted(self, "codec_")
-        w = self._windows(X, pad_tail=pad_tail)
+        for w in self._windows(X, pad_tail=pad_tail):
+            self._check_block(w)
+            yield w
+
+    def _check_block(self, w):
         if w.kind == "array":
             if _n_features(w) != self.n_features_in_:
                 raise ValueError(
@@ -145,19 +156,51 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         if w.sfreq != self.sfreq_:
             raise ValueError(f"sfreq {w.sfreq} differs from the {self.sfreq_} seen in fit.")
         self._check_length(w)
-        return w
+
+    def _tokenize(self, X):
+        return Tokens.concatenate(self._tokens_from_windows(w)
+                                  for w in self._check_fitted_input(X))
 
     def _tokens_from_windows(self, w):
+        location = check_memory(self.memory).location
+        if location is None:
+            return self._encode_windows(w)
+        # a window's tokens depend on its samples, the rate, the codec and these
+        codec = self.codec_
+        prefix = (f"{codec.fingerprint()}:{codec.n_codebooks}:{w.sfreq!r}:{self.resample}:"
+                  f"{w.band_limited}")
+        cache = DiskTokenCache(location)
+        keys = [window_key(prefix, row) for row in w.data]
+        found = [cache.load(k) for k in keys]
+        todo = [i for i, f in enumerate(found) if f is None]
+        if todo:
+            new = self._encode_windows(w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo]))
+            for j, i in enumerate(todo):
+                found[i] = dict(codes=new.codes[j], center=new.center[j], scale=new.scale[j],
+                                n_times_codec=np.array(new.n_times_codec))
+                cache.save(keys[i], **found[i])
+        logger.debug(f"Token cache: {len(keys) - len(todo)} of {len(keys)} windows found.")
+        return Tokens(codes=np.stack([f["codes"] for f in found]),
+                      center=np.stack([f["center"] for f in found]),
+                      scale=np.stack([f["scale"] for f in found]), ch_names=w.ch_names,
+                      sfreq=w.sfreq, n_times=w.data.shape[-1],
+                      n_times_codec=int(found[0]["n_times_codec"]), onsets_s=w.onsets_s,
+                      codec=self._codec_info())
+
+    def _codec_info(self):
+        codec = self.codec_
+        return dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
+                    sfreq=codec.sfreq, frame_rate=codec.frame_rate,
+                    codebook_size=codec.codebook_size)
+
+    def _encode_windows(self, w):
         codec = self.codec_
         x, center, scale = preprocess(w.data, w.sfreq, codec.preprocessing,
                                       resample=self.resample, band_limited=w.band_limited)
         codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device)
-        info = dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
-                    sfreq=codec.sfreq, frame_rate=codec.frame_rate,
-                    codebook_size=codec.codebook_size)
         return Tokens(codes=codes, center=center, scale=scale, ch_names=w.ch_names,
                       sfreq=w.sfreq, n_times=w.data.shape[-1], n_times_codec=x.shape[-1],
-                      onsets_s=w.onsets_s, codec=info)
+                      onsets_s=w.onsets_s, codec=self._codec_info())
 
     def _decode_tokens(self, tokens):
         codec = self.codec_
@@ -195,6 +238,7 @@ class CodecTokenizer(_CodecBase):
     %(resample)s
     %(device)s
     %(batch_size)s
+    %(memory)s
     %(verbose_est)s
 
     Attributes
@@ -211,10 +255,10 @@ class CodecTokenizer(_CodecBase):
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
                  output="histogram", reject_by_annotation=True, resample=True, device="auto",
-                 batch_size=256, verbose=None):
+                 batch_size=256, memory=None, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, n_codebooks=n_codebooks,
                          resample=resample, device=device, batch_size=batch_size,
-                         verbose=verbose)
+                         memory=memory, verbose=verbose)
         self.output = output
         self.reject_by_annotation = reject_by_annotation
 
@@ -236,7 +280,7 @@ class CodecTokenizer(_CodecBase):
         tokens : Tokens
         """
         with self._log():
-            return self._tokens_from_windows(self._check_fitted_input(X))
+            return self._tokenize(X)
 
     def transform(self, X):
         """Tokenize ``X`` and return :attr:`output`.
@@ -319,6 +363,7 @@ class CodecReconstructor(_CodecBase):
     %(resample)s
     %(device)s
     %(batch_size)s
+    %(memory)s
     %(verbose_est)s
 
     Attributes
@@ -347,12 +392,24 @@ class CodecReconstructor(_CodecBase):
             2-D arrays, ``(n_channels, n_times)`` for a Raw (whole recording).
         """
         with self._log():
-            w = self._check_fitted_input(X, pad_tail=True)
+            if isinstance(X, BaseRaw):
+                return self._reconstruct_raw(X)
+            (w,) = self._check_fitted_input(X)
             rec = self._decode_tokens(self._tokens_from_windows(w))
-        if w.kind == "raw":
-            n_total = X.n_times
-            return rec.transpose(1, 0, 2).reshape(rec.shape[1], -1)[:, :n_total]
         return rec[:, 0] if w.squeeze else rec
+
+    def _reconstruct_raw(self, raw):
+        # block by block into one output: memory is the output plus one block
+        out, pos = None, 0
+        for w in self._check_fitted_input(raw, pad_tail=True):
+            rec = self._decode_tokens(self._tokens_from_windows(w))
+            n_ch, n = rec.shape[1], rec.shape[0] * rec.shape[2]
+            if out is None:
+                out = np.empty((n_ch, raw.n_times))
+            stop = min(pos + n, raw.n_times)
+            out[:, pos:stop] = rec.transpose(1, 0, 2).reshape(n_ch, n)[:, :stop - pos]
+            pos = stop
+        return out
 
     def reconstruct(self, inst):
         """A copy of ``inst`` whose coded channels are replaced by their reconstruction.

@@ -343,3 +343,42 @@ def test_raw_is_filtered_before_windowing(shared_data):
     ref = band_limit(raw.get_data(), raw.info["sfreq"], rec.codec_.preprocessing)
     assert out.shape == ref.shape
     assert float(np.mean(metrics.nmse(ref, out))) < 0.01
+
+
+def test_memory_cache_tokenizes_each_window_once_across_folds(small_epochs, ref_codec,
+                                                               tmp_path, monkeypatch):
+    import mne_codec.transformers as transformers
+
+    X, y = small_epochs.get_data(), small_epochs.events[:, 2]
+    plain = CodecTokenizer(ref_codec, sfreq=160.0, output="tokens").fit(X).tokenize(X)
+    encoded = []
+    encode = transformers.encode_windows
+
+    def counting(codec, x, **kwargs):
+        encoded.append(len(x))
+        return encode(codec, x, **kwargs)
+
+    monkeypatch.setattr(transformers, "encode_windows", counting)
+    pipe = Pipeline([("tok", CodecTokenizer(ref_codec, sfreq=160.0, memory=str(tmp_path),
+                                            verbose="WARNING")),
+                     ("clf", LogisticRegression(max_iter=500))])
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert np.isfinite(scores).all()
+    assert sum(encoded) == len(X)  # every window once, over 3 folds x (train + test)
+    # the cached tokens equal fresh ones, statistics included
+    cached = CodecTokenizer(ref_codec, sfreq=160.0, memory=str(tmp_path)).fit(X).tokenize(X)
+    assert sum(encoded) == len(X)
+    np.testing.assert_array_equal(cached.codes, plain.codes)
+    np.testing.assert_array_equal(cached.scale, plain.scale)
+    assert cached.codec == plain.codec and cached.n_times_codec == plain.n_times_codec
+    # parameters that change tokens are part of the key
+    CodecTokenizer(ref_codec, sfreq=160.0, n_codebooks=2, memory=str(tmp_path)).fit(X)\
+        .transform(X[:2])
+    assert sum(encoded) == len(X) + 2
+    # a damaged cache file is recomputed, not trusted
+    victim = next((tmp_path / "mne_codec_tokens").rglob("*.npz"))
+    victim.write_bytes(b"not a zip")
+    again = CodecTokenizer(ref_codec, sfreq=160.0, output="tokens",
+                           memory=str(tmp_path)).fit(X).transform(X)
+    np.testing.assert_array_equal(again, plain.codes)
+    assert sum(encoded) == len(X) + 3

@@ -1,0 +1,360 @@
+"""braindecode models built on codec tokens.
+
+This module imports braindecode (and, through it, torchaudio), so it is never
+imported by ``import mne_codec``; import it explicitly::
+
+    from mne_codec.braindecode import CodecEncoder, TokenClassifier
+
+braindecode 1.8 needs a torch/torchaudio pair that loads together, e.g.
+``pip install "torch==2.11.0" "torchaudio==2.11.0" "mne-codec[braindecode]"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+try:
+    from braindecode.models.base import EEGModuleMixin
+except ImportError as err:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "mne_codec.braindecode needs braindecode, which imports torchaudio at import time: "
+        "install a torch/torchaudio pair that loads together, e.g. "
+        "pip install \"torch==2.11.0\" \"torchaudio==2.11.0\" \"mne-codec[braindecode]\" "
+        f"({type(err).__name__}: {err})"
+    ) from err
+
+from ._cache import MemoryTokenCache, window_key
+from .checkpoints import load_codec
+from .models import Codec
+
+__all__ = ["CodecEncoder", "TokenClassifier", "codec_preprocessors"]
+
+_OUTPUTS = ("tokens", "embedding")
+
+
+def codec_preprocessors(codec="default"):
+    """braindecode preprocessors that apply a codec's filters to continuous data.
+
+    The modules of this file scale and resample each window as the codec
+    expects, but leave filtering to the continuous recordings (filtering
+    short windows adds edge transients). Apply these before windowing::
+
+        from braindecode.preprocessing import preprocess
+        preprocess(dataset, codec_preprocessors("default"))
+
+    Parameters
+    ----------
+    codec : str | Codec
+        The codec whose :attr:`~mne_codec.models.Codec.preprocessing` to follow.
+
+    Returns
+    -------
+    preprocessors : list of braindecode.preprocessing.Preprocessor
+        Channel-type picking, notch and band-pass filters (zero-phase
+        Butterworth, as :func:`mne_codec.preprocessing.band_limit`).
+    """
+    from braindecode.preprocessing import Preprocessor
+
+    from .preprocessing import band_limit
+
+    codec = codec if isinstance(codec, Codec) else load_codec(codec, verbose=False)
+    prep = codec.preprocessing
+
+    def _filter(data, sfreq):
+        return band_limit(data, sfreq, prep)
+
+    def _apply(raw):
+        picks = raw.copy().pick(list(prep.ch_types), exclude=()).ch_names
+        raw.pick(picks)
+        raw.apply_function(_filter, channel_wise=False, sfreq=raw.info["sfreq"])
+        return raw
+
+    return [Preprocessor(_apply, apply_on_array=False)]
+
+
+def _fft_resample(x, n_out):
+    """Band-limited (FFT) resampling of the last axis to ``n_out`` samples."""
+    n_in = x.shape[-1]
+    if n_in == n_out:
+        return x
+    spec = torch.fft.rfft(x, dim=-1)
+    n_keep = min(spec.shape[-1], n_out // 2 + 1)
+    out = torch.zeros(*spec.shape[:-1], n_out // 2 + 1, dtype=spec.dtype, device=spec.device)
+    out[..., :n_keep] = spec[..., :n_keep]
+    return torch.fft.irfft(out, n=n_out, dim=-1) * (n_out / n_in)
+
+
+def _robust_scale(x, method):
+    """Torch twin of :func:`mne_codec.preprocessing.robust_scale` (last axis)."""
+    if method is None:
+        return x
+    if method == "robust":
+        q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device),
+                           dim=-1, keepdim=True)
+        center, scale = q[1], q[2] - q[0]
+    else:
+        center, scale = x.mean(-1, keepdim=True), x.std(-1, unbiased=False, keepdim=True)
+    return (x - center) / torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+#: shared by every module in the process, so the folds of a cross-validation
+#: and the epochs of a training run encode each window once
+_TOKEN_CACHE = MemoryTokenCache()
+
+
+class CodecEncoder(EEGModuleMixin, nn.Module):
+    """A codec as a braindecode module: EEG windows to tokens or quantized embeddings.
+
+    Each window and channel is resampled to the codec's rate (FFT) and scaled
+    as the codec declares (median/IQR per window and channel, then clipped);
+    the codec's band-pass is left to the continuous recordings (see
+    :func:`codec_preprocessors`). Channels are coded independently, so any
+    number of channels works.
+
+    Parameters
+    ----------
+    n_chans, chs_info, n_times, input_window_seconds, sfreq, n_outputs
+        braindecode's signal parameters (:class:`braindecode.models.base.EEGModuleMixin`);
+        ``n_outputs`` is unused.
+    codec : str | Codec
+        Codec name, path or instance (a private copy is made).
+    output : ``"tokens"`` | ``"embedding"``
+        ``"tokens"``: integer codes ``(batch, n_chans, n_codebooks, n_frames)``;
+        ``"embedding"``: quantized latent ``(batch, n_chans, dim, n_frames)``.
+    n_codebooks : int | None
+        Levels used (default: all).
+    freeze : bool
+        Keep the codec frozen (in eval mode, no gradients). With
+        ``freeze=False`` and ``output="embedding"`` the encoder is fine-tuned:
+        gradients reach it through the quantizer by the straight-through
+        estimator; the codebooks stay fixed.
+    cache_tokens : bool
+        With a frozen codec, remember the codes of windows already seen
+        (content-keyed, bounded LRU shared across modules).
+    """
+
+    def __init__(self, n_chans=None, chs_info=None, n_times=None, input_window_seconds=None,
+                 sfreq=None, n_outputs=None, *, codec="default", output="embedding",
+                 n_codebooks=None, freeze=True, cache_tokens=True):
+        super().__init__(n_outputs=n_outputs, n_chans=n_chans, chs_info=chs_info,
+                         n_times=n_times, input_window_seconds=input_window_seconds,
+                         sfreq=sfreq)
+        if output not in _OUTPUTS:
+            raise ValueError(f"output must be one of {_OUTPUTS}, got {output!r}")
+        if not freeze and output == "tokens":
+            raise ValueError("Tokens carry no gradient: use output='embedding' with "
+                             "freeze=False to fine-tune the encoder.")
+        try:
+            self.sfreq, self.n_times  # noqa: B018 - inferred or given, else ValueError
+        except ValueError as err:
+            raise ValueError(
+                f"{type(self).__name__} needs the windows' sampling frequency and length to "
+                "resample them to the codec's rate: pass sfreq and n_times (or "
+                "input_window_seconds). With EEGClassifier, braindecode infers them from "
+                "Epochs but not from datasets: pass module__sfreq=..."
+            ) from err
+        loaded = codec if isinstance(codec, Codec) else load_codec(codec, verbose=False)
+        self.codec = copy.deepcopy(loaded).prepare_for_inference()
+        if self.codec.channel_policy != "independent":
+            raise NotImplementedError(
+                f"{type(self.codec).__name__} codes channels jointly; CodecEncoder supports "
+                "channel-independent codecs (BioCodec, DAC).")
+        self.codec.set_num_codebooks(n_codebooks)
+        self.output = output
+        self.freeze = freeze
+        self.cache_tokens = cache_tokens
+        self.n_times_codec = int(round(self.n_times * self.codec.sfreq / self.sfreq))
+        if self.n_times_codec < self.codec.hop_length:
+            raise ValueError(
+                f"Windows of {self.n_times} samples at {self.sfreq:g} Hz are shorter than one "
+                f"codec frame ({self.codec.hop_length} samples at {self.codec.sfreq:g} Hz).")
+        self.n_frames = self.codec.n_frames(self.n_times_codec)
+        for p in self.codec.parameters():
+            p.requires_grad_(not freeze)
+        if not freeze:  # the codebooks stay fixed: only the encoder is trained
+            for p in self.codec.quantizer.parameters():
+                p.requires_grad_(False)
+        self.codec.eval()
+
+    def train(self, mode=True):
+        super().train(mode)
+        if self.freeze:
+            self.codec.eval()  # no dropout, no codebook updates, ever
+        return self
+
+    def _prepare(self, x):
+        if x.ndim != 3:
+            raise ValueError(f"x must have shape (batch, n_chans, n_times), got {tuple(x.shape)}")
+        if x.shape[-1] != self.n_times:
+            raise ValueError(f"Windows have {x.shape[-1]} samples; the module was built for "
+                             f"n_times={self.n_times}.")
+        prep = self.codec.preprocessing
+        x = _fft_resample(x.float(), self.n_times_codec) * prep.unit_scale
+        x = _robust_scale(x, prep.scaling)
+        if prep.clip is not None:
+            x = x.clamp(-prep.clip, prep.clip)
+        return x
+
+    def _codes(self, x):
+        """Codes (batch, n_chans, K, T) of prepared windows, from the cache where seen."""
+        if not (self.cache_tokens and self.freeze):
+            with torch.no_grad():
+                return self.codec.encode(x)
+        rows = x.detach().cpu().contiguous().numpy()
+        prefix = f"{self.codec.fingerprint()}:{self.codec.n_codebooks}:{rows.shape}"
+        keys = [window_key(prefix, row) for row in rows]
+        found = [_TOKEN_CACHE.get(k) for k in keys]
+        todo = [i for i, f in enumerate(found) if f is None]
+        if todo:
+            with torch.no_grad():
+                new = self.codec.encode(x[todo]).to(torch.int16).cpu().numpy()
+            for j, i in enumerate(todo):
+                found[i] = new[j]
+                _TOKEN_CACHE.put(keys[i], new[j])
+        return torch.from_numpy(np.stack(found)).long().to(x.device)
+
+    def forward(self, x):
+        """Encode ``x`` of shape (batch, n_chans, n_times), in volts at ``sfreq``."""
+        x = self._prepare(x)
+        codes = self._codes(x)
+        if self.output == "tokens":
+            return codes
+        with torch.no_grad():
+            q = self.codec.quantized(codes)
+        if self.freeze:
+            return q
+        b, c, n = x.shape
+        z = self.codec._encode_latent(x.reshape(b * c, 1, n))
+        z = z.reshape(b, c, *z.shape[1:])
+        return z + (q - z).detach()  # straight-through: value q, gradient to z
+
+
+class _SinusoidalPositions(nn.Module):
+    """Adds the sinusoidal position encoding of "Attention is all you need"."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):  # (batch, length, dim)
+        pos = torch.arange(x.shape[1], device=x.device, dtype=x.dtype)[:, None]
+        freqs = torch.exp(torch.arange(0, self.dim, 2, device=x.device, dtype=x.dtype)
+                          * (-math.log(10000.0) / self.dim))
+        pe = torch.zeros(x.shape[1], self.dim, device=x.device, dtype=x.dtype)
+        pe[:, 0::2] = torch.sin(pos * freqs)
+        pe[:, 1::2] = torch.cos(pos * freqs[: self.dim // 2])
+        return x + pe
+
+
+class TokenClassifier(EEGModuleMixin, nn.Module):
+    """BioCodec's downstream classifier on codec tokens, as a braindecode model.
+
+    Takes raw EEG windows, tokenizes them with a frozen codec
+    (:class:`CodecEncoder`), embeds each level's codes with embeddings
+    initialised from the codec's codebooks (per-dimension z-score, then unit
+    norm, ``max_norm=1``) and sums the levels; a transformer layer runs across
+    time per channel, another across channels per frame (each with sinusoidal
+    positions; the two start from identical weights), then the mean over time
+    feeds an MLP head (Avramidis et al. 2025, ``ft_model.BioCodecFT``).
+
+    Parameters
+    ----------
+    n_outputs, n_chans, chs_info, n_times, input_window_seconds, sfreq
+        braindecode's signal parameters.
+    codec : str | Codec
+        The codec (frozen).
+    n_codebooks : int | None
+        Levels used (default: all).
+    emb_dim : int | None
+        Embedding size; default the codebook dimension, so that the
+        embeddings start from the codebooks (otherwise they start random).
+    n_heads : int
+        Attention heads of both transformer layers.
+    ff_dim : int
+        Feed-forward width of the transformer layers.
+    dropout : float
+        Dropout in the transformer layers.
+    hidden_dim : int
+        Width of the MLP head.
+    head_dropout : float
+        Dropout before each layer of the head.
+    channel_pooling : ``"flatten"`` | ``"mean"``
+        ``"flatten"`` (the authors'): the head sees every channel's features
+        concatenated, so the model is tied to ``n_chans``; ``"mean"``: the head
+        sees their mean, so the trained model takes any number of channels.
+    cache_tokens : bool
+        Remember the codes of windows already seen (see :class:`CodecEncoder`).
+    """
+
+    def __init__(self, n_outputs=None, n_chans=None, chs_info=None, n_times=None,
+                 input_window_seconds=None, sfreq=None, *, codec="default", n_codebooks=None,
+                 emb_dim=None, n_heads=8, ff_dim=64, dropout=0.2, hidden_dim=64,
+                 head_dropout=0.5, channel_pooling="flatten", cache_tokens=True):
+        super().__init__(n_outputs=n_outputs, n_chans=n_chans, chs_info=chs_info,
+                         n_times=n_times, input_window_seconds=input_window_seconds,
+                         sfreq=sfreq)
+        if channel_pooling not in ("flatten", "mean"):
+            raise ValueError(f"channel_pooling must be 'flatten' or 'mean', got "
+                             f"{channel_pooling!r}")
+        # with "mean" pooling nothing depends on the number of channels
+        n_chans_known = channel_pooling == "flatten" or n_chans is not None or chs_info
+        self.encoder = CodecEncoder(n_chans=self.n_chans if n_chans_known else None,
+                                    n_times=self.n_times,
+                                    sfreq=self.sfreq, codec=codec, output="tokens",
+                                    n_codebooks=n_codebooks, freeze=True,
+                                    cache_tokens=cache_tokens)
+        codec = self.encoder.codec
+        levels = codec.quantizer.layers[: codec.n_codebooks]
+        cb_dim = levels[0].codebook.embed.shape[1]
+        emb_dim = cb_dim if emb_dim is None else emb_dim
+        if emb_dim % n_heads:
+            raise ValueError(f"emb_dim={emb_dim} must be a multiple of n_heads={n_heads}.")
+        self.embeddings = nn.ModuleList()
+        for level in levels:
+            emb = nn.Embedding(codec.codebook_size, emb_dim, max_norm=1.0)
+            if emb_dim == cb_dim:
+                with torch.no_grad():
+                    book = level.codebook.embed.detach().float()
+                    book = (book - book.mean(0)) / book.std(0).clamp_min(1e-6)
+                    emb.weight.copy_(nn.functional.normalize(book, dim=1))
+            self.embeddings.append(emb)
+        self.positions = _SinusoidalPositions(emb_dim)
+        self.time_transformer = nn.TransformerEncoderLayer(
+            emb_dim, n_heads, ff_dim, dropout, activation="gelu", batch_first=True)
+        self.channel_transformer = copy.deepcopy(self.time_transformer)
+        self.channel_pooling = channel_pooling
+        n_features = emb_dim * (self.n_chans if channel_pooling == "flatten" else 1)
+        self.emb_dim, self.hidden_dim, self.head_dropout = emb_dim, hidden_dim, head_dropout
+        self.final_layer = self._head(n_features, self.n_outputs)
+
+    def _head(self, n_features, n_outputs):
+        return nn.Sequential(nn.Dropout(self.head_dropout), nn.Linear(n_features, self.hidden_dim),
+                             nn.GELU(), nn.Dropout(self.head_dropout),
+                             nn.Linear(self.hidden_dim, n_outputs))
+
+    def reset_head(self, n_outputs):
+        """Replace the classification head for ``n_outputs`` classes."""
+        self._n_outputs = n_outputs
+        self.final_layer[-1] = nn.Linear(self.hidden_dim, n_outputs)
+
+    def forward(self, x, return_features=False):
+        """Class scores of EEG windows ``x`` (batch, n_chans, n_times) in volts."""
+        if self.channel_pooling == "flatten" and x.shape[1] != self.n_chans:
+            raise ValueError(
+                f"The model was built for n_chans={self.n_chans} but got {x.shape[1]} channels "
+                "(use channel_pooling='mean' for a model that takes any number).")
+        codes = self.encoder(x)  # (B, C, K, T)
+        b, c, k, t = codes.shape
+        h = sum(emb(codes[:, :, i]) for i, emb in enumerate(self.embeddings))  # (B, C, T, D)
+        h = self.time_transformer(self.positions(h.reshape(b * c, t, -1)))
+        h = h.reshape(b, c, t, -1).transpose(1, 2).reshape(b * t, c, -1)
+        h = self.channel_transformer(self.positions(h))
+        h = h.reshape(b, t, c, -1).mean(1)  # mean over time: (B, C, D)
+        features = h.reshape(b, -1) if self.channel_pooling == "flatten" else h.mean(1)
+        out = self.final_layer(features)
+        return {"features": features, "out": out} if return_features else out
