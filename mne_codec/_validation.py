@@ -222,6 +222,14 @@ def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fals
     Parameters are those of :func:`check_input`, plus ``block_s`` (default
     :data:`RAW_BLOCK_S`).
     """
+    parts = None
+    if (isinstance(X, (list, tuple)) and len(X)
+            and all(isinstance(e, BaseEpochs) for e in X)):
+        # scikit-learn's CV splitters index Epochs into a list of one-epoch Epochs
+        parts, X = X, X[0]
+        for e in parts[1:]:
+            if e.ch_names != X.ch_names or e.info["sfreq"] != X.info["sfreq"]:
+                raise ValueError("The Epochs in the list differ in channels or sfreq.")
     if isinstance(X, (BaseRaw, BaseEpochs)):
         info = X.info
         if sfreq is not None and float(sfreq) != float(info["sfreq"]):
@@ -244,12 +252,14 @@ def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fals
                 yield Windows(data, kind="raw", onsets_s=onsets,
                               band_limited=continuous_filter is not None, **meta)
             return
-        if len(X) == 0:
+        parts = parts or [X]
+        if sum(len(e) for e in parts) == 0:
             raise ValueError("The Epochs are empty (all epochs dropped?).")
-        data = np.asarray(X.get_data(picks=picks), dtype=np.float64)
+        data = np.concatenate([np.asarray(e.get_data(picks=picks), dtype=np.float64)
+                               for e in parts])
         _check_finite(data)
         _check_quality(data, ch_names)
-        onsets = X.events[:, 0] / info["sfreq"] + X.tmin
+        onsets = np.concatenate([e.events[:, 0] / info["sfreq"] + e.tmin for e in parts])
         yield Windows(data, kind="epochs", onsets_s=onsets, **meta)
         return
 

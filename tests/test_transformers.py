@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -109,11 +109,21 @@ def test_pipeline_cross_val_on_arrays_and_epochs(small_epochs, ref_codec):
                      ("clf", LogisticRegression(max_iter=500))])
     scores = cross_val_score(pipe, X, y, cv=2)
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
-    # Epochs: fit/transform work directly (sklearn's CV splitters index arrays)
+    # Epochs directly: sklearn's splitters index them into lists of one-epoch Epochs
     pipe_ep = Pipeline([("tok", CodecTokenizer(ref_codec, verbose="WARNING")),
                         ("clf", LogisticRegression(max_iter=500))])
     pipe_ep.fit(small_epochs, y)
     assert pipe_ep.predict(small_epochs).shape == (10,)
+    np.testing.assert_allclose(cross_val_score(pipe_ep, small_epochs, y, cv=2), scores)
+    search = GridSearchCV(pipe_ep, {"tok__n_codebooks": [1, 2]}, cv=2, error_score="raise")
+    search.fit(small_epochs, y)
+    assert search.best_params_["tok__n_codebooks"] in (1, 2)
+    tok = CodecTokenizer(ref_codec, output="tokens").fit(small_epochs)
+    np.testing.assert_array_equal(tok.transform([small_epochs[i] for i in (3, 1)]),
+                                  tok.transform(small_epochs)[[3, 1]])
+    other = small_epochs.copy().pick(small_epochs.ch_names[:2])
+    with pytest.raises(ValueError, match="differ in channels or sfreq"):
+        tok.transform([small_epochs[0], other[1]])
 
 
 def test_token_file_round_trip(tmp_path, small_epochs, ref_codec):
