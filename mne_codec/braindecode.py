@@ -138,6 +138,8 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
         (content-keyed, bounded LRU shared across modules).
     """
 
+    _HUB_NOTES_TEMPLATE = ""  # see TokenClassifier
+
     def __init__(self, n_chans=None, chs_info=None, n_times=None, input_window_seconds=None,
                  sfreq=None, n_outputs=None, *, codec="default", output="embedding",
                  n_codebooks=None, freeze=True, cache_tokens=True):
@@ -290,6 +292,10 @@ class TokenClassifier(EEGModuleMixin, nn.Module):
     cache_tokens : bool
         Remember the codes of windows already seen (see :class:`CodecEncoder`).
     """
+
+    # braindecode appends Hub notes written for its own models (their import
+    # path, their heads); they would be wrong here
+    _HUB_NOTES_TEMPLATE = ""
 
     def __init__(self, n_outputs=None, n_chans=None, chs_info=None, n_times=None,
                  input_window_seconds=None, sfreq=None, *, codec="default", n_codebooks=None,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from mne.io import read_raw_fif
 from mne.utils import verbose
 
-__all__ = ["sample_raw", "sample_path"]
+__all__ = ["sample_raw", "sample_path", "data_path", "eegbci_raw"]
 
 _DATA = Path(__file__).parent / "data"
 
@@ -31,3 +32,55 @@ def sample_raw(*, verbose=None):
         Preloaded, with the 10-20 montage set.
     """
     return read_raw_fif(sample_path(), preload=True, verbose=verbose)
+
+
+def data_path():
+    """Folder of the open EEG used by the tutorials, tests and training recipe.
+
+    ``$MNE_CODEC_SHARED_DATA`` if set, else ``shared/data`` beside the
+    repository. It holds PhysioNet's EEGMMIDB (``MNE-eegbci-data``, MNE's own
+    layout) and eegmat recordings; with internet, MNE downloads EEGMMIDB
+    itself (``mne.datasets.eegbci.load_data``).
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    env = os.environ.get("MNE_CODEC_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@verbose
+def eegbci_raw(subject, runs, *, path=None, verbose=None):
+    """EEGMMIDB runs of one subject as one Raw, with standard channel names.
+
+    Parameters
+    ----------
+    subject : int
+        Subject number (1-109).
+    runs : list of int
+        Runs (1/2: eyes open/closed baselines; 4/8/12: left/right fist imagery).
+    path : path-like | None
+        Where the files are (default :func:`data_path`); nothing is downloaded
+        if they are there.
+    %(verbose)s
+
+    Returns
+    -------
+    raw : mne.io.Raw
+        64 EEG channels at 160 Hz, in volts, with the task annotations
+        (``T0`` rest, ``T1`` left, ``T2`` right for imagery runs).
+    """
+    from mne import concatenate_raws
+    from mne.datasets import eegbci
+    from mne.io import read_raw_edf
+
+    path = data_path() if path is None else Path(path)
+    files = eegbci.load_data(subjects=[subject], runs=list(runs), path=str(path),
+                             update_path=False, verbose=verbose)
+    raw = concatenate_raws([read_raw_edf(f, preload=True, verbose=verbose) for f in files],
+                           verbose=verbose)
+    eegbci.standardize(raw)
+    return raw

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -45,10 +44,9 @@ EEGMAT_CHANNELS = ("Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4",
 
 def default_data_dir():
     """``$MNE_CODEC_SHARED_DATA``, else ``shared/data`` next to the repository."""
-    env = os.environ.get("MNE_CODEC_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    from ..datasets import data_path
+
+    return data_path()
 
 
 def prepare_eegbci(raw):

@@ -1,0 +1,77 @@
+"""Write the codec tables of the docs from the code, at build time.
+
+Every figure (parameters, rates, bits per second) is computed from the
+configurations in :mod:`mne_codec.models` and the registry, so the pages can
+never drift from the code.
+"""
+
+import math
+from pathlib import Path
+
+FAMILY_CONFIGS = {
+    "biocodec": ("BioCodecConfig.eeg()", "BioCodecConfig.emg()"),
+    "dac": ("DACConfig.eeg()", "DACConfig.release('16khz')", "DACConfig.release('44khz')"),
+    "neurorvq": ("NeuroRVQConfig.eeg()",),
+}
+
+
+def _rows(family):
+    from mne_codec import models  # noqa: F401 - used by eval
+    from mne_codec.models import FAMILIES, BioCodecConfig, DACConfig, NeuroRVQConfig  # noqa
+
+    cls = FAMILIES[family][0]
+    rows = []
+    for expr in FAMILY_CONFIGS[family]:
+        model = cls(eval(expr))  # noqa: S307 - fixed expressions above
+        n_values = sum(v.numel() for v in model.state_dict().values())
+        prep = model.preprocessing
+        band = ("none" if prep.l_freq is None and prep.h_freq is None
+                else f"{prep.l_freq or 0:g}-{prep.h_freq or 'Nyquist'} Hz")
+        tokens_s = model.bits_per_second / math.log2(model.codebook_size)
+        rows.append([f"``{expr}``", f"{model.sfreq:g}", f"{model.hop_length}",
+                     f"{model.frame_rate:.2f}", f"{model.n_codebooks}",
+                     f"{model.codebook_size}", f"{tokens_s:.1f}",
+                     f"{model.bits_per_second:.0f}", f"{n_values / 1e6:.2f} M", band,
+                     model.channel_policy])
+        del model
+    return rows
+
+
+HEADER = ["config", "sfreq (Hz)", "hop (samples)", "frames/s", "levels", "codebook size",
+          "tokens/s per channel", "bits/s per channel", "weights (values)", "band-pass",
+          "channels"]
+
+
+def _table(rows):
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [HEADER] + rows:
+        lines.append(f"   * - {row[0]}")
+        lines += [f"     - {cell}" for cell in row[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def _registry(family):
+    from mne_codec.checkpoints import REGISTRY
+
+    lines = [".. list-table::", "   :header-rows: 1", "", "   * - name", "     - description",
+             "     - weights licence", "     - source"]
+    for info in REGISTRY.values():
+        if info.family == family:
+            lines += [f"   * - ``{info.name}``", f"     - {info.description}",
+                      f"     - {info.license}", f"     - {info.source}"]
+    return "\n".join(lines) + "\n"
+
+
+def generate(app):
+    out = Path(app.srcdir) / "generated"
+    out.mkdir(exist_ok=True)
+    for family in FAMILY_CONFIGS:
+        text = _table(_rows(family)) + "\nRegistered weights:\n\n" + _registry(family)
+        path = out / f"codec_table_{family}.rst"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+
+
+def setup(app):
+    app.connect("builder-inited", generate)
+    return {"parallel_read_safe": True}
