@@ -123,7 +123,7 @@ def eyes_windows(shared_data):
     ds = BaseConcatDataset(datasets)
     preprocess(ds, codec_preprocessors("default"))
     return create_fixed_length_windows(ds, window_size_samples=640, window_stride_samples=640,
-                                       drop_last_window=True, preload=True)
+                                       on_last_window="drop", preload=True)
 
 
 def test_eeg_classifier_trains_on_windows_and_loss_decreases(eyes_windows):

@@ -16,15 +16,17 @@ with the original, in time and per frequency band.
 # EEGMMIDB subject 1, run 4 (left/right fist imagery), 64 channels at 160 Hz.
 # We keep 8 channels over the motor cortex.
 import matplotlib.pyplot as plt
+import mne
 import numpy as np
 
 from mne_codec import CodecReconstructor, CodecTokenizer
 from mne_codec.datasets import eegbci_raw
 from mne_codec.metrics import BANDS, band_errors, nmse
 
+mne.set_log_level("WARNING")  # no progress bars in this page
+
 raw = eegbci_raw(1, [4], verbose="ERROR").crop(0, 60.0)
 raw.pick(["FC3", "FCz", "FC4", "C3", "Cz", "C4", "CP3", "CP4"])
-raw.set_montage("standard_1005")
 print(raw)
 
 # %%
@@ -47,7 +49,7 @@ print(f"{tokens.bits_per_second:.0f} bit/s per channel, "
 fig, ax = plt.subplots(figsize=(8, 2.5), layout="constrained")
 im = ax.imshow(tokens.codes[0, 3], aspect="auto", cmap="viridis", interpolation="nearest")
 ax.set(xlabel="frame", ylabel="level", title=f"tokens of {raw.ch_names[3]}, first 5 s")
-fig.colorbar(im, ax=ax, label="code")
+cbar = fig.colorbar(im, ax=ax, label="code")
 
 # %%
 # Reconstruct

@@ -15,12 +15,15 @@ sequences look like, and how the reconstruction error falls level by level.
 
 # %%
 import matplotlib.pyplot as plt
+import mne
 import numpy as np
 
 from mne_codec import CodecTokenizer
 from mne_codec.datasets import sample_raw
 from mne_codec.evaluation import evaluate_codec, format_report, plot_rate_distortion
 from mne_codec.metrics import codebook_usage
+
+mne.set_log_level("WARNING")  # no progress bars in this page
 
 raw = sample_raw(verbose="ERROR")
 tokenizer = CodecTokenizer(window_s=5.0, output="tokens", verbose="WARNING").fit(raw)

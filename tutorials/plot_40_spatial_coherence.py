@@ -15,12 +15,15 @@ correlation between the two.
 
 # %%
 import matplotlib.pyplot as plt
+import mne
 import numpy as np
 from scipy.stats import spearmanr
 
 from mne_codec import CodecTokenizer
 from mne_codec.datasets import eegbci_raw
 from mne_codec.inference import quantized_windows
+
+mne.set_log_level("WARNING")  # no progress bars in this page
 
 raw = eegbci_raw(1, [2], verbose="ERROR")
 raw.filter(0.5, 40.0, verbose="ERROR")  # the codec's band, on the whole recording

@@ -50,7 +50,7 @@ dataset = BaseConcatDataset(datasets)
 # resamples and scales each window as the codec expects).
 preprocess(dataset, codec_preprocessors("default"))
 windows = create_fixed_length_windows(dataset, window_size_samples=640,
-                                      window_stride_samples=320, drop_last_window=True,
+                                      window_stride_samples=320, on_last_window="drop",
                                       preload=True)
 print(f"{len(windows)} windows of {windows[0][0].shape} (channels, samples)")
 

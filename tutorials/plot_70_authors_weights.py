@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import mne
 import numpy as np
 import torch
 
@@ -29,6 +30,8 @@ from mne_codec import CodecTokenizer, list_codecs, load_codec
 from mne_codec.checkpoints import REGISTRY, biocodec_state_to_authors, dac_state_to_official
 from mne_codec.datasets import sample_raw
 from mne_codec.models import DAC, DACConfig
+
+mne.set_log_level("WARNING")  # no progress bars in this page
 
 tmp = Path(tempfile.mkdtemp())
 raw = sample_raw(verbose="ERROR")
