@@ -190,6 +190,22 @@ def _evaluate(args):
     return 0
 
 
+def _tokenize(args):
+    """Tokenize recordings or folders (BIDS too) into token shards, resumably."""
+    from .corpus import tokenize_corpus
+
+    summary = tokenize_corpus(args.inputs, args.out, codec=args.codec, window_s=args.window_s,
+                              n_codebooks=args.n_codebooks,
+                              reject_by_annotation=not args.keep_bad, batch_size=args.batch_size,
+                              device=args.device, n_jobs=args.jobs,
+                              prepare_raw=_prepare_from(args), progress=not args.no_progress)
+    print(f"{summary['n_recordings']} recordings: {summary['done']} tokenized, "
+          f"{summary['skipped']} already done, {len(summary['failed'])} failed")
+    for record in summary["failed"]:
+        print(f"  FAILED {record['source']}: {record['error']}")
+    return 1 if summary["failed"] else 0
+
+
 def _list(args):
     """List the registered codecs."""
     from .checkpoints import REGISTRY
@@ -241,6 +257,23 @@ def _build_parser():
     p.add_argument("--plot", default=None, help="save a rate-distortion plot")
     _data_options(p)
     p.set_defaults(func=_evaluate)
+    p = sub.add_parser("tokenize", help=_tokenize.__doc__,
+                       description=_tokenize.__doc__ + " Output layout: see mne_codec.corpus. "
+                       "Over many machines or GPUs: torchrun --nproc-per-node N -m "
+                       "mne_codec.cli tokenize ...")
+    p.add_argument("inputs", nargs="+", help="recordings and folders (searched recursively)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--codec", default="default", help="registered name or checkpoint path")
+    p.add_argument("--window-s", type=float, default=5.0)
+    p.add_argument("--n-codebooks", type=int, default=None)
+    p.add_argument("--keep-bad", action="store_true",
+                   help="also tokenize windows that overlap BAD_ annotations")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--jobs", type=int, default=1, help="processes on this machine")
+    p.add_argument("--no-progress", action="store_true")
+    _data_options(p)
+    p.set_defaults(func=_tokenize)
     sub.add_parser("list", help=_list.__doc__).set_defaults(func=_list)
     sub.add_parser("sys_info", help=_sys_info.__doc__).set_defaults(func=_sys_info)
     return parser

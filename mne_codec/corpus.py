@@ -1,0 +1,291 @@
+"""Tokenize a corpus of recordings into token shards, resumably and in parallel.
+
+Output folder layout (format version 1)::
+
+    OUT/codec.json                  the codec (name, family, fingerprint, config) and
+                                    the tokenizer's parameters; every shard used them
+    OUT/shards/<name>.tokens.npz    one shard per recording: a Tokens file
+                                    (:func:`mne_codec.read_tokens`): codes,
+                                    per-window scaling statistics, channel names,
+                                    sfreq, window onsets, codec identity
+    OUT/shards/<name>.json          the shard's record, written after the shard
+    OUT/manifest.jsonl              one record per shard, sorted by source:
+                                    source path, size and mtime, shard path,
+                                    n_windows, n_channels, duration_s
+    OUT/failed.jsonl                recordings that could not be tokenized, and why
+
+``<name>`` is the recording's path relative to the folder it was found in,
+with ``/`` replaced by ``__`` (a file given directly: its name), plus a short
+hash of its full path where two recordings would get the same name. Shards are written atomically, so a run that is
+interrupted and started again skips the recordings whose shard and record
+exist (and whose source has not changed) and does the rest.
+
+Work is spread over ``n_jobs`` processes on one machine, and over the ranks
+of ``torchrun`` (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``): rank ``r`` takes
+every ``WORLD_SIZE``-th recording from ``r``, uses ``cuda:LOCAL_RANK`` when
+there is a GPU, and rank 0 writes the manifest once all ranks are done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["find_recordings", "tokenize_corpus", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+#: file types searched for in folders (MNE reads them all with mne.io.read_raw)
+EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set", ".gdf", ".cnt", ".mff")
+
+
+def _collect(inputs, extensions=EXTENSIONS):
+    """Recordings -> shard names, stable across runs with the same inputs."""
+    found = {}
+    for item in map(Path, inputs):
+        if item.is_dir():
+            for p in sorted(item.rglob("*")):
+                rel = p.relative_to(item)
+                if (p.suffix.lower() in extensions and p.is_file()
+                        and "derivatives" not in rel.parts):
+                    found.setdefault(p.resolve(), "__".join(rel.with_suffix("").parts))
+        elif item.is_file():
+            found.setdefault(item.resolve(), item.stem)
+        else:
+            raise FileNotFoundError(f"No such file or folder: {item}")
+    counts = {}
+    for name in found.values():
+        counts[name] = counts.get(name, 0) + 1
+    for path, name in found.items():
+        if counts[name] > 1:  # same name from different places: tell them apart
+            found[path] = f"{name}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    return dict(sorted(found.items()))
+
+
+def find_recordings(inputs, extensions=EXTENSIONS):
+    """Recordings given as files, or found in folders (BIDS folders included).
+
+    Parameters
+    ----------
+    inputs : list of path-like
+        Files and folders; folders are searched recursively (``derivatives``
+        sub-folders excepted).
+    extensions : tuple of str
+        File types to take from folders.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        Sorted, without duplicates.
+    """
+    return list(_collect(inputs, extensions))
+
+
+def _write_json(path, obj):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    with os.fdopen(fd, "w") as fid:
+        json.dump(obj, fid, indent=1)
+    os.replace(tmp, path)
+
+
+def _source_stamp(path):
+    st = path.stat()
+    return {"size": st.st_size, "mtime": st.st_mtime}
+
+
+def _is_done(source, shard, record_path):
+    if not (shard.exists() and record_path.exists()):
+        return False
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return all(record.get(k) == v for k, v in _source_stamp(source).items())
+
+
+class _Worker:
+    """Tokenizes one recording at a time with one codec loaded once."""
+
+    def __init__(self, codec, params, prepare_raw, device, num_threads):
+        import torch
+
+        from .transformers import CodecTokenizer
+
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.prepare_raw = prepare_raw
+        self.tokenizer = CodecTokenizer(codec, output="tokens", device=device,
+                                        verbose="ERROR", **params)
+
+    def __call__(self, job):
+        import mne
+
+        source, shard, record_path = job
+        t0 = time.perf_counter()
+        try:
+            raw = mne.io.read_raw(source, preload=False, verbose="ERROR")
+            if self.prepare_raw is not None:
+                raw = self.prepare_raw(raw) or raw
+            tokens = self.tokenizer.fit(raw).tokenize(raw)
+            tokens.save(shard, overwrite=True)
+        except Exception as err:  # one bad recording must not stop a corpus
+            return {"source": str(source), "error": f"{type(err).__name__}: {err}"}
+        n_win, n_ch = tokens.codes.shape[:2]
+        record = {"source": str(source), **_source_stamp(source), "shard": shard.name,
+                  "n_windows": int(n_win), "n_channels": int(n_ch),
+                  "ch_names": tokens.ch_names, "sfreq": tokens.sfreq,
+                  "duration_s": float(raw.n_times / raw.info["sfreq"]),
+                  "seconds": round(time.perf_counter() - t0, 3)}
+        _write_json(record_path, record)
+        return record
+
+
+_WORKER = None
+
+
+def _init_worker(*args):
+    global _WORKER
+    _WORKER = _Worker(*args)
+
+
+def _run_job(job):
+    return _WORKER(job)
+
+
+def _codec_header(codec, params):
+    from . import __version__
+
+    return {"format": "mne-codec-corpus", "version": FORMAT_VERSION,
+            "mne_codec": __version__, "codec": {
+                "name": codec.name, "family": codec.family,
+                "fingerprint": codec.fingerprint(), "config": codec.config.to_dict()},
+            "tokenizer": params}
+
+
+def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codebooks=None,
+                    reject_by_annotation=True, resample=True, batch_size=256, device="auto",
+                    n_jobs=1, prepare_raw=None, progress=True):
+    """Tokenize many recordings into a folder of token shards.
+
+    Parameters
+    ----------
+    inputs : list of path-like
+        Recordings and folders (searched recursively, see :func:`find_recordings`).
+    out_dir : path-like
+        Output folder (layout in the module documentation).
+    codec : str | path-like
+        Registered codec name or path.
+    window_s, n_codebooks, reject_by_annotation, resample, batch_size, device
+        As in :class:`~mne_codec.CodecTokenizer`.
+    n_jobs : int
+        Processes on this machine (each with ``cpu_count // n_jobs`` threads).
+    prepare_raw : callable | None
+        Applied to each Raw after reading (fix channel types, names...); must
+        be picklable when ``n_jobs > 1``.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    summary : dict
+        ``done`` (newly tokenized), ``skipped`` (already done), ``failed``
+        (records with the error), ``n_recordings``.
+    """
+    from .checkpoints import load_codec
+
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank = int(os.environ.get("RANK", 0))
+    if device == "auto" and world > 1:
+        import torch
+
+        if torch.cuda.is_available():
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    out_dir = Path(out_dir)
+    shards = out_dir / "shards"
+    shards.mkdir(parents=True, exist_ok=True)
+    model = load_codec(codec, verbose="ERROR")
+    params = dict(window_s=window_s, n_codebooks=n_codebooks,
+                  reject_by_annotation=reject_by_annotation, resample=resample,
+                  batch_size=batch_size)
+    header = _codec_header(model, params)
+    header_path = out_dir / "codec.json"
+    if header_path.exists():
+        old = json.loads(header_path.read_text())
+        if old.get("codec", {}).get("fingerprint") != header["codec"]["fingerprint"] or \
+                old.get("tokenizer") != params:
+            raise ValueError(
+                f"{out_dir} holds shards of another codec or other parameters "
+                f"({old.get('codec', {}).get('name')}, {old.get('tokenizer')}); use another "
+                "folder.")
+    elif rank == 0:
+        _write_json(header_path, header)
+
+    names = _collect(inputs)
+    files = list(names)
+    jobs, skipped = [], 0
+    for i, source in enumerate(files):
+        if i % world != rank:
+            continue
+        shard = shards / f"{names[source]}.tokens.npz"
+        record = shards / f"{names[source]}.json"
+        if _is_done(source, shard, record):
+            skipped += 1
+        else:
+            jobs.append((source, shard, record))
+
+    results = []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc=f"Tokenizing (rank {rank})" if world > 1 else "Tokenizing",
+               unit="rec", disable=not progress or not jobs)
+    init = (model, params, prepare_raw, device)
+    if n_jobs > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        threads = max(1, (os.cpu_count() or 1) // n_jobs)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(n_jobs, initializer=_init_worker, initargs=(*init, threads)) as pool:
+            for res in pool.imap_unordered(_run_job, jobs):
+                results.append(res)
+                bar.update()
+    else:
+        worker = _Worker(*init, None)
+        for job in jobs:
+            results.append(worker(job))
+            bar.update()
+    bar.close()
+    failed = [r for r in results if "error" in r]
+    if failed:
+        with open(out_dir / f"failed{'' if world == 1 else f'.rank{rank}'}.jsonl", "a") as fid:
+            for r in failed:
+                fid.write(json.dumps(r) + "\n")
+    _barrier(world)
+    if rank == 0:
+        _write_manifest(out_dir, files, names)
+    return {"n_recordings": len(files), "done": len(results) - len(failed),
+            "skipped": skipped, "failed": failed}
+
+
+def _barrier(world):
+    if world <= 1:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    dist.barrier()
+
+
+def _write_manifest(out_dir, files, names):
+    lines = []
+    for source in files:
+        record = out_dir / "shards" / f"{names[source]}.json"
+        if record.exists():
+            lines.append(json.dumps(json.loads(record.read_text())))
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".part")
+    with os.fdopen(fd, "w") as fid:
+        fid.write("".join(line + "\n" for line in lines))
+    os.replace(tmp, out_dir / "manifest.jsonl")

@@ -1,0 +1,106 @@
+"""Corpus tokenization: shards equal to CodecTokenizer, resume, parallel, torchrun ranks."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import mne
+import numpy as np
+import pytest
+
+from mne_codec import CodecTokenizer, read_tokens, save_codec
+from mne_codec.cli import main
+from mne_codec.corpus import find_recordings, tokenize_corpus
+
+from .conftest import make_tiny_codec
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data, tmp_path_factory):
+    """A small BIDS-like tree of real recordings, a bad file, and a tiny codec."""
+    root = tmp_path_factory.mktemp("corpus")
+    src = shared_data / "MNE-eegbci-data/files/eegmmidb/1.0.0/S001"
+    for run in ("R01", "R02"):
+        dest = root / "sub-01" / "eeg" / f"sub-01_run-{run}_eeg.edf"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / f"S001{run}.edf", dest)
+    eegmat = root / "sub-02" / "eeg" / "sub-02_task-arithmetic_eeg.edf"
+    eegmat.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shared_data / "eegmat" / "Subject00_2.edf", eegmat)
+    (root / "derivatives").mkdir()
+    shutil.copy(eegmat, root / "derivatives" / "ignored_eeg.edf")
+    codec_dir = save_codec(make_tiny_codec(), root.parent / "tiny_codec")
+    return root, codec_dir
+
+
+def test_find_recordings_walks_folders_but_not_derivatives(corpus):
+    root, _ = corpus
+    files = find_recordings([root])
+    assert [f.name for f in files] == ["sub-01_run-R01_eeg.edf", "sub-01_run-R02_eeg.edf",
+                                       "sub-02_task-arithmetic_eeg.edf"]
+    with pytest.raises(FileNotFoundError, match="No such file"):
+        find_recordings([root / "missing"])
+
+
+def test_tokenize_corpus_shards_resume_and_failures(corpus, tmp_path):
+    root, codec_dir = corpus
+    bad = tmp_path / "in" / "broken_eeg.edf"
+    bad.parent.mkdir()
+    bad.write_bytes(b"0       not an EDF file at all")
+    out = tmp_path / "tokens"
+    summary = tokenize_corpus([root, bad], out, codec=codec_dir, window_s=4.0, n_jobs=2,
+                              progress=False)
+    assert summary["done"] == 3 and summary["skipped"] == 0
+    assert len(summary["failed"]) == 1 and "broken_eeg.edf" in summary["failed"][0]["source"]
+    failed = [json.loads(line) for line in (out / "failed.jsonl").read_text().splitlines()]
+    assert failed[0]["source"].endswith("broken_eeg.edf") and failed[0]["error"]
+    header = json.loads((out / "codec.json").read_text())
+    assert header["codec"]["family"] == "biocodec" and header["tokenizer"]["window_s"] == 4.0
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(manifest) == 3 and manifest[0]["n_channels"] == 64
+    # each shard equals tokenizing the recording directly
+    first = root / "sub-01" / "eeg" / "sub-01_run-R01_eeg.edf"
+    shard = read_tokens(out / "shards" / manifest[0]["shard"])
+    raw = mne.io.read_raw(first, preload=True, verbose="ERROR")
+    direct = CodecTokenizer(make_tiny_codec(), window_s=4.0, output="tokens").fit(raw)
+    direct = direct.tokenize(raw)
+    np.testing.assert_array_equal(shard.codes, direct.codes)
+    np.testing.assert_array_equal(shard.onsets_s, direct.onsets_s)
+    assert shard.ch_names == raw.ch_names and shard.codec["fingerprint"] == \
+        header["codec"]["fingerprint"]
+    # resume: nothing is redone; a deleted shard is redone alone
+    stamp = (out / "shards" / manifest[1]["shard"]).stat().st_mtime_ns
+    (out / "shards" / manifest[0]["shard"]).unlink()
+    again = tokenize_corpus([root], out, codec=codec_dir, window_s=4.0, progress=False)
+    assert again["done"] == 1 and again["skipped"] == 2
+    assert (out / "shards" / manifest[1]["shard"]).stat().st_mtime_ns == stamp
+    # another codec or other parameters never mix into the same folder
+    with pytest.raises(ValueError, match="another codec or other parameters"):
+        tokenize_corpus([root], out, codec=codec_dir, window_s=2.0, progress=False)
+
+
+def test_cli_tokenize_with_channel_options(corpus, tmp_path, capsys):
+    root, codec_dir = corpus
+    eegmat = root / "sub-02" / "eeg" / "sub-02_task-arithmetic_eeg.edf"
+    rc = main(["tokenize", str(eegmat), "--out", str(tmp_path / "o"), "--codec", str(codec_dir),
+               "--window-s", "4", "--channel-types", '{"ECG ECG": "ecg"}', "--drop-channels",
+               "EEG A2-A1", "--no-progress"])
+    assert rc == 0 and "1 tokenized" in capsys.readouterr().out
+    (shard,) = (tmp_path / "o" / "shards").glob("*.tokens.npz")
+    assert read_tokens(shard).codes.shape[1] == 19  # ECG retyped, A2-A1 dropped
+
+
+def test_torchrun_ranks_take_their_own_recordings(corpus, tmp_path):
+    root, codec_dir = corpus
+    out = tmp_path / "ranks"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--master-port", "29533", "-m", "mne_codec.cli", "tokenize", str(root), "--out",
+           str(out), "--codec", str(codec_dir), "--window-s", "4", "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 tokenized" in proc.stdout and "1 tokenized" in proc.stdout  # ranks 0 and 1
+    manifest = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(manifest) == 3
