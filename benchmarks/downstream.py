@@ -201,7 +201,9 @@ def main():
                     X, y, groups, _ = get(band)
                     rows.append(("eegmat rest/arithmetic, leave one subject out", name,
                                  _score(model, X, y, LeaveOneGroupOut(), groups)))
-                print(f"  {task:7s} {name:16s} {time.perf_counter() - t0:7.1f} s", flush=True)
+                done = [r for r in rows if r[1] == name][-2 if task == "mi" else -1:]
+                print(f"  {name:16s} {time.perf_counter() - t0:7.1f} s  "
+                      + "; ".join(f"{r[0]}: {r[2]:.3f}" for r in done), flush=True)
     subjects = f"S{min(args.subjects):03d}-S{max(args.subjects):03d}"
     print(f"\nBalanced accuracy (chance 0.50); codec {args.codec}; EEGMMIDB {subjects}; "
           "eegmat Subject00-03")
