@@ -81,6 +81,7 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "within_subsection_order": "FileNameSortKey",
     "remove_config_comments": True,
+    "capture_repr": (),  # print() what matters; no reprs of matplotlib objects
     "abort_on_example_error": True,
     "show_memory": False,
     "image_scrapers": ("matplotlib",),

@@ -60,7 +60,7 @@ print(f"{len(windows)} windows of {windows[0][0].shape} (channels, samples)")
 # braindecode infers the number of channels, samples and classes from the
 # data; the sampling rate is passed for datasets (it is inferred from Epochs).
 # The codec stays frozen: only the embeddings, the two transformer layers and
-# the head learn (about 35 k parameters here). Tokens of windows already seen
+# the head learn (about 40 k parameters here). Tokens of windows already seen
 # are cached, so only the first epoch pays for the codec.
 clf = EEGClassifier(
     TokenClassifier,
