@@ -38,8 +38,9 @@ from pathlib import Path
 __all__ = ["find_recordings", "tokenize_corpus", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
-#: file types searched for in folders (MNE reads them all with mne.io.read_raw)
-EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set", ".gdf", ".cnt", ".mff")
+#: file types searched for in folders (MNE reads them all with mne.io.read_raw);
+#: EGI's .mff recordings are folders, so they are not searched for
+EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set", ".gdf", ".cnt")
 
 
 def _collect(inputs, extensions=EXTENSIONS):
