@@ -37,12 +37,11 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold, cross_val
 from sklearn.pipeline import make_pipeline
 
 from mne_codec import CodecTokenizer, load_codec
+from mne_codec.datasets import eegbci_raw
 from mne_codec.preprocessing import band_limit
 from mne_codec.training.default import (
     default_data_dir,
     eegmat_files,
-    eegmmidb_files,
-    prepare_eegbci,
     prepare_eegmat,
 )
 
@@ -60,17 +59,10 @@ def _band(raw, band, codec):
     return out
 
 
-def _eegbci(data, subject, runs):
-    files = [f for f in eegmmidb_files(data, [subject], runs)]
-    raws = [prepare_eegbci(mne.io.read_raw_edf(f, preload=True, verbose="ERROR"))
-            for f in files]
-    return mne.concatenate_raws(raws, verbose="ERROR")
-
-
 def _mi(data, subjects, band, codec):
     X, y, groups = [], [], []
     for subject in subjects:
-        raw = _band(_eegbci(data, subject, (4, 8, 12)), band, codec)
+        raw = _band(eegbci_raw(subject, (4, 8, 12), path=data, verbose="ERROR"), band, codec)
         events, _ = mne.events_from_annotations(raw, dict(T1=0, T2=1), verbose="ERROR")
         epochs = mne.Epochs(raw, events, tmin=0.0, tmax=4.0 - 1 / raw.info["sfreq"],
                             baseline=None, preload=True, verbose="ERROR")
@@ -92,7 +84,7 @@ def _fixed(raws_labels, band, codec, window_s=4.0):
 
 
 def _eyes(data, band, codec):
-    raws = [(_eegbci(data, 1, (run,)), label, 1) for run, label in ((1, 0), (2, 1))]
+    raws = [(eegbci_raw(1, (run,), path=data, verbose="ERROR"), label, 1) for run, label in ((1, 0), (2, 1))]
     X, y, _ = _fixed(raws, band, codec)
     return X, y, 160.0
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+
+from ._io import atomic_path
 
 
 def window_key(prefix, row):
@@ -47,14 +47,8 @@ class DiskTokenCache:
     def save(self, key, **arrays):
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fid:
-                np.savez(fid, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fid:
+            np.savez(fid, **arrays)
 
 
 class MemoryTokenCache:

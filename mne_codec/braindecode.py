@@ -29,6 +29,7 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess test
     ) from err
 
 from ._cache import MemoryTokenCache, window_key
+from ._validation import _pick_types
 from .checkpoints import load_codec
 from .models import Codec
 
@@ -69,8 +70,7 @@ def codec_preprocessors(codec="default"):
         return band_limit(data, sfreq, prep)
 
     def _apply(raw):
-        picks = raw.copy().pick(list(prep.ch_types), exclude=()).ch_names
-        raw.pick(picks)
+        raw.pick(_pick_types(raw.info, prep.ch_types))
         raw.apply_function(_filter, channel_wise=False, sfreq=raw.info["sfreq"])
         return raw
 
@@ -223,17 +223,18 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
     def forward(self, x):
         """Encode ``x`` of shape (batch, n_chans, n_times), in volts at ``sfreq``."""
         x = self._prepare(x)
+        if not self.freeze:  # encode once, with gradients; quantize without
+            b, c, n = x.shape
+            z = self.codec._encode_latent(x.reshape(b * c, 1, n))
+            with torch.no_grad():
+                codes = self.codec.quantizer.encode(z, self.codec.n_codebooks)
+                q = self.codec.quantizer.decode(codes)
+            return (z + (q - z).detach()).reshape(b, c, *z.shape[1:])  # straight-through
         codes = self._codes(x)
         if self.output == "tokens":
             return codes
         with torch.no_grad():
-            q = self.codec.quantized(codes)
-        if self.freeze:
-            return q
-        b, c, n = x.shape
-        z = self.codec._encode_latent(x.reshape(b * c, 1, n))
-        z = z.reshape(b, c, *z.shape[1:])
-        return z + (q - z).detach()  # straight-through: value q, gradient to z
+            return self.codec.quantized(codes)
 
 
 class _SinusoidalPositions(nn.Module):

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from mne.utils import get_config, logger, verbose
 
+from ._io import atomic_path
 from .models import FAMILIES, Codec
 
 __all__ = [
@@ -231,14 +232,12 @@ def save_codec(codec, path, meta=None):
     path.mkdir(parents=True, exist_ok=True)
     weights, config = _our_files(path)
     state = {k: v.detach().cpu().contiguous() for k, v in codec.state_dict().items()}
-    tmp = weights.with_suffix(".tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, weights)  # atomic: never a half-written file under the final name
+    with atomic_path(weights) as tmp:  # never a half-written file under the final name
+        save_file(state, str(tmp))
     doc = dict(family=codec.family, config=codec.config.to_dict(), meta=meta or {},
                sha256=_sha256(weights))
-    tmp = config.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, config)
+    with atomic_path(config) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2))
     return path
 
 
@@ -738,15 +737,15 @@ def fetch_codec(name, *, force=False, verbose=None):
     import urllib.request
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
     logger.info(f"Downloading {info.url} ({info.license}) to {dest}")
-    try:
-        urllib.request.urlretrieve(info.url, tmp)  # noqa: S310 - https URL from the registry
-    except (urllib.error.URLError, OSError) as err:
-        raise RuntimeError(
-            f"Could not download {info.url}: {err}. On an offline machine, copy the file "
-            f"from a machine with internet and pass its local path as codec=, or put it at {dest}."
-        ) from err
-    _check_sha256(tmp, info.sha256)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        try:
+            urllib.request.urlretrieve(info.url, tmp)  # noqa: S310 - https URL from the registry
+        except (urllib.error.URLError, OSError) as err:
+            raise RuntimeError(
+                f"Could not download {info.url}: {err}. On an offline machine, copy the file "
+                "from a machine with internet and pass its local path as codec=, or put it at "
+                f"{dest}."
+            ) from err
+        _check_sha256(tmp, info.sha256)
     return dest

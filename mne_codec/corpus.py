@@ -31,9 +31,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from ._io import atomic_path
 
 __all__ = ["find_recordings", "tokenize_corpus", "FORMAT_VERSION"]
 
@@ -86,10 +87,8 @@ def find_recordings(inputs, extensions=EXTENSIONS):
 
 
 def _write_json(path, obj):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "w") as fid:
-        json.dump(obj, fid, indent=1)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1))
 
 
 def _source_stamp(path):
@@ -286,7 +285,5 @@ def _write_manifest(out_dir, files, names):
         record = out_dir / "shards" / f"{names[source]}.json"
         if record.exists():
             lines.append(json.dumps(json.loads(record.read_text())))
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".part")
-    with os.fdopen(fd, "w") as fid:
-        fid.write("".join(line + "\n" for line in lines))
-    os.replace(tmp, out_dir / "manifest.jsonl")
+    with atomic_path(out_dir / "manifest.jsonl") as tmp:
+        tmp.write_text("".join(line + "\n" for line in lines))

@@ -233,13 +233,13 @@ def _from_codes(codec, codes, n_times, batch_size, device, fn, desc):
     dev = _codec_device(codec, device)
     n_win, n_ch, k, t = codes.shape
     flat = torch.from_numpy(codes.reshape(n_win * n_ch, 1, k, t).astype(np.int64))
-    parts = [None] * len(flat)
+    parts = []  # batches run in order; a retried batch never appends
 
     def step(start, stop):
-        parts[start] = fn(flat[start:stop].to(dev))[:, 0].float().cpu().numpy()
+        parts.append(fn(flat[start:stop].to(dev))[:, 0].float().cpu().numpy())
 
     _run_batches(codec, "decode", len(flat), n_times, batch_size, dev, step, desc)
-    out = np.concatenate([p for p in parts if p is not None])
+    out = np.concatenate(parts)
     return out.reshape(n_win, n_ch, *out.shape[1:])
 
 

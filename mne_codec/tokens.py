@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ._io import atomic_path
 
 __all__ = ["Tokens", "read_tokens"]
 
@@ -133,16 +134,11 @@ class Tokens:
             fname = fname.with_name(fname.name + ".npz")
         if fname.exists() and not overwrite:
             raise FileExistsError(f"{fname} exists; pass overwrite=True.")
-        tmp = fname.with_name(fname.name + ".part")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, codes=self.codes, center=self.center, scale=self.scale,
-                         onsets_s=self.onsets_s,
-                         meta=np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8))
-            os.replace(tmp, fname)  # atomic: the final name only ever holds a whole file
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # atomic: the final name only ever holds a whole file
+        with atomic_path(fname) as tmp, open(tmp, "wb") as f:
+            np.savez(f, codes=self.codes, center=self.center, scale=self.scale,
+                     onsets_s=self.onsets_s,
+                     meta=np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8))
         return fname
 
 

@@ -27,16 +27,9 @@ def shared_data():
 
 
 def _eegbci_raw(shared, subject, runs):
-    import mne
-    from mne.datasets import eegbci
+    from mne_codec.datasets import eegbci_raw
 
-    files = eegbci.load_data(subjects=[subject], runs=runs, path=str(shared),
-                             update_path=False, verbose=False)
-    raw = mne.concatenate_raws(
-        [mne.io.read_raw_edf(f, preload=True, verbose=False) for f in files], verbose=False
-    )
-    eegbci.standardize(raw)
-    return raw
+    return eegbci_raw(subject, runs, path=shared, verbose=False)
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,12 @@ import pickle
 import subprocess
 import sys
 
-import mne
 import numpy as np
 import pytest
 import torch
 
 from mne_codec import CodecTokenizer
+from mne_codec.preprocessing import preprocess
 
 from .conftest import _eegbci_raw, assert_codes_equal_up_to_near_ties, make_tiny_codec
 
@@ -48,8 +48,7 @@ def test_encoder_tokens_match_the_tokenizer(rng):
                        cache_tokens=False)
     codes = enc(torch.from_numpy(X).float()).numpy()
     assert codes.shape == expected.shape
-    x, _, _ = __import__("mne_codec.preprocessing", fromlist=["preprocess"]).preprocess(
-        X, 100.0, tok.codec_.preprocessing, verbose="ERROR")
+    x, _, _ = preprocess(X, 100.0, tok.codec_.preprocessing, verbose="ERROR")
     assert_codes_equal_up_to_near_ties(tok.codec_, x, expected, codes, rtol=1e-3)
     # the content-keyed cache returns the same codes, without encoding again
     cached = CodecEncoder(n_chans=3, n_times=300, sfreq=100.0, codec=codec, output="tokens")

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from .._io import atomic_path
 from ..metrics import codebook_usage, nmse
 from .losses import BioCodecLoss
 
@@ -336,9 +337,8 @@ class Trainer:
         path = Path(path) if path is not None else self.checkpoint_path
         if self.is_main:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(self.state_dict(), tmp)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                torch.save(self.state_dict(), tmp)
         return path
 
     def load_checkpoint(self, path=None):

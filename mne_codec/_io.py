@@ -1,0 +1,27 @@
+"""Atomic file writes: a file appears under its final name only when whole."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` that replaces it when the block succeeds.
+
+    The temporary name is unique (concurrent writers never share it) and ends
+    in ``.part``; it is removed if the block raises, so an interrupted write
+    leaves neither a partial file nor a stray temporary.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
