@@ -32,16 +32,15 @@ seconds that is ``64 / n_patches`` bit/s for the window (all channels), e.g.
 from __future__ import annotations
 
 import math
-import re
-import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..channels import CHANNEL_ALIASES  # noqa: F401 (re-exported)
+from ..channels import map_channels as _map_channels
 from ..preprocessing import Preprocessing
 from ..quantization import RVQConfig, ResidualVQ
 from .base import Codec, ConfigMixin
@@ -71,14 +70,6 @@ NEURORVQ_CHANNELS = (
     "t7", "t8", "t9", "tp10", "tp7", "tp8", "tp9",
 )
 
-#: Fallbacks for names that are not in the vocabulary: the old/new 10-20
-#: temporal names and the mastoids. The vocabulary holds both T3 and T7 (they
-#: have separate embeddings), so a name that is in it is always used as is.
-CHANNEL_ALIASES = {
-    "t3": "t7", "t4": "t8", "t5": "p7", "t6": "p8",
-    "t7": "t3", "t8": "t4", "p7": "t5", "p8": "t6",
-    "m1": "a1", "m2": "a2",
-}
 
 
 def _eeg_rvq():
@@ -217,17 +208,6 @@ class NeuroRVQConfig(ConfigMixin):
 
 
 # -- channels and windows -------------------------------------------------------
-_PREFIX = re.compile(r"^(eeg|eog)[\s_:-]+")
-_SUFFIX = re.compile(r"[-_](ref|le|ar|avg|m1|m2|a1|a2|cz)$")
-
-
-def _normalise_name(name):
-    n = str(name).strip().lower()
-    n = _PREFIX.sub("", n)
-    n = _SUFFIX.sub("", n)
-    return n.strip(" .")
-
-
 def map_channels(ch_names, unknown="raise", vocabulary=NEURORVQ_CHANNELS):
     """Map channel names to the electrode vocabulary of NeuroRVQ.
 
@@ -253,36 +233,7 @@ def map_channels(ch_names, unknown="raise", vocabulary=NEURORVQ_CHANNELS):
     spatial_ix : ndarray of int
         Their rows in the vocabulary.
     """
-    if unknown not in ("raise", "drop"):
-        raise ValueError(f"unknown must be 'raise' or 'drop', got {unknown!r}")
-    lookup = {v: i for i, v in enumerate(vocabulary)}
-    picks, rows, missing, seen = [], [], [], {}
-    for pos, name in enumerate(ch_names):
-        n = _normalise_name(name)
-        row = lookup.get(n)
-        if row is None and n in CHANNEL_ALIASES:
-            row = lookup.get(CHANNEL_ALIASES[n])
-        if row is None:
-            missing.append(name)
-            continue
-        if row in seen:
-            raise ValueError(
-                f"Channels {seen[row]!r} and {name!r} map to the same electrode "
-                f"{vocabulary[row]!r}; pick one."
-            )
-        seen[row] = name
-        picks.append(pos)
-        rows.append(row)
-    if missing:
-        msg = (f"{len(missing)} channel(s) are not in the NeuroRVQ electrode vocabulary: "
-               f"{missing}.")
-        if unknown == "raise":
-            raise ValueError(msg + " Rename them (e.g. raw.rename_channels), or pass "
-                             "unknown='drop' to leave them out.")
-        warnings.warn(msg + " They are dropped.", RuntimeWarning, stacklevel=2)
-    if not picks:
-        raise ValueError("No channel is in the NeuroRVQ electrode vocabulary.")
-    return np.asarray(picks, dtype=int), np.asarray(rows, dtype=int)
+    return _map_channels(ch_names, vocabulary, unknown=unknown, what="NeuroRVQ electrode")
 
 
 def split_windows(n_channels, n_times, patch_size=200, max_tokens=256, max_patches=None):
