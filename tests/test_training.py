@@ -6,6 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,10 +15,12 @@ from mne_codec.quantization import RVQConfig
 from mne_codec.spectral import multiscale_stft_loss, stft_features
 from mne_codec.training import (
     BioCodecLoss,
+    MontageCrops,
     RecordingCrops,
     TrainConfig,
     Trainer,
     fixed_crops,
+    fixed_montage_crops,
     lr_factor,
 )
 
@@ -118,6 +121,85 @@ def test_crops_and_fixed_crops():
     sub = fixed_crops(VAL_FILES, codec, segment_s=SEGMENT_S, prepare_raw=_standardize,
                       max_segments=10)
     assert sub.shape == (10, 1, 500)
+
+
+@needs_data
+def test_montage_crops_carry_their_electrodes():
+    """Multi-channel crops hold the named channels they say, seeded and resumable."""
+    from mne_codec.channels import CHANNEL_VOCABULARY, channel_positions
+    from mne_codec.training.data import load_recording
+
+    codec = _small_codec()
+    ds = MontageCrops(TRAIN_FILES[:1], codec, n_channels=6, segment_s=SEGMENT_S,
+                      prepare_raw=_standardize, crops_per_recording=8, seed=3)
+    a = [c for _, c in zip(range(8), ds)]
+    b = [c for _, c in zip(range(8), ds)]
+    x, ch_ix = a[0]
+    assert x.shape == (6, 500) and x.dtype == torch.float32
+    assert ch_ix.shape == (6,) and ch_ix.dtype == torch.int64
+    assert all(torch.equal(u[0], v[0]) and torch.equal(u[1], v[1]) for u, v in zip(a, b))
+    assert len({tuple(c[1].tolist()) for c in a}) > 1  # a new subset for every crop
+    ds.set_resume(3, 2)
+    resumed = next(iter(ds))
+    assert torch.equal(resumed[0], a[6][0]) and torch.equal(resumed[1], a[6][1])
+    # the rows are the recording's channels of those names
+    full, names = load_recording(TRAIN_FILES[0], codec, _standardize, return_ch_names=True)
+    rows = {n.lower(): i for i, n in enumerate(names)}
+    for crop, ix in a:
+        picked = [rows[CHANNEL_VOCABULARY[int(i)].lower()] for i in ix]
+        window = torch.from_numpy(full[picked])
+        match = (window.unfold(1, 500, 1) == crop[:, None, :]).all(-1).all(0)
+        assert bool(match.any())
+    # neighbour sampling draws local montages: smaller spread than uniform subsets
+    spread = {}
+    for sampling in ("random", "neighbours"):
+        val, ix = fixed_montage_crops(TRAIN_FILES[:1], codec, n_channels=4, segment_s=SEGMENT_S,
+                                      channel_sampling=sampling, prepare_raw=_standardize)
+        assert val.shape[1:] == (4, 500) and ix.shape == (len(val), 4)
+        pos = channel_positions(ix.numpy().ravel()).reshape(len(ix), 4, 3)
+        spread[sampling] = float(np.mean(np.linalg.norm(pos - pos.mean(1, keepdims=True),
+                                                        axis=-1)))
+    assert spread["neighbours"] < 0.6 * spread["random"]
+    with pytest.raises(ValueError, match="channel_sampling"):
+        MontageCrops(TRAIN_FILES[:1], codec, n_channels=4, channel_sampling="nearest")
+    with pytest.raises(ValueError, match="at least 65"):
+        next(iter(MontageCrops(TRAIN_FILES[:1], codec, n_channels=65, segment_s=SEGMENT_S,
+                               prepare_raw=_standardize)))
+
+
+class _MultiChannelLoss(torch.nn.Module):
+    """A loss with the trainer's step protocol, reading (x, ch_ix) batches."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def step(self, model, batch):
+        x, ch_ix = batch
+        self.seen.append((tuple(x.shape), tuple(ch_ix.shape), ch_ix.dtype))
+        y, _, commit = model(x)
+        losses = BioCodecLoss()(y.float(), x, commit.float())
+        losses["extra"] = ch_ix.float().mean()
+        return losses
+
+
+@needs_data
+def test_trainer_step_protocol(tmp_path):
+    """A loss with ``step(model, batch)`` gets the collated (x, ch_ix) batches."""
+    codec = _small_codec()
+    data = MontageCrops(TRAIN_FILES[:1], codec, n_channels=3, segment_s=SEGMENT_S,
+                        prepare_raw=_standardize, crops_per_recording=20)
+    cfg = TrainConfig(lr=3e-3, warmup_steps=2, total_steps=6, batch_size=4, log_every=1,
+                      val_every=None, checkpoint_every=None, num_threads=1, progress=False)
+    loss = _MultiChannelLoss()
+    saved = []
+    trainer = Trainer(codec, data, None, cfg, tmp_path, loss=loss,
+                      save=lambda model, path, meta: saved.append((path, meta["training"])))
+    trainer.fit()
+    assert loss.seen[0] == ((4, 3, 500), (4, 3), torch.int64) and len(loss.seen) == 6
+    rows = [r for r in trainer.history if r["kind"] == "train"]
+    assert len(rows) == 6 and all("extra" in r for r in rows)
+    assert saved and saved[0][1]["steps"] == 6
 
 
 @needs_data

@@ -1,16 +1,18 @@
 """Training of the codecs: data streams, objectives and the training loop."""
 
-from .data import RecordingCrops, fixed_crops, load_recording
+from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops, load_recording
 from .logs import plot_log, read_log
 from .losses import BioCodecLoss
 from .trainer import TrainConfig, Trainer, lr_factor, validation_metrics
 
 __all__ = [
     "BioCodecLoss",
+    "MontageCrops",
     "RecordingCrops",
     "TrainConfig",
     "Trainer",
     "fixed_crops",
+    "fixed_montage_crops",
     "load_recording",
     "lr_factor",
     "plot_log",

@@ -1,15 +1,19 @@
-"""Training data: random single-channel crops of preprocessed recordings.
+"""Training data: random crops of preprocessed recordings.
 
 Every recording is preprocessed once, as a whole, with the codec's own
 :func:`~mne_codec.preprocessing.preprocess` (so that BioCodec's per-channel
 median/IQR scaling and clamping are computed over the whole recording, as
-the authors do), then cut into random 5 s single-channel crops.
+the authors do), then cut into random crops: single-channel crops for the
+channel-independent codecs (:class:`RecordingCrops`), multi-channel crops
+with their electrodes for the codecs and models that read channels jointly
+(:class:`MontageCrops`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +22,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..preprocessing import Preprocessing, preprocess
 
-__all__ = ["RecordingCrops", "fixed_crops", "load_recording"]
+__all__ = ["MontageCrops", "RecordingCrops", "fixed_crops", "fixed_montage_crops",
+           "load_recording"]
 
 
 def _as_preprocessing(codec_or_prep):
@@ -33,7 +38,7 @@ def _as_preprocessing(codec_or_prep):
     return prep
 
 
-def load_recording(source, preprocessing, prepare_raw=None):
+def load_recording(source, preprocessing, prepare_raw=None, *, return_ch_names=False):
     """Read and preprocess one whole recording.
 
     Parameters
@@ -47,11 +52,15 @@ def load_recording(source, preprocessing, prepare_raw=None):
     prepare_raw : callable | None
         Called on the Raw before channels are picked, e.g. to fix channel
         types or names; it may modify the Raw in place or return a new one.
+    return_ch_names : bool
+        Also return the names of the channels kept.
 
     Returns
     -------
     x : ndarray of float32, shape (n_channels, n_times)
         The recording in the codec's scaled units.
+    ch_names : list of str
+        Only with ``return_ch_names``.
     """
     import mne
 
@@ -65,7 +74,7 @@ def load_recording(source, preprocessing, prepare_raw=None):
         raw = raw if out is None else out
     raw.pick(list(prep.ch_types), exclude="bads")
     x, _, _ = preprocess(raw.get_data()[None], raw.info["sfreq"], prep, verbose=False)
-    return x[0]
+    return (x[0], list(raw.ch_names)) if return_ch_names else x[0]
 
 
 def _source_name(source):
@@ -183,18 +192,23 @@ class RecordingCrops(IterableDataset):
                     k += 1
             cache = {i: cache[i] if i in cache else self._load(i) for i in files}
             data = [cache[i] for i in files]
-            sizes = np.array([d.shape[0] * d.shape[1] for d in data], dtype=float)
+            sizes = np.array([_signal(d).shape[0] * _signal(d).shape[1] for d in data],
+                             dtype=float)
             rng = np.random.default_rng([self.seed, slot, round_idx])
             rec = rng.choice(len(data), size=per_round, p=sizes / sizes.sum())
             u_ch = rng.random(per_round)
             u_start = rng.random(per_round)
             for j in range(pos, per_round):
                 d = data[rec[j]]
-                ch = int(u_ch[j] * d.shape[0])
-                start = int(u_start[j] * (d.shape[1] - seg + 1))
-                yield torch.from_numpy(d[ch:ch + 1, start:start + seg].copy())
+                start = int(u_start[j] * (_signal(d).shape[1] - seg + 1))
+                yield self._crop(d, u_ch[j], start, (self.seed, slot, round_idx, j))
             round_idx += 1
             pos = 0
+
+    def _crop(self, x, u_ch, start, key):
+        """One crop: channel ``int(u_ch * n_channels)`` of ``x`` from ``start``."""
+        ch = int(u_ch * x.shape[0])
+        return torch.from_numpy(x[ch:ch + 1, start:start + self.n_times].copy())
 
     def _load(self, i):
         x = load_recording(self.sources[i], self.prep, self.prepare_raw)
@@ -204,6 +218,117 @@ class RecordingCrops(IterableDataset):
                 f"of at least {self.segment_s:g} s at {self.prep.sfreq:g} Hz"
             )
         return x
+
+
+def _signal(d):
+    """The array of a pooled recording (an array, or (array, channel indices))."""
+    return d[0] if isinstance(d, tuple) else d
+
+
+_CHANNEL_SAMPLING = ("random", "neighbours")
+
+
+def _load_named(source, prep, prepare_raw, min_channels, min_times):
+    """A preprocessed recording and its indices in the package's channel vocabulary."""
+    from ..channels import channel_indices
+
+    x, names = load_recording(source, prep, prepare_raw, return_ch_names=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        picks, ch_ix = channel_indices(names, unknown="drop")
+    if caught:  # say which file it was
+        warnings.warn(f"{_source_name(source)}: {caught[0].message}", RuntimeWarning,
+                      stacklevel=3)
+    x = np.ascontiguousarray(x[picks])
+    if x.shape[0] < min_channels or x.shape[1] < min_times:
+        raise ValueError(
+            f"{_source_name(source)} has {x.shape[0]} named {list(prep.ch_types)} channels "
+            f"of {x.shape[1]} samples; at least {min_channels} of {min_times} are needed"
+        )
+    return x, ch_ix
+
+
+def _sample_channels(ch_ix, n_channels, sampling, distance_scale_m, rng):
+    """Positions (sorted) of ``n_channels`` of a recording's channels."""
+    n = len(ch_ix)
+    if n_channels >= n:
+        return np.arange(n)
+    if sampling == "random":
+        return np.sort(rng.choice(n, n_channels, replace=False))
+    from ..channels import channel_positions
+
+    pos = channel_positions(ch_ix)
+    pivot = int(rng.integers(n))
+    dist = np.linalg.norm(pos - pos[pivot], axis=1)
+    weight = np.exp(-((dist / distance_scale_m) ** 2))
+    weight[pivot] = 0.0
+    others = rng.choice(n, n_channels - 1, replace=False, p=weight / weight.sum())
+    return np.sort(np.concatenate([[pivot], others]))
+
+
+class MontageCrops(RecordingCrops):
+    """Endless stream of random multi-channel crops with their electrodes.
+
+    Like :class:`RecordingCrops` (same pool, rounds, sharding and resume),
+    but every crop holds ``n_channels`` channels of one recording, drawn
+    anew for every crop, with their indices in
+    :data:`mne_codec.channels.CHANNEL_VOCABULARY`. Items are ``(x, ch_ix)``:
+    ``x`` float32 (n_channels, n_times), ``ch_ix`` int64 (n_channels,), in
+    the recording's channel order; batches collate to (B, C, T) and (B, C).
+    Channels whose names are not 10-05 electrodes are left out (with a
+    warning naming the file).
+
+    Parameters
+    ----------
+    sources : list of path-like | mne.io.BaseRaw
+        Recordings.
+    preprocessing : Codec | Preprocessing
+        The codec (or its preprocessing).
+    n_channels : int
+        Channels per crop (every recording needs at least that many).
+    segment_s : float
+        Crop length in seconds (at the codec's rate).
+    channel_sampling : ``"random"`` | ``"neighbours"``
+        ``"random"``: a uniform subset. ``"neighbours"``: a uniformly drawn
+        pivot electrode plus ``n_channels - 1`` others drawn without
+        replacement with probability proportional to
+        ``exp(-(distance / distance_scale_m) ** 2)``, the distance between 10-05
+        positions (MNE's standard montage): local montages around a random
+        centre, as DAC-MC's training (Kastrati et al. 2025).
+    distance_scale_m : float
+        Decay length of the neighbour sampling in metres. With 0.04, an
+        electrode 3.5 cm from the pivot (a 10-10 neighbour) weighs 0.47, one
+        at 7 cm 0.05 and one at 10 cm 0.002.
+    prepare_raw, max_recordings_in_memory, crops_per_recording, seed, shard
+        See :class:`RecordingCrops`.
+    """
+
+    def __init__(self, sources, preprocessing, *, n_channels, segment_s=5.0,
+                 channel_sampling="random", distance_scale_m=0.04, prepare_raw=None,
+                 max_recordings_in_memory=8, crops_per_recording=256, seed=0, shard=True):
+        super().__init__(sources, preprocessing, segment_s=segment_s, prepare_raw=prepare_raw,
+                         max_recordings_in_memory=max_recordings_in_memory,
+                         crops_per_recording=crops_per_recording, seed=seed, shard=shard)
+        if channel_sampling not in _CHANNEL_SAMPLING:
+            raise ValueError(f"channel_sampling must be one of {_CHANNEL_SAMPLING}, "
+                             f"got {channel_sampling!r}")
+        if int(n_channels) < 1:
+            raise ValueError(f"n_channels must be >= 1, got {n_channels!r}")
+        self.n_channels = int(n_channels)
+        self.channel_sampling = channel_sampling
+        self.distance_scale_m = float(distance_scale_m)
+
+    def _crop(self, d, u_ch, start, key):
+        x, ch_ix = d
+        rng = np.random.default_rng(list(key))
+        keep = _sample_channels(ch_ix, self.n_channels, self.channel_sampling,
+                                self.distance_scale_m, rng)
+        crop = x[keep, start:start + self.n_times]
+        return torch.from_numpy(np.ascontiguousarray(crop)), torch.from_numpy(ch_ix[keep])
+
+    def _load(self, i):
+        return _load_named(self.sources[i], self.prep, self.prepare_raw, self.n_channels,
+                           self.n_times)
 
 
 def fixed_crops(sources, preprocessing, *, segment_s=5.0, prepare_raw=None,
@@ -249,3 +374,58 @@ def fixed_crops(sources, preprocessing, *, segment_s=5.0, prepare_raw=None,
         keep = np.sort(np.random.default_rng(seed).choice(len(crops), max_segments, replace=False))
         crops = crops[keep]
     return torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
+
+
+def fixed_montage_crops(sources, preprocessing, *, n_channels, segment_s=5.0,
+                        channel_sampling="random", distance_scale_m=0.04, prepare_raw=None,
+                        max_segments=None, seed=0):
+    """Deterministic multi-channel crops with their electrodes, for validation.
+
+    Every non-overlapping segment of every recording gives one crop of
+    ``n_channels`` channels, drawn as in :class:`MontageCrops` with a
+    generator seeded by ``(seed, recording, segment)``.
+
+    Parameters
+    ----------
+    sources : list of path-like | mne.io.BaseRaw
+        Recordings.
+    preprocessing : Codec | Preprocessing
+        The codec (or its preprocessing).
+    n_channels, segment_s, channel_sampling, distance_scale_m, prepare_raw
+        See :class:`MontageCrops`.
+    max_segments : int | None
+        Keep a seeded random subset of at most this many crops (in order).
+    seed : int
+        Seed of the channel draws and of that subset.
+
+    Returns
+    -------
+    x : torch.Tensor of float32, shape (n_segments, n_channels, n_times)
+    ch_ix : torch.Tensor of int64, shape (n_segments, n_channels)
+        Indices in :data:`mne_codec.channels.CHANNEL_VOCABULARY`.
+    """
+    if channel_sampling not in _CHANNEL_SAMPLING:
+        raise ValueError(f"channel_sampling must be one of {_CHANNEL_SAMPLING}, "
+                         f"got {channel_sampling!r}")
+    prep = _as_preprocessing(preprocessing)
+    seg = int(round(float(segment_s) * prep.sfreq))
+    xs, ixs = [], []
+    for r, source in enumerate(sources):
+        x, ch_ix = _load_named(source, prep, prepare_raw, int(n_channels), seg)
+        for k in range(x.shape[1] // seg):
+            rng = np.random.default_rng([seed, r, k])
+            keep = _sample_channels(ch_ix, int(n_channels), channel_sampling,
+                                    float(distance_scale_m), rng)
+            crop = x[keep, k * seg:(k + 1) * seg]
+            if (crop.astype(np.float64) ** 2).sum() <= 1e-8 * crop.size:
+                continue  # flat: a normalised error is undefined
+            xs.append(crop)
+            ixs.append(ch_ix[keep])
+    if not xs:
+        raise ValueError(f"No recording is at least {segment_s:g} s long")
+    x, ch_ix = np.stack(xs), np.stack(ixs)
+    if max_segments is not None and len(x) > max_segments:
+        keep = np.sort(np.random.default_rng(seed).choice(len(x), max_segments, replace=False))
+        x, ch_ix = x[keep], ch_ix[keep]
+    return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(ch_ix, dtype=np.int64)))

@@ -181,7 +181,21 @@ def validation_metrics(codec, x, batch_size=64):
 
 
 def _codebooks(codec):
-    return [layer.codebook for layer in codec.quantizer.layers]
+    """Every codebook of the model (all quantizers, e.g. NeuroRVQ's four branches)."""
+    from ..quantization.rvq import Codebook
+
+    return [m for m in codec.modules() if isinstance(m, Codebook)]
+
+
+def _to_device(batch, device):
+    """A batch (tensor, or tuple/list/dict of tensors) on ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
 
 
 @torch.no_grad()
@@ -231,23 +245,36 @@ class Trainer:
         Endless stream of crops (n_channels, n_times), e.g.
         :class:`~mne_codec.training.RecordingCrops`. Under ``torchrun``
         every rank must read its own shard (``RecordingCrops`` does).
-    val_data : torch.Tensor | dict of str to torch.Tensor | None
+    val_data : torch.Tensor | dict | None
         Validation segments (n, n_channels, n_times), or several sets by
         name (reported separately), e.g. from
-        :func:`~mne_codec.training.fixed_crops`.
+        :func:`~mne_codec.training.fixed_crops`. With ``validate``, anything
+        that function takes.
     config : TrainConfig | None
         Hyper-parameters.
     out_dir : path-like
         Where logs (``log_train.csv``, ``log_val.csv``, ``log.jsonl``), the
         checkpoint (``checkpoint.pt``) and the final model (``final/``) go.
     loss : torch.nn.Module | None
-        Objective with the signature of
-        :class:`~mne_codec.training.BioCodecLoss` (default: BioCodec's, with
-        ``config.commitment_weight``).
+        The objective (default: :class:`~mne_codec.training.BioCodecLoss` with
+        ``config.commitment_weight``). If it has a method ``step(model,
+        batch)``, the trainer calls that with the (DDP-wrapped) model and the
+        batch on the device, and it returns a dict of losses whose ``"loss"``
+        is minimised (the other entries are logged); a batch is whatever the
+        dataset yields, collated: a tensor, or e.g. ``(x, ch_ix)`` from
+        :class:`~mne_codec.training.MontageCrops`. Otherwise the model is
+        called as ``y, codes, commit = model(x)`` and the loss as
+        ``loss(y, x, commit)``, as for BioCodec.
     meta : dict | None
         Extra JSON metadata saved with the final model (data description...).
     device : str | torch.device | None
         Default: CUDA (this rank's ``LOCAL_RANK``) if available, else CPU.
+    validate : callable | None
+        ``validate(model, data, batch_size) -> dict of float`` for one
+        validation set (default: :func:`validation_metrics`).
+    save : callable | None
+        ``save(model, path, meta)`` writes the final model (default:
+        :func:`mne_codec.checkpoints.save_codec`).
 
     Notes
     -----
@@ -259,7 +286,7 @@ class Trainer:
     """
 
     def __init__(self, codec, train_dataset, val_data=None, config=None, out_dir="runs/codec",
-                 *, loss=None, meta=None, device=None):
+                 *, loss=None, meta=None, device=None, validate=None, save=None):
         self.config = config or TrainConfig()
         cfg = self.config
         if cfg.total_steps is None and cfg.max_minutes is None:
@@ -298,6 +325,8 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.loss_fn = loss or BioCodecLoss(commitment_weight=cfg.commitment_weight)
         self.meta = dict(meta or {})
+        self.validate_fn = validate or validation_metrics
+        self.save_fn = save
         self.optimizer = torch.optim.Adam(self.codec.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                           weight_decay=cfg.weight_decay)
         self._total_steps = cfg.total_steps
@@ -391,7 +420,7 @@ class Trainer:
             return {}
         out = {}
         for name, x in self.val_data.items():
-            for key, value in validation_metrics(self.codec, x, self.config.val_batch_size).items():
+            for key, value in self.validate_fn(self.codec, x, self.config.val_batch_size).items():
                 out[f"{name}/{key}"] = value
         return out
 
@@ -411,16 +440,20 @@ class Trainer:
             if hasattr(self.train_dataset, "set_resume"):
                 self.train_dataset.set_resume(0, cfg.batch_size)
 
-    def _train_step(self, x):
+    def _train_step(self, batch):
         cfg = self.config
-        x = x.to(self.device, non_blocking=True)
+        batch = _to_device(batch, self.device)
         self.codec.train()
         was_inited = [bool(cb.inited) for cb in _codebooks(self.codec)]
         self.optimizer.zero_grad(set_to_none=True)
+        step = getattr(self.loss_fn, "step", None)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16,
                             enabled=cfg.amp and self.device.type == "cuda"):
-            y, _, commit = self.model(x)
-            losses = self.loss_fn(y.float(), x, commit.float())
+            if step is not None:
+                losses = step(self.model, batch)
+            else:
+                y, _, commit = self.model(batch)
+                losses = self.loss_fn(y.float(), batch, commit.float())
         losses["loss"].backward()
         if cfg.grad_clip:
             losses["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.codec.parameters(), cfg.grad_clip)
@@ -562,7 +595,8 @@ class Trainer:
         if self.is_main:
             from ..checkpoints import save_codec
 
-            save_codec(self.codec, self.out_dir / "final", meta={**self.meta, "training": summary})
+            save = self.save_fn or save_codec
+            save(self.codec, self.out_dir / "final", {**self.meta, "training": summary})
         if self.world_size > 1:
             import torch.distributed as dist
 
