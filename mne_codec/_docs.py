@@ -35,7 +35,11 @@ sfreq_ : float
 ch_names_ : list of str | None
     Channel names seen in fit (None for arrays).
 n_features_in_ : int
-    Number of channels (``X.shape[1]`` for arrays)."""
+    Number of channels (``X.shape[1]`` for arrays).
+picks_ : ndarray of int
+    Positions, among the input's channels of the codec's types, of the
+    channels coded (all of them, except those a named codec does not know
+    when ``unknown="drop"``)."""
 
 
 def fill_doc(obj):
@@ -47,3 +51,10 @@ def fill_doc(obj):
     entries = {k: v.replace("\n", "\n" + " " * indent) for k, v in docdict.items()}
     obj.__doc__ = doc % entries
     return obj
+
+docdict["unknown"] = """unknown : ``"raise"`` | ``"drop"``
+    For codecs that code channels jointly by name (NeuroRVQ): what to do
+    with channels whose names the codec does not know: raise a ValueError,
+    or leave them out with a warning (they are then not in the tokens, and
+    :meth:`CodecReconstructor.reconstruct` leaves them untouched). Ignored by
+    channel-independent codecs."""

@@ -14,7 +14,8 @@ import torch
 from mne.utils import logger, warn
 from tqdm.auto import tqdm
 
-__all__ = ["resolve_device", "encode_windows", "decode_windows", "quantized_windows"]
+__all__ = ["resolve_device", "encode_windows", "decode_windows", "quantized_windows",
+           "encode_named_windows", "decode_named_windows"]
 
 
 def resolve_device(device="auto"):
@@ -92,13 +93,22 @@ def _bytes_per_sample(codec, mode):
         handles = [m.register_forward_hook(hook) for m in leaves]
         dev = next(codec.parameters()).device
         try:
+            named = codec.channel_policy == "named"
+            if named:  # a one-channel window the codec accepts
+                probe = min(64, codec.config.n_patches) * codec.hop_length
+                names = [codec._probe_channel]
             with torch.inference_mode():
                 if mode == "encode":
-                    codec.encode(torch.zeros(1, 1, probe, device=dev))
+                    x = torch.zeros(1, 1, probe, device=dev)
+                    codec.encode(x, names) if named else codec.encode(x)
                 else:
-                    codes = torch.zeros(1, 1, codec.n_codebooks, codec.n_frames(probe),
+                    codes = torch.zeros(1, 1, codec.n_code_rows, codec.n_frames(probe),
                                         dtype=torch.long, device=dev)
-                    codec.decode(codes, probe)
+                    if named:
+                        side = torch.ones(1, codec.n_side, device=dev) if codec.n_side else None
+                        codec.decode(codes, side, names, probe)
+                    else:
+                        codec.decode(codes, probe)
         finally:
             for h in handles:
                 h.remove()
@@ -220,8 +230,9 @@ def _check_codes(codec, codes):
         raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
     if codes.size == 0:
         raise ValueError(f"codes are empty: shape {codes.shape}")
-    if codes.shape[2] > codec.max_codebooks:
-        raise ValueError(f"codes have {codes.shape[2]} levels; the codec has {codec.max_codebooks}")
+    if codes.shape[2] > codec.max_code_rows:
+        raise ValueError(f"codes have {codes.shape[2]} rows of levels; the codec has "
+                         f"{codec.max_code_rows}")
     if codes.size and (codes.min() < 0 or codes.max() >= codec.codebook_size):
         raise ValueError(f"codes must lie in [0, {codec.codebook_size - 1}]")
     return codes
@@ -272,3 +283,127 @@ def quantized_windows(codec, codes, *, batch_size=256, device="auto"):
     n_times = np.shape(codes)[-1] * codec.hop_length
     return _from_codes(codec, codes, n_times, batch_size, device, codec.quantized,
                        "Embedding")
+
+
+# -- codecs that code channels jointly, by name -------------------------------------
+def _blocks(codec, n_channels, n_times):
+    """Sub-windows coded together, grouped by shape: {(n_ch, length): [blocks]}."""
+    groups = {}
+    for block in codec.coding_blocks(n_channels, n_times):
+        c0, c1, start, stop = block
+        groups.setdefault((c1 - c0, stop - start), []).append(block)
+    return groups
+
+
+def encode_named_windows(codec, x, ch_names, *, batch_size=256, device="auto"):
+    """Encode preprocessed windows with a codec that codes channels jointly by name.
+
+    Every window is cut into the sub-windows the codec codes together
+    (``codec.coding_blocks``: e.g. NeuroRVQ's chunks of whole patches within
+    its token budget, the last one zero-padded to a whole patch); their
+    codes are put back in place and their side information (one vector per
+    sub-window, e.g. NeuroRVQ's amplitude statistics) is repeated over the
+    channels and frames it belongs to.
+
+    Parameters
+    ----------
+    codec : Codec
+        A codec with ``channel_policy == "named"`` (eval mode).
+    x : ndarray of float32, shape (n_windows, n_channels, n_times)
+        Preprocessed signals.
+    ch_names : list of str
+        Names of the channels (all known to the codec).
+    batch_size : int
+        Channel-windows per forward pass (sub-windows of ``g`` channels are
+        batched ``max(1, batch_size // g)`` at a time).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``...
+
+    Returns
+    -------
+    codes : ndarray of int16, shape (n_windows, n_channels, n_code_rows, n_frames)
+    side : ndarray of float32, shape (n_windows, n_channels, n_side, n_frames) | None
+        The side information of the sub-window each token belongs to.
+    """
+    dev = _codec_device(codec, device)
+    n_win, n_ch, n_times = x.shape
+    if len(ch_names) != n_ch:
+        raise ValueError(f"{len(ch_names)} channel names for {n_ch} channels")
+    hop = codec.hop_length
+    n_frames = codec.n_frames(n_times)
+    codes = np.empty((n_win, n_ch, codec.n_code_rows, n_frames), np.int16)
+    side = np.empty((n_win, n_ch, codec.n_side, n_frames), np.float32) if codec.n_side else None
+    x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    for (g, length), blocks in _blocks(codec, n_ch, n_times).items():
+        items = [(w, b) for b in blocks for w in range(n_win)]
+
+        def step(start, stop, items=items, length=length):
+            for (c0, c1, t0, t1) in {b for _, b in items[start:stop]}:
+                rows = [w for w, b in items[start:stop] if b == (c0, c1, t0, t1)]
+                xb = x[rows, c0:c1, t0:min(t1, n_times)]
+                if xb.shape[-1] < length:  # the last partial patch
+                    xb = torch.nn.functional.pad(xb, (0, length - xb.shape[-1]))
+                enc = codec.encode(xb.to(dev), list(ch_names[c0:c1]))
+                f0, f1 = t0 // hop, t0 // hop + enc.codes.shape[-1]
+                codes[rows, c0:c1, :, f0:f1] = enc.codes.cpu().numpy()
+                if side is not None:
+                    side[rows, c0:c1, :, f0:f1] = enc.side.float().cpu().numpy()[:, None, :, None]
+
+        per_batch = max(1, batch_size // g)
+        _run_batches(codec, "encode", len(items), g * length, per_batch, dev, step, "Encoding")
+    return codes, side
+
+
+def decode_named_windows(codec, codes, side, ch_names, n_times, *, batch_size=256,
+                         device="auto"):
+    """Decode codes (and side information) of a codec that codes channels jointly.
+
+    Parameters
+    ----------
+    codec : Codec
+        A codec with ``channel_policy == "named"``.
+    codes : ndarray of int, shape (n_windows, n_channels, n_code_rows, n_frames)
+        Codes from :func:`encode_named_windows`.
+    side : ndarray of float32, shape (n_windows, n_channels, n_side, n_frames) | None
+        Their side information.
+    ch_names : list of str
+        Channel names, as encoded.
+    n_times : int
+        Samples per window at the codec's rate.
+    batch_size, device
+        See :func:`encode_named_windows`.
+
+    Returns
+    -------
+    y : ndarray of float32, shape (n_windows, n_channels, n_times)
+    """
+    codes = _check_codes(codec, codes)
+    dev = _codec_device(codec, device)
+    n_win, n_ch = codes.shape[:2]
+    if len(ch_names) != n_ch:
+        raise ValueError(f"{len(ch_names)} channel names for {n_ch} channels")
+    if codec.n_side and (side is None or side.shape[:2] != codes.shape[:2]
+                         or side.shape[2] != codec.n_side):
+        raise ValueError(f"{type(codec).__name__} needs its side information "
+                         f"(n_windows, n_channels, {codec.n_side}, n_frames) to decode.")
+    hop = codec.hop_length
+    y = np.empty((n_win, n_ch, n_times), np.float32)
+    codes_t = torch.from_numpy(codes.astype(np.int64))
+    for (g, length), blocks in _blocks(codec, n_ch, n_times).items():
+        items = [(w, b) for b in blocks for w in range(n_win)]
+
+        def step(start, stop, items=items, length=length):
+            for (c0, c1, t0, t1) in {b for _, b in items[start:stop]}:
+                rows = [w for w, b in items[start:stop] if b == (c0, c1, t0, t1)]
+                f0, f1 = t0 // hop, t1 // hop
+                cb = codes_t[rows, c0:c1, :, f0:f1].to(dev)
+                sb = None
+                if codec.n_side:
+                    sb = torch.from_numpy(side[rows, c0, :, f0]).to(dev)
+                out = codec.decode(cb, sb, list(ch_names[c0:c1]), length)
+                stop_t = min(t1, n_times)
+                y[rows, c0:c1, t0:stop_t] = out[..., :stop_t - t0].float().cpu().numpy()
+
+        per_batch = max(1, batch_size // g)
+        _run_batches(codec, "decode", len(items), g * length, per_batch, dev, step, "Decoding")
+    return y

@@ -14,7 +14,8 @@ from ._io import atomic_path
 __all__ = ["Tokens", "read_tokens"]
 
 _FORMAT = "mne-codec-tokens"
-_VERSION = 1
+# 2: optional side information (version-1 files have none and still read)
+_VERSION = 2
 
 
 @dataclass
@@ -41,6 +42,11 @@ class Tokens:
     codec : dict
         Identity of the codec: ``name``, ``family``, ``fingerprint``,
         ``sfreq``, ``frame_rate``, ``codebook_size``.
+    side : ndarray of float32, shape (n_windows, n_channels, n_side, n_frames) | None
+        Side information of codecs that need more than the codes to decode
+        (NeuroRVQ: the mean and standard deviation of ``log1p|FFT|`` of each
+        sub-window coded together, repeated over its channels and frames);
+        None for the others. See :attr:`side_bits_per_second`.
     """
 
     codes: np.ndarray
@@ -52,6 +58,7 @@ class Tokens:
     n_times_codec: int
     onsets_s: np.ndarray
     codec: dict = field(default_factory=dict)
+    side: np.ndarray | None = None
 
     def __post_init__(self):
         if self.codes.ndim != 4:
@@ -64,6 +71,14 @@ class Tokens:
             raise ValueError("ch_names does not match the number of channels")
         if len(self.onsets_s) != n_win:
             raise ValueError("onsets_s does not match the number of windows")
+        if self.side is not None:
+            side = np.asarray(self.side)
+            if (side.ndim != 4 or side.shape[:2] != (n_win, n_ch)
+                    or side.shape[3] != self.codes.shape[3]):
+                raise ValueError(f"side must have shape ({n_win}, {n_ch}, n_side, "
+                                 f"{self.codes.shape[3]}), got {side.shape}")
+            if side.dtype.kind != "f":
+                raise ValueError(f"side must be floating point, got dtype {side.dtype}")
 
     def __repr__(self):
         n_win, n_ch, n_q, n_fr = self.codes.shape
@@ -91,7 +106,8 @@ class Tokens:
         for p in parts[1:]:
             same = (p.ch_names == first.ch_names and p.sfreq == first.sfreq
                     and p.n_times == first.n_times and p.n_times_codec == first.n_times_codec
-                    and p.codec == first.codec and p.codes.shape[1:] == first.codes.shape[1:])
+                    and p.codec == first.codec and p.codes.shape[1:] == first.codes.shape[1:]
+                    and (p.side is None) == (first.side is None))
             if not same:
                 raise ValueError("Tokens differ in codec, channels, rate or window length.")
         if len(parts) == 1:
@@ -101,7 +117,8 @@ class Tokens:
                    scale=np.concatenate([p.scale for p in parts]),
                    ch_names=first.ch_names, sfreq=first.sfreq, n_times=first.n_times,
                    n_times_codec=first.n_times_codec,
-                   onsets_s=np.concatenate([p.onsets_s for p in parts]), codec=first.codec)
+                   onsets_s=np.concatenate([p.onsets_s for p in parts]), codec=first.codec,
+                   side=None if first.side is None else np.concatenate([p.side for p in parts]))
 
     @property
     def n_codebooks(self):
@@ -113,6 +130,25 @@ class Tokens:
         """Bits per second and channel of the codes (side information excluded)."""
         return (self.codec["frame_rate"] * self.n_codebooks
                 * math.log2(self.codec["codebook_size"]))
+
+    @property
+    def side_bits_per_second(self):
+        """Bits per second and channel of the side information (float32 values).
+
+        Each sub-window coded together sends ``n_side`` float32 once; this is
+        their total over all windows divided by the duration and the number
+        of channels (0 without side information). For NeuroRVQ with 19
+        channels and 5-s windows: 64 bits per window, 0.67 bit/s per channel.
+        """
+        if self.side is None:
+            return 0.0
+        n_win, n_ch, n_side, n_fr = self.side.shape
+        # one row per token: (window, side values); a sub-window's tokens share theirs
+        rows = np.concatenate([np.repeat(np.arange(n_win), n_ch * n_fr)[:, None],
+                               self.side.transpose(0, 1, 3, 2).reshape(-1, n_side)], axis=1)
+        n_blocks = len(np.unique(rows, axis=0))
+        duration_s = n_win * self.n_times / self.sfreq
+        return n_blocks * n_side * 32 / (duration_s * n_ch)
 
     def _meta(self):
         return dict(format=_FORMAT, version=_VERSION, ch_names=self.ch_names,
@@ -136,9 +172,11 @@ class Tokens:
             raise FileExistsError(f"{fname} exists; pass overwrite=True.")
         # atomic: the final name only ever holds a whole file
         with atomic_path(fname) as tmp, open(tmp, "wb") as f:
+            extra = {} if self.side is None else {"side": self.side}
             np.savez(f, codes=self.codes, center=self.center, scale=self.scale,
                      onsets_s=self.onsets_s,
-                     meta=np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8))
+                     meta=np.frombuffer(json.dumps(self._meta()).encode(), dtype=np.uint8),
+                     **extra)
         return fname
 
 
@@ -159,14 +197,18 @@ def read_tokens(fname):
     try:
         with np.load(fname, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("codes", "center", "scale", "onsets_s", "meta")}
+            side = f["side"] if "side" in f.files else None
         meta = json.loads(arrays.pop("meta").tobytes().decode())
         if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
             raise ValueError("not an mne-codec token file")
+        if int(meta.get("version", 1)) > _VERSION:
+            raise ValueError(f"format version {meta['version']} is newer than this "
+                             f"mne-codec reads ({_VERSION}); upgrade mne-codec")
         if arrays["codes"].dtype.kind not in "iu":
             raise ValueError(f"codes have dtype {arrays['codes'].dtype}, not integers")
         return Tokens(codes=arrays["codes"], center=arrays["center"], scale=arrays["scale"],
                       ch_names=meta["ch_names"], sfreq=float(meta["sfreq"]),
                       n_times=int(meta["n_times"]), n_times_codec=int(meta["n_times_codec"]),
-                      onsets_s=arrays["onsets_s"], codec=dict(meta["codec"]))
+                      onsets_s=arrays["onsets_s"], codec=dict(meta["codec"]), side=side)
     except Exception as err:  # noqa: BLE001 - any defect of an untrusted file: one error type
         raise ValueError(f"{fname} is not a valid mne-codec token file: {err}") from err

@@ -16,7 +16,14 @@ from ._cache import DiskTokenCache, window_key
 from ._docs import fill_doc
 from ._validation import _pick_types, iter_input
 from .checkpoints import load_codec
-from .inference import decode_windows, encode_windows, quantized_windows, resolve_device
+from .inference import (
+    decode_named_windows,
+    decode_windows,
+    encode_named_windows,
+    encode_windows,
+    quantized_windows,
+    resolve_device,
+)
 from .models import Codec
 from .preprocessing import band_limit, preprocess, restore
 from .tokens import Tokens
@@ -46,8 +53,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
-                 resample=True, device="auto", batch_size=256, memory=None, verbose=None):
+                 unknown="raise", resample=True, device="auto", batch_size=256, memory=None,
+                 verbose=None):
         self.codec = codec
+        self.unknown = unknown
         self.sfreq = sfreq
         self.window_s = window_s
         self.n_codebooks = n_codebooks
@@ -72,6 +81,8 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     def _check_params(self):
         if not (isinstance(self.window_s, (int, float)) and self.window_s > 0):
             raise ValueError(f"window_s must be a positive number, got {self.window_s!r}")
+        if self.unknown not in ("raise", "drop"):
+            raise ValueError(f"unknown must be 'raise' or 'drop', got {self.unknown!r}")
         if not isinstance(self.resample, (bool, np.bool_)):
             raise TypeError(f"resample must be a bool, got {self.resample!r}")
         resolve_device(self.device)
@@ -105,12 +116,6 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         with self._log():
             self._check_params()
             codec = _load_codec_copy(self.codec)
-            if codec.channel_policy != "independent":
-                raise NotImplementedError(
-                    f"{type(codec).__name__} codes channels jointly by name; the transformers "
-                    "support channel-independent codecs (BioCodec, DAC) so far. Use "
-                    f"{type(codec).__name__}.encode(x, ch_names) directly."
-                )
             codec.set_num_codebooks(self.n_codebooks)
             self.codec_ = codec
             # the whole input is validated (block by block for a Raw, unfiltered:
@@ -119,11 +124,28 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             for block in self._windows(X, filtered=False):
                 w = block if w is None else w
             self._check_length(w)
+            self.picks_ = np.arange(w.data.shape[1])
+            if codec.channel_policy == "named":
+                if w.ch_names is None:
+                    raise ValueError(
+                        f"{type(codec).__name__} codes channels jointly by name: give an "
+                        "mne.io.Raw or mne.Epochs (arrays carry no channel names)."
+                    )
+                self.picks_ = np.asarray(codec.pick_channels(w.ch_names, self.unknown))
             self.n_codebooks_ = codec.n_codebooks
             self.sfreq_ = w.sfreq
             self.ch_names_ = w.ch_names
             self.n_features_in_ = _n_features(w)
         return self
+
+    @property
+    def _named(self):
+        return self.codec_.channel_policy == "named"
+
+    def _coded_names(self):
+        if self.ch_names_ is None:
+            return None
+        return [self.ch_names_[p] for p in self.picks_]
 
     def _check_length(self, w):
         codec = self.codec_
@@ -169,8 +191,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         codec = self.codec_
         prefix = (f"{codec.fingerprint()}:{codec.n_codebooks}:{w.sfreq!r}:{self.resample}:"
                   f"{w.band_limited}")
+        if self._named:  # codes depend on the channels coded together and their names
+            prefix += ":" + ",".join(self._coded_names())
         cache = DiskTokenCache(location)
-        keys = [window_key(prefix, row) for row in w.data]
+        keys = [window_key(prefix, row) for row in w.data[:, self.picks_]]
         found = [cache.load(k) for k in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if todo:
@@ -178,14 +202,22 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             for j, i in enumerate(todo):
                 found[i] = dict(codes=new.codes[j], center=new.center[j], scale=new.scale[j],
                                 n_times_codec=np.array(new.n_times_codec))
+                if new.side is not None:
+                    found[i]["side"] = new.side[j]
                 cache.save(keys[i], **found[i])
         logger.debug(f"Token cache: {len(keys) - len(todo)} of {len(keys)} windows found.")
+        side = None
+        if all("side" in f for f in found):
+            side = np.stack([f["side"] for f in found])
+        elif codec.channel_policy == "named" and codec.n_side:
+            raise ValueError(f"The token cache at {location} lacks side information; "
+                             "clear it.")
         return Tokens(codes=np.stack([f["codes"] for f in found]),
                       center=np.stack([f["center"] for f in found]),
-                      scale=np.stack([f["scale"] for f in found]), ch_names=w.ch_names,
+                      scale=np.stack([f["scale"] for f in found]), ch_names=self._coded_names(),
                       sfreq=w.sfreq, n_times=w.data.shape[-1],
                       n_times_codec=int(found[0]["n_times_codec"]), onsets_s=w.onsets_s,
-                      codec=self._codec_info())
+                      codec=self._codec_info(), side=side)
 
     def _codec_info(self):
         codec = self.codec_
@@ -195,17 +227,30 @@ class _CodecBase(TransformerMixin, BaseEstimator):
 
     def _encode_windows(self, w):
         codec = self.codec_
-        x, center, scale = preprocess(w.data, w.sfreq, codec.preprocessing,
+        x, center, scale = preprocess(w.data[:, self.picks_], w.sfreq, codec.preprocessing,
                                       resample=self.resample, band_limited=w.band_limited)
-        codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device)
-        return Tokens(codes=codes, center=center, scale=scale, ch_names=w.ch_names,
+        side = None
+        if self._named:
+            codes, side = encode_named_windows(codec, x, self._coded_names(),
+                                               batch_size=self.batch_size, device=self.device)
+        else:
+            codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device)
+        return Tokens(codes=codes, center=center, scale=scale, ch_names=self._coded_names(),
                       sfreq=w.sfreq, n_times=w.data.shape[-1], n_times_codec=x.shape[-1],
-                      onsets_s=w.onsets_s, codec=self._codec_info())
+                      onsets_s=w.onsets_s, codec=self._codec_info(), side=side)
 
     def _decode_tokens(self, tokens):
         codec = self.codec_
-        y = decode_windows(codec, tokens.codes, tokens.n_times_codec,
-                           batch_size=self.batch_size, device=self.device)
+        if self._named:
+            if tokens.ch_names is None:
+                raise ValueError(f"{type(codec).__name__} decodes by channel name; these "
+                                 "tokens have none.")
+            y = decode_named_windows(codec, tokens.codes, tokens.side, tokens.ch_names,
+                                     tokens.n_times_codec, batch_size=self.batch_size,
+                                     device=self.device)
+        else:
+            y = decode_windows(codec, tokens.codes, tokens.n_times_codec,
+                               batch_size=self.batch_size, device=self.device)
         return restore(y, tokens.center, tokens.scale, codec.preprocessing, tokens.sfreq,
                        tokens.n_times)
 
@@ -226,15 +271,19 @@ class CodecTokenizer(_CodecBase):
         - ``"histogram"`` (default): per channel and level, the normalised
           histogram of the codes over time, shape
           ``(n_epochs, n_channels * n_codebooks * codebook_size)``: a bag of
-          tokens that a linear model can use directly;
+          tokens that a linear model can use directly (for codecs with large
+          codebooks, e.g. NeuroRVQ's 32 x 8192 codes per channel, more than
+          2**22 features per epoch raise a ValueError: use ``"embedding"``);
         - ``"embedding"``: the time-averaged quantized latent of each channel,
-          ``(n_epochs, n_channels * dim)``;
+          ``(n_epochs, n_channels * dim)`` (NeuroRVQ: its branches' latents
+          side by side, ``dim = n_branches * code_dim``);
         - ``"tokens"``: the integer codes,
           ``(n_epochs, n_channels, n_codebooks, n_frames)``.
     reject_by_annotation : bool
         When cutting a Raw into windows, skip those overlapping ``BAD_``
         annotations (their onsets are in :attr:`Tokens.onsets_s`). Epochs are
         already rejected by MNE when they are made.
+    %(unknown)s
     %(resample)s
     %(device)s
     %(batch_size)s
@@ -251,14 +300,20 @@ class CodecTokenizer(_CodecBase):
     declares (:attr:`Codec.preprocessing`); the scaling statistics are kept in
     :meth:`tokenize`'s :class:`~mne_codec.Tokens` so that
     :meth:`inverse_transform` returns volts.
+
+    Codecs that code channels jointly by name (NeuroRVQ) need MNE objects
+    (channel names). A window is coded in the sub-windows the codec defines
+    (NeuroRVQ: all channels together, in chunks of whole 1-s patches within
+    its 256-token budget, e.g. 5-s windows of 64 channels as 3 + 2 patches);
+    their side information travels in :attr:`Tokens.side`.
     """
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
-                 output="histogram", reject_by_annotation=True, resample=True, device="auto",
-                 batch_size=256, memory=None, verbose=None):
+                 output="histogram", reject_by_annotation=True, unknown="raise", resample=True,
+                 device="auto", batch_size=256, memory=None, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, n_codebooks=n_codebooks,
-                         resample=resample, device=device, batch_size=batch_size,
-                         memory=memory, verbose=verbose)
+                         unknown=unknown, resample=resample, device=device,
+                         batch_size=batch_size, memory=memory, verbose=verbose)
         self.output = output
         self.reject_by_annotation = reject_by_annotation
 
@@ -300,6 +355,14 @@ class CodecTokenizer(_CodecBase):
         if self.output == "tokens":
             return tokens.codes
         if self.output == "histogram":
+            n_features = int(np.prod(tokens.codes.shape[1:3])) * self.codec_.codebook_size
+            if n_features > 2 ** 22:
+                raise ValueError(
+                    f"output='histogram' would give {n_features} features per epoch "
+                    f"({tokens.codes.shape[1]} channels x {tokens.codes.shape[2]} code rows x "
+                    f"{self.codec_.codebook_size} codes); use output='embedding' or "
+                    "'tokens', or fewer codebooks (n_codebooks)."
+                )
             return _code_histograms(tokens.codes, self.codec_.codebook_size)
         with self._log():
             z = quantized_windows(self.codec_, tokens.codes, batch_size=self.batch_size,
@@ -331,12 +394,17 @@ class CodecTokenizer(_CodecBase):
                     f"n_codebooks, n_frames), got shape {codes.shape} (output="
                     f"{self.output!r} features cannot be decoded)."
                 )
+            if self._named and self.codec_.n_side:
+                raise ValueError(
+                    f"{type(self.codec_).__name__} needs the side information of the tokens "
+                    "to decode them: pass the Tokens from tokenize()."
+                )
             warn("Bare codes carry no amplitude statistics: the output is in the codec's "
                  "scaled units. Use tokenize() and pass its Tokens to get volts.")
             n_codec = codes.shape[-1] * self.codec_.hop_length
             n_times = int(round(n_codec * self.sfreq_ / self.codec_.sfreq))
             tokens = Tokens(codes=codes, center=np.zeros(codes.shape[:2]),
-                            scale=np.ones(codes.shape[:2]), ch_names=self.ch_names_,
+                            scale=np.ones(codes.shape[:2]), ch_names=self._coded_names(),
                             sfreq=self.sfreq_, n_times=n_times, n_times_codec=n_codec,
                             onsets_s=np.zeros(len(codes)), codec={})
             return self._decode_tokens(tokens)
@@ -360,6 +428,7 @@ class CodecReconstructor(_CodecBase):
     %(sfreq)s
     %(window_s)s
     %(n_codebooks)s
+    %(unknown)s
     %(resample)s
     %(device)s
     %(batch_size)s
@@ -430,7 +499,7 @@ class CodecReconstructor(_CodecBase):
         if not hasattr(self, "codec_"):
             self.fit(inst)
         rec = self.transform(inst)
-        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types)
+        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types)[self.picks_]
         out = inst.copy().load_data()
         if isinstance(out, BaseRaw):
             out._data[picks] = rec

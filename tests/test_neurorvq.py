@@ -319,11 +319,150 @@ def test_long_recording_in_windows_within_the_budget():
     assert recon.shape == (1, 63, n_times) and torch.isfinite(recon).all()
 
 
-def test_transformers_refuse_jointly_coded_channels_clearly(ref_small):
-    """Until NeuroRVQ is wired into the transformers, they say so instead of failing."""
+# -- through the scikit-learn transformers ---------------------------------------------
+def _window_config(n_patches=64, codebook_size=32):
+    """A small seeded-architecture NeuroRVQ with a 64-token budget."""
+    return NeuroRVQConfig(n_patches=n_patches, out_chans=4, embed_dim=100, depth_encoder=1,
+                          depth_decoder=1, num_heads=5, mlp_ratio=2,
+                          rvq=replace(_eeg_rvq(), dim=16, codebook_size=codebook_size))
+
+
+@pytest.fixture(scope="module")
+def window_codec():
+    torch.manual_seed(0)
+    codec = NeuroRVQ(_window_config()).eval()
+    # codebooks spread over the unit sphere, as after training (k-means never ran)
+    for q in codec.quantizers:
+        for layer in q.layers:
+            layer.codebook.inited.fill_(1)
+    return codec
+
+
+def _eegmat_raw(shared_data, prepare=True):
+    import mne
+
+    from mne_codec.training.default import prepare_eegmat
+
+    raw = mne.io.read_raw_edf(shared_data / "eegmat" / "Subject00_2.edf", preload=True,
+                              verbose=False)
+    return prepare_eegmat(raw) if prepare else raw
+
+
+def test_coding_blocks_keep_the_token_budget(window_codec):
+    """All channels together in whole-patch chunks; channel groups beyond the budget."""
+    hop = window_codec.hop_length
+    blocks = window_codec.coding_blocks(19, 5 * hop)
+    assert blocks == [(0, 19, 0, 3 * hop), (0, 19, 3 * hop, 5 * hop)]
+    blocks = window_codec.coding_blocks(64, 5 * hop + 7)  # a partial 6th patch
+    assert [b[2:] for b in blocks] == [(k * hop, (k + 1) * hop) for k in range(6)]
+    assert all(b[:2] == (0, 64) for b in blocks)
+    blocks = window_codec.coding_blocks(150, 2 * hop)  # > 64 channels: 3 groups of 50
+    assert {b[:2] for b in blocks} == {(0, 50), (50, 100), (100, 150)}
+    for c0, c1, start, stop in blocks + window_codec.coding_blocks(19, 37 * hop):
+        assert (c1 - c0) * (stop - start) // hop <= 64
+
+
+@pytest.mark.parametrize("dataset", ["eegmat-19", "eegmmidb-64"])
+def test_transformers_tokenize_and_reconstruct(window_codec, shared_data, dataset):
+    """19 and 64 channels of any length: the estimators code the codec's sub-windows."""
+    from mne_codec import CodecReconstructor, CodecTokenizer
+    from mne_codec.inference import decode_named_windows
+
+    from .conftest import _eegbci_raw
+
+    if dataset == "eegmat-19":
+        raw = _eegmat_raw(shared_data).crop(0, 37.3)
+    else:
+        raw = _eegbci_raw(shared_data, 1, [4]).crop(0, 37.3)
+    n_ch = len(raw.ch_names)
+    tok = CodecTokenizer(window_codec, output="tokens", window_s=5.0).fit(raw)
+    tokens = tok.tokenize(raw)
+    n_win = int(37.3 // 5)
+    assert tokens.codes.shape == (n_win, n_ch, 4 * 8, 5)
+    assert tokens.side.shape == (n_win, n_ch, 2, 5) and tokens.ch_names == raw.ch_names
+    # the tokens are the codec's own on each sub-window (all channels, whole patches)
+    from mne_codec.preprocessing import band_limit
+
+    sfreq, prep = raw.info["sfreq"], window_codec.preprocessing
+    filtered = band_limit(raw.get_data(), sfreq, prep)  # the Raw is filtered as a whole
+    x, _, _ = preprocess(filtered[None, :, : int(5 * sfreq)], sfreq, prep, band_limited=True)
+    for c0, c1, start, stop in window_codec.coding_blocks(n_ch, x.shape[-1]):
+        with torch.no_grad():
+            enc = window_codec.encode(torch.from_numpy(x[:, c0:c1, start:stop]),
+                                      raw.ch_names[c0:c1])
+        f0, f1 = start // 200, stop // 200
+        np.testing.assert_array_equal(tokens.codes[:1, c0:c1, :, f0:f1], enc.codes.numpy())
+        np.testing.assert_allclose(tokens.side[:1, c0, :, f0], enc.stats.numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(tok.tokenize(raw).codes, tokens.codes)
+    # bits: 416 bit/s per channel of tokens, side information once per sub-window
+    assert tokens.bits_per_second == 32 * 13 * 1.0 / 13 * np.log2(32)
+    n_blocks = len(window_codec.coding_blocks(n_ch, 1000))
+    assert tokens.side_bits_per_second == pytest.approx(n_blocks * 64 / (5.0 * n_ch))
+    # volts back, equal to decoding the sub-windows directly
+    y = tok.inverse_transform(tokens)
+    assert y.shape == (n_win, n_ch, 5 * int(raw.info["sfreq"]))
+    direct = decode_named_windows(window_codec, tokens.codes, tokens.side, tokens.ch_names,
+                                  tokens.n_times_codec)
+    np.testing.assert_allclose(
+        y, restore(direct, tokens.center, tokens.scale, window_codec.preprocessing,
+                   tokens.sfreq, tokens.n_times), rtol=1e-6)
+    assert 0 < np.abs(y).max() < 1e-3  # volts, not microvolts
+    # the whole recording through the reconstructor (blockwise, any length)
+    rec = CodecReconstructor(window_codec).fit(raw).reconstruct(raw)
+    assert rec.get_data().shape == raw.get_data().shape
+    emb = CodecTokenizer(window_codec, output="embedding").fit_transform(raw)
+    assert emb.shape == (n_win, n_ch * 4 * 16) and np.isfinite(emb).all()
+
+
+@pytest.mark.filterwarnings("ignore:Flat")
+def test_transformers_unknown_channels(window_codec, shared_data):
+    """Unknown channel names raise, or are dropped with a warning and left untouched."""
+    from mne_codec import CodecReconstructor, CodecTokenizer
+
+    raw = _eegmat_raw(shared_data, prepare=False).crop(0, 12.0)
+    raw.set_channel_types({"ECG ECG": "eeg"}, on_unit_change="ignore")
+    raw.rename_channels({"ECG ECG": "X9"})
+    with pytest.raises(ValueError, match="X9"):
+        CodecTokenizer(window_codec).fit(raw)
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        rec = CodecReconstructor(window_codec, unknown="drop").fit(raw)
+    assert "X9" not in rec._coded_names() and len(rec.picks_) == len(raw.ch_names) - 1
+    out = rec.reconstruct(raw)
+    np.testing.assert_array_equal(out.get_data(picks="X9"), raw.get_data(picks="X9"))
+    assert not np.allclose(out.get_data(picks="EEG Cz"), raw.get_data(picks="EEG Cz"))
+    with pytest.raises(ValueError, match="unknown must be"):
+        CodecTokenizer(window_codec, unknown="ignore").fit(raw)
+    with pytest.raises(ValueError, match="arrays carry no channel names"):
+        CodecTokenizer(window_codec, sfreq=200.0).fit(np.zeros((2, 3, 1000)))
+
+
+def test_tokens_with_side_information_round_trip(window_codec, shared_data, tmp_path):
+    """Side information is saved, read, concatenated and cached losslessly."""
+    from mne_codec import CodecTokenizer, Tokens, read_tokens
+
+    raw = _eegmat_raw(shared_data).crop(0, 20.0)
+    tok = CodecTokenizer(window_codec, output="tokens", memory=str(tmp_path / "cache")).fit(raw)
+    tokens = tok.tokenize(raw)
+    cached = tok.tokenize(raw)  # from the disk cache
+    np.testing.assert_array_equal(cached.side, tokens.side)
+    np.testing.assert_array_equal(cached.codes, tokens.codes)
+    back = read_tokens(tokens.save(tmp_path / "tok.npz"))
+    assert back.side.dtype == np.float32
+    np.testing.assert_array_equal(back.side, tokens.side)
+    np.testing.assert_array_equal(tok.inverse_transform(back), tok.inverse_transform(tokens))
+    both = Tokens.concatenate([tokens, back])
+    assert both.side.shape[0] == 2 * tokens.side.shape[0]
+    with pytest.raises(ValueError, match="side information"):
+        tok.inverse_transform(tokens.codes)  # bare codes cannot be decoded
+    with pytest.raises(ValueError, match="side must have shape"):
+        Tokens(**{**tokens.__dict__, "side": tokens.side[:, :, :, :2]})
+
+
+def test_histogram_of_large_codebooks_is_refused(shared_data):
     from mne_codec import CodecTokenizer
 
-    codec = ref_small[0] if isinstance(ref_small, tuple) else ref_small
-    X = np.random.default_rng(0).standard_normal((1, 2, 400)) * 1e-5
-    with pytest.raises(NotImplementedError, match="channel-independent codecs"):
-        CodecTokenizer(codec, sfreq=200.0).fit(X)
+    torch.manual_seed(0)
+    codec = NeuroRVQ(_window_config(codebook_size=8192)).eval()
+    raw = _eegmat_raw(shared_data).crop(0, 5.0)
+    with pytest.raises(ValueError, match="use output='embedding'"):
+        CodecTokenizer(codec, output="histogram").fit_transform(raw)

@@ -83,7 +83,13 @@ class Codec(nn.Module):
     """
 
     family = "codec"
-    #: ``"independent"``: every channel is coded on its own (channel-agnostic)
+    #: ``"independent"``: every channel is coded on its own (channel-agnostic).
+    #: ``"named"``: a window's channels are coded jointly and by name; such a
+    #: codec has ``encode(x, ch_names)`` (returning an object with ``codes``
+    #: and ``side``, the side information per coded window or None),
+    #: ``decode(codes, side, ch_names, n_times)``, ``n_side`` (side values per
+    #: coded window), ``pick_channels(ch_names, unknown)`` and
+    #: ``coding_blocks(n_channels, n_times)`` (see :class:`NeuroRVQ`).
     channel_policy = "independent"
 
     def __init__(self):
@@ -128,6 +134,16 @@ class Codec(nn.Module):
             self.quantizer._check_n(n_codebooks)
         self._n_codebooks = n_codebooks
         return self
+
+    @property
+    def n_code_rows(self):
+        """Rows of axis 2 of the codes (levels in use; times branches for NeuroRVQ)."""
+        return self.n_codebooks
+
+    @property
+    def max_code_rows(self):
+        """Rows of axis 2 of the codes with every level."""
+        return self.n_code_rows // self.n_codebooks * self.max_codebooks
 
     @property
     def bits_per_second(self):

@@ -470,6 +470,11 @@ class NeuroRVQEncoding(NamedTuple):
     stats: torch.Tensor
     """float32, (batch, 2): mean and unbiased std of ``log1p|FFT|`` of the window."""
 
+    @property
+    def side(self):
+        """The side information of the named-codec protocol: :attr:`stats`."""
+        return self.stats
+
 
 class NeuroRVQ(Codec):
     """NeuroRVQ tokenizer (multi-scale, channels coded jointly by name).
@@ -497,6 +502,9 @@ class NeuroRVQ(Codec):
 
     family = "neurorvq"
     channel_policy = "named"
+    #: values of side information per coded window (the amplitude statistics)
+    n_side = 2
+    _probe_channel = "Cz"
 
     def __init__(self, config=None):
         super().__init__()
@@ -546,6 +554,50 @@ class NeuroRVQ(Codec):
     def bits_per_second(self):
         """Bits per second and channel of the tokens (all branches)."""
         return self.n_branches * super().bits_per_second
+
+    @property
+    def n_code_rows(self):
+        """Rows of axis 2 of the codes: ``n_branches * n_codebooks``."""
+        return self.n_branches * self.n_codebooks
+
+    def pick_channels(self, ch_names, unknown="raise"):
+        """Positions of the channels this codec can code (see :func:`map_channels`)."""
+        picks, _ = map_channels(ch_names, unknown=unknown)
+        return picks
+
+    def coding_blocks(self, n_channels, n_times):
+        """How a window is cut into the sub-windows that are coded together.
+
+        All channels of a window are coded together, in chunks of whole
+        patches that keep ``n_channels * n_patches`` within the token budget
+        (:func:`split_windows`); beyond ``token_budget`` channels, the
+        channels are split into even groups of consecutive channels coded
+        one patch at a time.
+
+        Parameters
+        ----------
+        n_channels : int
+            Channels of the window.
+        n_times : int
+            Samples of the window at the codec's rate.
+
+        Returns
+        -------
+        blocks : list of (int, int, int, int)
+            ``(ch_start, ch_stop, start, stop)``; ``stop`` may exceed
+            ``n_times`` (the last partial patch is zero-padded).
+        """
+        cfg = self.config
+        n_groups = math.ceil(n_channels / cfg.token_budget)
+        size, extra = divmod(n_channels, n_groups)
+        blocks, c0 = [], 0
+        for g in range(n_groups):
+            c1 = c0 + size + (g < extra)
+            for start, stop in split_windows(c1 - c0, n_times, cfg.patch_size,
+                                             cfg.token_budget, cfg.n_patches):
+                blocks.append((c0, c1, start, stop))
+            c0 = c1
+        return blocks
 
     @staticmethod
     def side_bits_per_second(n_patches):
@@ -645,6 +697,13 @@ class NeuroRVQ(Codec):
         return NeuroRVQEncoding(codes, self.amplitude_stats(log_amp))
 
     def quantized(self, codes):
+        """Quantized latent of every token: (batch, n_channels, n_branches * code_dim, n_patches).
+
+        The branches' latents are stacked along axis 2 (branch-major).
+        """
+        return torch.cat([q.permute(0, 2, 1, 3) for q in self._quantized_branches(codes)], dim=2)
+
+    def _quantized_branches(self, codes):
         """Quantized latents per branch: list of (batch, code_dim, n_channels, n_patches)."""
         b, c, kq, a = codes.shape
         if kq % self.n_branches:
@@ -691,7 +750,7 @@ class NeuroRVQ(Codec):
         b, c, _, a = codes.shape
         _, spatial, temporal = self.embedding_indices(ch_names, a, unknown="raise")
         spatial, temporal = spatial.to(codes.device), temporal.to(codes.device)
-        heads = self._heads(self.quantized(codes), spatial, temporal)
+        heads = self._heads(self._quantized_branches(codes), spatial, temporal)
         y = self._synthesise(*heads, stats.to(heads[0].dtype), (b, c, a))
         return y if n_times is None else y[..., :n_times]
 
