@@ -11,7 +11,12 @@ from mne.utils import logger, verbose
 from . import metrics
 from ._validation import check_input
 from .checkpoints import load_codec
-from .inference import decode_windows, encode_windows
+from .inference import (
+    decode_named_windows,
+    decode_windows,
+    encode_named_windows,
+    encode_windows,
+)
 from .preprocessing import band_limit, preprocess
 
 __all__ = ["evaluate_codec", "format_report", "plot_rate_distortion"]
@@ -64,13 +69,17 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
     report : dict
         ``codec`` (name, fingerprint, rates), ``n_signals`` (channel-windows),
         ``duration_s`` (channel-seconds), and ``levels``: one dict per number of
-        levels with ``bits_per_second``, ``nmse``, ``snr_db`` (of the mean NMSE),
+        levels with ``bits_per_second`` (tokens, per channel; for NeuroRVQ
+        ``k`` levels of every branch), ``side_bits_per_second`` (side
+        information per channel), ``nmse``, ``snr_db`` (of the mean NMSE),
         ``prd``, ``pearson_r``, ``spectral_error``, ``band_nmse`` (per band) and
         ``usage``/``perplexity`` of each level's codes.
     """
     codec = load_codec(codec)
     levels = list(range(1, codec.max_codebooks + 1)) if n_codebooks is None else list(n_codebooks)
-    xs, codes = [], []
+    named = codec.channel_policy == "named"
+    # named codecs code a window's channels jointly: keep each recording's windows whole
+    xs, codes, sides, names, side_bits = [], [], [], [], 0.0
     for source in sources:
         raw = _read(source, prepare_raw)
         prep = codec.preprocessing
@@ -78,24 +87,50 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
                         continuous_filter=lambda d, sf: band_limit(d, sf, prep))
         x, _, _ = preprocess(w.data, w.sfreq, prep, band_limited=True, verbose=False)
         codec.set_num_codebooks(None)
-        codes.append(encode_windows(codec, x, batch_size=batch_size, device=device)
-                     .reshape(-1, 1, codec.max_codebooks, codec.n_frames(x.shape[-1])))
-        xs.append(x.reshape(-1, 1, x.shape[-1]))
-        logger.info(f"{getattr(source, 'filenames', [source])[0]}: {x.shape[0]} windows x "
-                    f"{x.shape[1]} channels")
-    x = np.concatenate(xs)
-    codes = np.concatenate(codes)
+        if named:
+            keep = codec.pick_channels(w.ch_names, "drop")
+            x = x[:, keep]
+            names.append([w.ch_names[p] for p in keep])
+            c, side = encode_named_windows(codec, x, names[-1], batch_size=batch_size,
+                                           device=device)
+            codes.append(c)
+            sides.append(side)
+            n_blocks = len(codec.coding_blocks(x.shape[1], x.shape[2])) * x.shape[0]
+            side_bits += n_blocks * codec.n_side * 32
+        else:
+            codes.append(encode_windows(codec, x, batch_size=batch_size, device=device)
+                         .reshape(-1, 1, codec.max_codebooks, codec.n_frames(x.shape[-1])))
+            x = x.reshape(-1, 1, x.shape[-1])
+        xs.append(x)
+        logger.info(f"{getattr(source, 'filenames', [source])[0]}: {w.data.shape[0]} windows "
+                    f"x {w.data.shape[1]} channels")
+
+    def decode(k):
+        if not named:
+            return decode_windows(codec, np.concatenate(codes)[:, :, :k], xs[0].shape[-1],
+                                  batch_size=batch_size, device=device)
+        return np.concatenate([
+            decode_named_windows(codec, c[:, :, codec.code_rows(k)], side, n, x.shape[-1],
+                                 batch_size=batch_size, device=device).reshape(-1, x.shape[-1])
+            for c, side, n, x in zip(codes, sides, names, xs)])[:, None]
+
+    x = np.concatenate([v.reshape(-1, 1, v.shape[-1]) for v in xs])
+    duration_s = float(x.shape[0] * x.shape[-1] / codec.sfreq)
     rows = []
     for k in levels:
-        y = decode_windows(codec, codes[:, :, :k], x.shape[-1], batch_size=batch_size,
-                           device=device)
+        y = decode(k)
         nmse = metrics.nmse(x, y)
         bands = metrics.band_errors(x, y, codec.sfreq)
-        usage, perplexity = metrics.codebook_usage(codes[:, :, :k], codec.codebook_size)
+        sel = codec.code_rows(k)
+        level_codes = np.concatenate([c[:, :, sel].reshape(-1, 1, len(sel), c.shape[-1])
+                                      for c in codes])
+        usage, perplexity = metrics.codebook_usage(level_codes, codec.codebook_size)
         mean_nmse = float(np.nanmean(nmse))
         rows.append(dict(
             n_codebooks=k,
-            bits_per_second=metrics.bits_per_second(codec.frame_rate, k, codec.codebook_size),
+            bits_per_second=metrics.bits_per_second(codec.frame_rate, len(codec.code_rows(k)),
+                                                    codec.codebook_size),
+            side_bits_per_second=side_bits / duration_s,
             nmse=mean_nmse,
             snr_db=-10 * math.log10(mean_nmse),
             prd=float(np.nanmean(metrics.prd(x, y))),
@@ -112,7 +147,7 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
                    codebook_size=codec.codebook_size),
         window_s=window_s,
         n_signals=int(x.shape[0]),
-        duration_s=float(x.shape[0] * x.shape[-1] / codec.sfreq),
+        duration_s=duration_s,
         levels=rows,
     )
 

@@ -466,3 +466,75 @@ def test_histogram_of_large_codebooks_is_refused(shared_data):
     raw = _eegmat_raw(shared_data).crop(0, 5.0)
     with pytest.raises(ValueError, match="use output='embedding'"):
         CodecTokenizer(codec, output="histogram").fit_transform(raw)
+
+
+# -- training -------------------------------------------------------------------------
+def test_training_on_montage_crops(shared_data, tmp_path):
+    """A few steps on real multi-channel crops lower the loss; eval is read-only."""
+    from mne_codec.checkpoints import load_codec
+    from mne_codec.training import (
+        MontageCrops,
+        NeuroRVQLoss,
+        TrainConfig,
+        Trainer,
+        fixed_montage_crops,
+    )
+    from mne_codec.training.default import _Prepare, eegmmidb_files
+    from mne_codec.training.neurorvq import validation_metrics
+
+    torch.manual_seed(0)
+    cfg = replace(_window_config(), canonical_names=True)
+    cfg = replace(cfg, rvq=replace(cfg.rvq, n_codebooks=2, codebook_size=16))
+    codec = NeuroRVQ(cfg)
+    files = eegmmidb_files(shared_data, (1,), runs=(4,))
+    data = MontageCrops(files, codec, n_channels=4, segment_s=4.0, prepare_raw=_Prepare(),
+                        crops_per_recording=200, seed=0)
+    val = fixed_montage_crops(files, codec, n_channels=4, segment_s=4.0,
+                              prepare_raw=_Prepare(), max_segments=8)
+    config = TrainConfig(lr=2e-3, betas=(0.9, 0.99), warmup_steps=2, total_steps=25,
+                         batch_size=8, log_every=1, val_every=None, checkpoint_every=None,
+                         num_threads=1, progress=False)
+    trainer = Trainer(codec, data, {"val": val}, config, tmp_path, loss=NeuroRVQLoss(),
+                      validate=validation_metrics)
+    trainer.fit()
+    rows = [r for r in trainer.history if r["kind"] == "train"]
+    assert {"amplitude", "phase", "time", "code", "loss"} <= set(rows[0])
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    first = np.mean([r["loss"] for r in rows[:5]])
+    last = np.mean([r["loss"] for r in rows[-5:]])
+    assert last < 0.9 * first
+    val_row = [r for r in trainer.history if r["kind"] == "val"][-1]
+    assert 0 < val_row["val/nmse_2"] <= val_row["val/nmse_1"] * 1.05
+    # evaluation leaves every buffer as it was (no EMA update, no k-means)
+    before = {k: v.clone() for k, v in codec.state_dict().items()}
+    validation_metrics(codec, val)
+    after = codec.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # the final model loads by path and codes named channels like the trained one
+    loaded = load_codec(tmp_path / "final")
+    assert loaded.config.canonical_names
+    x, ch_ix = val
+    with torch.no_grad():
+        np.testing.assert_array_equal(loaded.eval().encode(x, ch_ix).codes,
+                                      codec.eval().encode(x, ch_ix).codes)
+    # names read through the 10-05 vocabulary: T3 and T7 share the trained embedding
+    names = ["T3", "Cz", "Pz", "O1"]
+    with torch.no_grad():
+        a = codec.encode(x[:1], names).codes
+        b = codec.encode(x[:1], ["T7", "Cz", "Pz", "O1"]).codes
+    np.testing.assert_array_equal(a, b)
+
+
+def test_configs_express_other_modalities():
+    """Patch size, kernels and depth of the RVQ are free: an ECG-like configuration."""
+    cfg = NeuroRVQConfig(patch_size=40, n_patches=600, out_chans=8, embed_dim=40,
+                         branch_kernels=((9, 5), (5, 3)), num_heads=4, depth_encoder=1,
+                         depth_decoder=1, rvq=replace(_eeg_rvq(), dim=8, n_codebooks=16,
+                                                      codebook_size=64))
+    codec = NeuroRVQ(cfg).eval()
+    assert codec.n_branches == 2 and codec.max_codebooks == 16
+    x = torch.randn(2, 3, 40 * 50)
+    with torch.no_grad():
+        enc = codec.encode(x, ["Cz", "Pz", "Fz"])
+        y = codec.decode(enc.codes, enc.stats, ["Cz", "Pz", "Fz"])
+    assert enc.codes.shape == (2, 3, 2 * 16, 50) and y.shape == x.shape

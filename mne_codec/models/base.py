@@ -140,6 +140,10 @@ class Codec(nn.Module):
         """Rows of axis 2 of the codes (levels in use; times branches for NeuroRVQ)."""
         return self.n_codebooks
 
+    def code_rows(self, n_codebooks):
+        """Rows of axis 2 of the codes that hold the first ``n_codebooks`` levels."""
+        return list(range(n_codebooks))
+
     @property
     def max_code_rows(self):
         """Rows of axis 2 of the codes with every level."""

@@ -145,6 +145,12 @@ class NeuroRVQConfig(ConfigMixin):
         One residual quantizer per branch; ``rvq.dim`` is the code dimension.
     max_tokens : int | None
         Largest ``n_channels * n_patches`` per window (``None``: ``n_patches``).
+    canonical_names : bool
+        Read channel names through the package's 10-05 vocabulary first
+        (:mod:`mne_codec.channels`), so that old and new names of one
+        electrode (T3/T7, T4/T8, T5/P7, T6/P8) share one embedding row, as
+        in training from :class:`~mne_codec.training.MontageCrops`. False for
+        the authors' weights, whose vocabulary gives T3 and T7 separate rows.
     preprocessing : Preprocessing
         What the model reads.
     """
@@ -166,6 +172,7 @@ class NeuroRVQConfig(ConfigMixin):
     decoder_out_dim: int | None = None
     rvq: RVQConfig = field(default_factory=_eeg_rvq)
     max_tokens: int | None = None
+    canonical_names: bool = False
     preprocessing: Preprocessing = field(default_factory=neurorvq_preprocessing)
 
     @property
@@ -234,6 +241,23 @@ def map_channels(ch_names, unknown="raise", vocabulary=NEURORVQ_CHANNELS):
         Their rows in the vocabulary.
     """
     return _map_channels(ch_names, vocabulary, unknown=unknown, what="NeuroRVQ electrode")
+
+
+_ROWS = []
+
+
+def _vocabulary_rows():
+    """NeuroRVQ vocabulary row of every :data:`~mne_codec.channels.CHANNEL_VOCABULARY` entry (-1: none)."""
+    if not _ROWS:
+        from ..channels import CHANNEL_ALIASES, CHANNEL_VOCABULARY, normalize_channel_name
+
+        lookup = {v: i for i, v in enumerate(NEURORVQ_CHANNELS)}
+        rows = []
+        for name in CHANNEL_VOCABULARY:
+            n = normalize_channel_name(name)
+            rows.append(lookup.get(n, lookup.get(CHANNEL_ALIASES.get(n), -1)))
+        _ROWS.append(torch.tensor(rows, dtype=torch.long))
+    return _ROWS[0]
 
 
 def split_windows(n_channels, n_times, patch_size=200, max_tokens=256, max_patches=None):
@@ -560,9 +584,29 @@ class NeuroRVQ(Codec):
         """Rows of axis 2 of the codes: ``n_branches * n_codebooks``."""
         return self.n_branches * self.n_codebooks
 
+    def code_rows(self, n_codebooks):
+        """Rows of axis 2 holding the first ``n_codebooks`` levels of every branch."""
+        n_q = self.n_codebooks
+        return [k * n_q + q for k in range(self.n_branches) for q in range(n_codebooks)]
+
+    def _names(self, ch_names):
+        """The names as the embedding reads them (see ``canonical_names``)."""
+        if not self.config.canonical_names:
+            return list(ch_names)
+        from ..channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
+        from ..channels import CHANNEL_ALIASES as aliases
+
+        lookup = _lookup(CHANNEL_VOCABULARY)
+        out = []
+        for name in ch_names:
+            n = normalize_channel_name(name)
+            row = lookup.get(n, lookup.get(aliases.get(n)))
+            out.append(name if row is None else CHANNEL_VOCABULARY[row])
+        return out
+
     def pick_channels(self, ch_names, unknown="raise"):
         """Positions of the channels this codec can code (see :func:`map_channels`)."""
-        picks, _ = map_channels(ch_names, unknown=unknown)
+        picks, _ = map_channels(self._names(ch_names), unknown=unknown)
         return picks
 
     def coding_blocks(self, n_channels, n_times):
@@ -618,7 +662,7 @@ class NeuroRVQ(Codec):
         cfg = self.config
         if not 1 <= n_patches <= cfg.n_patches:
             raise ValueError(f"A window holds 1 to {cfg.n_patches} patches, got {n_patches}")
-        picks, rows = map_channels(ch_names, unknown=unknown)
+        picks, rows = map_channels(self._names(ch_names), unknown=unknown)
         if len(picks) * n_patches > cfg.token_budget:
             raise ValueError(
                 f"{len(picks)} channels x {n_patches} patches exceed the budget of "
@@ -629,20 +673,49 @@ class NeuroRVQ(Codec):
         temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(len(picks))
         return picks, spatial, temporal
 
+    def _indices(self, channels, n_channels, n_patches, device):
+        """Spatial and temporal embedding rows for names or vocabulary indices.
+
+        ``channels`` is a list of names (one montage for the whole batch) or
+        an int64 tensor (batch, n_channels) of indices in
+        :data:`mne_codec.channels.CHANNEL_VOCABULARY` (a montage per item,
+        as :class:`~mne_codec.training.MontageCrops` yields); the spatial
+        rows are then (batch, n_channels * n_patches).
+        """
+        if not torch.is_tensor(channels):
+            if len(channels) != n_channels:
+                raise ValueError(f"{len(channels)} channel names for {n_channels} channels")
+            _, spatial, temporal = self.embedding_indices(channels, n_patches, unknown="raise")
+            return spatial.to(device), temporal.to(device)
+        if channels.ndim != 2 or channels.shape[1] != n_channels:
+            raise ValueError(f"channel indices must have shape (batch, {n_channels}), got "
+                             f"{tuple(channels.shape)}")
+        cfg = self.config
+        if not 1 <= n_patches <= cfg.n_patches or n_channels * n_patches > cfg.token_budget:
+            raise ValueError(f"{n_channels} channels x {n_patches} patches do not fit the "
+                             f"budget of {cfg.token_budget} tokens per window.")
+        rows = _vocabulary_rows().to(channels.device)[channels]
+        if bool((rows < 0).any()):
+            from ..channels import channel_names
+
+            bad = sorted(set(channel_names(channels[rows < 0].cpu())))
+            raise ValueError(f"Channels {bad} are not in the NeuroRVQ electrode vocabulary.")
+        spatial = rows.repeat_interleave(n_patches, dim=1)
+        temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(n_channels)
+        return spatial.to(device), temporal.to(device)
+
     def _prepare(self, x, ch_names):
         if x.ndim != 3:
             raise ValueError(
                 f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}"
             )
-        if len(ch_names) != x.shape[1]:
-            raise ValueError(f"{len(ch_names)} channel names for {x.shape[1]} channels")
         p = self.config.patch_size
         if x.shape[-1] % p or x.shape[-1] == 0:
             raise ValueError(f"n_times ({x.shape[-1]}) must be a positive multiple of the "
                              f"patch size ({p}).")
         n_patches = x.shape[-1] // p
-        picks, spatial, temporal = self.embedding_indices(ch_names, n_patches, unknown="raise")
-        return n_patches, spatial.to(x.device), temporal.to(x.device)
+        spatial, temporal = self._indices(ch_names, x.shape[1], n_patches, x.device)
+        return n_patches, spatial, temporal
 
     @staticmethod
     def _spectrum(x4):
@@ -748,8 +821,7 @@ class NeuroRVQ(Codec):
             raise ValueError("codes must have shape (batch, n_channels, n_branches * "
                              f"n_codebooks, n_patches), got {tuple(codes.shape)}")
         b, c, _, a = codes.shape
-        _, spatial, temporal = self.embedding_indices(ch_names, a, unknown="raise")
-        spatial, temporal = spatial.to(codes.device), temporal.to(codes.device)
+        spatial, temporal = self._indices(ch_names, c, a, codes.device)
         heads = self._heads(self._quantized_branches(codes), spatial, temporal)
         y = self._synthesise(*heads, stats.to(heads[0].dtype), (b, c, a))
         return y if n_times is None else y[..., :n_times]

@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from ..spectral import multiscale_stft_loss
 
-__all__ = ["BioCodecLoss"]
+__all__ = ["BioCodecLoss", "NeuroRVQLoss"]
 
 
 class BioCodecLoss(nn.Module):
@@ -70,3 +70,53 @@ class BioCodecLoss(nn.Module):
         l_f = multiscale_stft_loss(y, x, self.n_ffts, self.feature_weights)
         total = self.time_weight * l_t + self.freq_weight * l_f + self.commitment_weight * commit
         return {"loss": total, "time": l_t, "freq": l_f, "commit": commit}
+
+
+class NeuroRVQLoss(nn.Module):
+    """NeuroRVQ's objective: amplitude, phase, time and code losses, weighted.
+
+    ``loss = amplitude_weight * L_amp + phase_weight * L_phase + time_weight
+    * L_time + code_weight * L_code``, with the terms of
+    :meth:`NeuroRVQ.forward <mne_codec.models.NeuroRVQ.forward>`: the MSE of
+    the standardised ``log1p`` Fourier amplitudes, the phase loss (1 - cosine
+    similarity of (cos, sin) plus 0.1 x the unit-circle penalty), the MSE of
+    the window-standardised signals and the quantizers' loss. The authors sum
+    the four with weight 1, the defaults here.
+
+    Used by :class:`~mne_codec.training.Trainer` through :meth:`step`, on
+    batches ``(x, ch_ix)`` of :class:`~mne_codec.training.MontageCrops`
+    (``ch_ix``: indices in :data:`mne_codec.channels.CHANNEL_VOCABULARY`).
+
+    Parameters
+    ----------
+    amplitude_weight, phase_weight, time_weight, code_weight : float
+        Weights of the four terms.
+    """
+
+    def __init__(self, amplitude_weight=1.0, phase_weight=1.0, time_weight=1.0,
+                 code_weight=1.0):
+        super().__init__()
+        self.weights = {"amplitude": float(amplitude_weight), "phase": float(phase_weight),
+                        "time": float(time_weight), "code": float(code_weight)}
+
+    def step(self, model, batch):
+        """Forward ``model`` on a batch and return the losses.
+
+        Parameters
+        ----------
+        model : NeuroRVQ | torch.nn.parallel.DistributedDataParallel
+            The model (training mode).
+        batch : tuple of torch.Tensor
+            ``x`` (batch, n_channels, n_times) in the codec's units and
+            ``ch_ix`` (batch, n_channels).
+
+        Returns
+        -------
+        losses : dict of str to torch.Tensor
+            ``"loss"`` (the weighted total) and the four unweighted terms.
+        """
+        x, ch_ix = batch
+        _, _, terms = model(x, ch_ix)
+        out = {name: terms[name].float() for name in self.weights}
+        out["loss"] = sum(self.weights[k] * v for k, v in out.items())
+        return out

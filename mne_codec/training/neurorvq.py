@@ -1,0 +1,220 @@
+"""The recipe of the package's small NeuroRVQ.
+
+Run as::
+
+    python -m mne_codec.training.neurorvq --out DIR (--minutes 5 | --steps N) [--data PATH]
+    python -m mne_codec.training.neurorvq --evaluate DIR/final [--data PATH]
+
+Model (:func:`small_config`): the authors' NeuroRVQ architecture (four
+temporal convolution branches, transformer encoder and decoder, one residual
+quantizer per branch, Fourier amplitude/phase decoding; Barmpas et al. 2025)
+scaled down: width 100, 6 encoder and 3 decoder blocks, 8 levels of 1024
+codes of dimension 32 per branch (320 bit/s per channel), a 256-token window
+budget, channel names read through the package's 10-05 vocabulary. It reads
+the authors' preprocessing (notches, 0.5-44.5 Hz, microvolts clipped at
++-500, 200 Hz).
+
+Objective: :class:`~mne_codec.training.NeuroRVQLoss` (amplitude + phase +
+time + code, weights 1 as the authors). Optimiser: Adam, betas (0.9, 0.99),
+linear warm-up then cosine to 0, bfloat16 autocast on CUDA, batches of 64
+random 8-s crops of 16 random channels (:class:`~mne_codec.training.MontageCrops`).
+
+Data (``shared/data``): the default codec's splits (see
+:mod:`mne_codec.training.default`): training on EEGMMIDB S001-S008 runs
+4/8/12 and eegmat Subject00-02; validation on EEGMMIDB S009-S010 and eegmat
+Subject03. Validation sets whose files are absent are skipped (e.g. on a
+machine that holds only the training files); ``--evaluate`` then reports
+the trained model next to the default BioCodec codec on the validation
+recordings, with :func:`~mne_codec.evaluation.evaluate_codec`.
+
+The architecture and losses follow the authors' code, licensed CC BY-NC 4.0;
+this recipe and the weights it produces are ours (trained on ODC-By data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["small_config", "validation_metrics", "main"]
+
+#: channels per training crop and crop length (16 x 8 patches = 128 tokens)
+N_CHANNELS = 16
+SEGMENT_S = 8.0
+
+
+def small_config():
+    """The small NeuroRVQ of this recipe (see the module docstring)."""
+    from ..models.neurorvq import NeuroRVQConfig, _eeg_rvq
+
+    rvq = replace(_eeg_rvq(), dim=32, n_codebooks=8, codebook_size=1024)
+    return NeuroRVQConfig(out_chans=4, embed_dim=100, depth_encoder=6, depth_decoder=3,
+                          num_heads=5, mlp_ratio=4.0, rvq=rvq, canonical_names=True)
+
+
+@torch.no_grad()
+def validation_metrics(codec, data, batch_size=32):
+    """NMSE at 1..K levels of every branch and code usage, on fixed crops.
+
+    Parameters
+    ----------
+    codec : NeuroRVQ
+        The model (evaluated in eval mode; its mode is restored).
+    data : tuple of torch.Tensor
+        ``x`` (n, n_channels, n_times) in the codec's units and ``ch_ix``
+        (n, n_channels), from :func:`~mne_codec.training.fixed_montage_crops`.
+    batch_size : int
+        Crops per forward.
+
+    Returns
+    -------
+    metrics : dict
+        ``nmse_k`` (mean over crops and channels of
+        :func:`mne_codec.metrics.nmse`) and ``usage_k`` (fraction of the
+        codes of level ``k`` used, mean over branches).
+    """
+    from ..metrics import codebook_usage, nmse
+
+    x_all, ch_all = data
+    was_training = codec.training
+    codec.eval()
+    device = next(codec.parameters()).device
+    n_levels = codec.max_codebooks
+    err = np.zeros(n_levels)
+    codes_all = []
+    try:
+        for start in range(0, len(x_all), batch_size):
+            x = x_all[start:start + batch_size].to(device)
+            ch = ch_all[start:start + batch_size].to(device)
+            enc = codec.encode(x, ch)
+            xn = x.reshape(-1, x.shape[-1]).double().cpu().numpy()
+            for k in range(1, n_levels + 1):
+                y = codec.decode(enc.codes[:, :, codec.code_rows(k)], enc.stats, ch)
+                yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
+                err[k - 1] += float(np.nansum(nmse(xn, yn)))
+            codes_all.append(enc.codes.cpu())
+    finally:
+        codec.train(was_training)
+    codes = torch.cat(codes_all)  # (n, C, n_branches * K, A): rows branch-major
+    b, c, rows, a = codes.shape
+    per_level = codes.reshape(b, c, codec.n_branches, n_levels, a).permute(0, 1, 2, 4, 3)
+    usage, _ = codebook_usage(per_level.reshape(-1, 1, n_levels).numpy()[..., None],
+                              codec.codebook_size)
+    out = {f"nmse_{k + 1}": float(err[k] / (len(x_all) * x_all.shape[1]))
+           for k in range(n_levels)}
+    out.update({f"usage_{k + 1}": float(usage[k]) for k in range(n_levels)})
+    return out
+
+
+def _files(data, split):
+    from .default import eegmat_files, eegmmidb_files
+
+    if split == "train":
+        return eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
+    return {"eegmmidb": eegmmidb_files(data, (9, 10)), "eegmat": eegmat_files(data, (3,))}
+
+
+def _evaluate(model_dir, data, window_s=5.0):
+    """The trained model next to the default codec on the validation recordings."""
+    from ..checkpoints import load_codec
+    from ..evaluation import evaluate_codec
+    from .default import _Prepare
+
+    report = {}
+    for name, files in _files(data, "val").items():
+        for codec in (model_dir, "default"):
+            key = f"{name}/{Path(str(codec)).parent.name if codec != 'default' else 'default'}"
+            report[key] = evaluate_codec(codec, files, prepare_raw=_Prepare(),
+                                         window_s=window_s, verbose=False)
+    return report
+
+
+def _print_report(report):
+    for key, rep in report.items():
+        print(f"{key}: {rep['codec']['name']} ({rep['n_signals']} channel-windows)")
+        for row in rep["levels"]:
+            bands = " ".join(f"{b} {v:.3f}" for b, v in row["band_nmse"].items())
+            print(f"  levels {row['n_codebooks']}: {row['bits_per_second']:.0f} + "
+                  f"{row.get('side_bits_per_second', 0.0):.1f} bit/s, NMSE {row['nmse']:.3f}, "
+                  f"r {row['pearson_r']:.3f}, band NMSE: {bands}", flush=True)
+
+
+def main(argv=None):
+    """Command-line entry point."""
+    from ..models.neurorvq import NeuroRVQ
+    from .data import MontageCrops, fixed_montage_crops
+    from .default import _Prepare, default_data_dir
+    from .losses import NeuroRVQLoss
+    from .trainer import TrainConfig, Trainer
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="output folder")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=None)
+    budget.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--evaluate", type=Path, default=None, metavar="MODEL_DIR",
+                        help="only evaluate a trained model (and the default codec)")
+    parser.add_argument("--data", type=Path, default=None, help="shared/data folder")
+    parser.add_argument("--device", default=None, help="default: CUDA if available")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--warmup-steps", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--val-segments", type=int, default=256)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    data = args.data or default_data_dir()
+    if args.evaluate is not None:
+        report = _evaluate(args.evaluate, data)
+        _print_report(report)
+        (args.evaluate / "evaluation.json").write_text(json.dumps(report, indent=1))
+        return report
+    if args.out is None or (args.minutes is None and args.steps is None):
+        parser.error("training needs --out and --minutes or --steps")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    codec = NeuroRVQ(small_config())
+    t0 = time.time()
+    train = MontageCrops(_files(data, "train"), codec, n_channels=N_CHANNELS,
+                         segment_s=SEGMENT_S, prepare_raw=_Prepare(), seed=args.seed,
+                         max_recordings_in_memory=64)
+    val = {}
+    for name, files in _files(data, "val").items():
+        if all(f.exists() for f in files):
+            val[name] = fixed_montage_crops(files, codec, n_channels=N_CHANNELS,
+                                            segment_s=SEGMENT_S, prepare_raw=_Prepare(),
+                                            max_segments=args.val_segments, seed=args.seed)
+        else:
+            print(f"validation set {name}: files absent, skipped", flush=True)
+    print(f"validation data ready in {time.time() - t0:.0f} s", flush=True)
+    config = TrainConfig(lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0,
+                         warmup_steps=args.warmup_steps, total_steps=args.steps,
+                         max_minutes=args.minutes, batch_size=args.batch_size,
+                         segment_s=SEGMENT_S, grad_clip=3.0, seed=args.seed, amp=True,
+                         log_every=20, val_every=args.val_every,
+                         checkpoint_every=args.val_every, num_threads=args.threads,
+                         progress=not args.no_progress)
+    meta = {"recipe": "mne_codec.training.neurorvq",
+            "licence": "weights: ours (BSD-3); architecture after the authors' code (CC BY-NC 4.0)",
+            "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
+            "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
+            "crops": f"{N_CHANNELS} random channels x {SEGMENT_S:g} s"}
+    trainer = Trainer(codec, train, val, config, args.out, loss=NeuroRVQLoss(), meta=meta,
+                      device=args.device, validate=validation_metrics)
+    summary = trainer.fit()
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary["validation"]), flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
