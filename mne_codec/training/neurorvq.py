@@ -122,7 +122,6 @@ def _files(data, split):
 
 def _evaluate(model_dir, data, window_s=5.0):
     """The trained model next to the default codec on the validation recordings."""
-    from ..checkpoints import load_codec
     from ..evaluation import evaluate_codec
     from .default import _Prepare
 
