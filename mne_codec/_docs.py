@@ -58,3 +58,7 @@ docdict["unknown"] = """unknown : ``"raise"`` | ``"drop"``
     or leave them out with a warning (they are then not in the tokens, and
     :meth:`CodecReconstructor.reconstruct` leaves them untouched). Ignored by
     channel-independent codecs."""
+docdict["precision"] = """precision : ``"fp32"`` | ``"bf16"`` | ``"fp16"``
+    Encoding precision on CUDA (autocast; ``"fp32"`` on CPU). Autocast is
+    faster on a GPU but changes a few codes at near-ties: see the agreement
+    measured by ``benchmarks/gpu.py`` in the documentation of the codecs."""

@@ -8,6 +8,7 @@ with the device chosen in one place.
 from __future__ import annotations
 
 import weakref
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -149,7 +150,43 @@ def _is_oom(err):
     return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
 
 
-def _run_batches(codec, mode, n_items, n_times, batch_size, dev, step, desc):
+_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _check_precision(precision, dev):
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
+    if precision != "fp32" and dev.type != "cuda":
+        raise ValueError(f"precision={precision!r} (autocast) is for CUDA devices; on {dev} "
+                         "use precision='fp32'.")
+
+
+@contextmanager
+def _autocast(dev, precision):
+    """Autocast for bf16/fp16; for fp32, true fp32 on CUDA (no TF32).
+
+    PyTorch lets cuDNN convolutions use TF32 on recent GPUs by default, which
+    changed 2 % of the default codec's codes against the CPU's (H100,
+    ``benchmarks/gpu.py``); fp32 here means fp32, so codes match the CPU's
+    but for float near-ties. The global flags are restored afterwards.
+    """
+    dtype = _PRECISIONS[precision]
+    if dtype is not None:
+        with torch.autocast("cuda", dtype=dtype):
+            yield
+        return
+    if dev.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _run_batches(codec, mode, n_items, n_times, batch_size, dev, step, desc, precision="fp32"):
     """Call ``step(start, stop)`` over ``n_items`` in batches that fit in memory.
 
     On an out-of-memory error the batch is halved and retried (with a warning),
@@ -167,7 +204,8 @@ def _run_batches(codec, mode, n_items, n_times, batch_size, dev, step, desc):
             raise
         raise too_big from err
     start = 0
-    with torch.inference_mode(), _progress(n_items, desc) as bar:
+    _check_precision(precision, dev)
+    with torch.inference_mode(), _autocast(dev, precision), _progress(n_items, desc) as bar:
         while start < n_items:
             stop = min(start + batch, n_items)
             try:
@@ -186,7 +224,7 @@ def _run_batches(codec, mode, n_items, n_times, batch_size, dev, step, desc):
             start = stop
 
 
-def encode_windows(codec, x, *, batch_size=256, device="auto"):
+def encode_windows(codec, x, *, batch_size=256, device="auto", precision="fp32"):
     """Encode preprocessed windows.
 
     Parameters
@@ -201,6 +239,9 @@ def encode_windows(codec, x, *, batch_size=256, device="auto"):
         batch is reduced, and halved again on an out-of-memory error.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``...
+    precision : ``"fp32"`` | ``"bf16"`` | ``"fp16"``
+        Autocast on CUDA (faster; a few codes change at near-ties: see
+        ``benchmarks/gpu.py`` for the agreement with fp32).
 
     Returns
     -------
@@ -215,7 +256,8 @@ def encode_windows(codec, x, *, batch_size=256, device="auto"):
         codes = codec.encode(flat[start:stop].to(dev))  # (n, 1 channel, K, T)
         out[start:stop] = codes[:, 0].cpu().numpy()
 
-    _run_batches(codec, "encode", len(flat), n_times, batch_size, dev, step, "Encoding")
+    _run_batches(codec, "encode", len(flat), n_times, batch_size, dev, step, "Encoding",
+                 precision)
     return out.reshape(n_win, n_ch, *out.shape[1:])
 
 
@@ -295,7 +337,8 @@ def _blocks(codec, n_channels, n_times):
     return groups
 
 
-def encode_named_windows(codec, x, ch_names, *, batch_size=256, device="auto"):
+def encode_named_windows(codec, x, ch_names, *, batch_size=256, device="auto",
+                         precision="fp32"):
     """Encode preprocessed windows with a codec that codes channels jointly by name.
 
     Every window is cut into the sub-windows the codec codes together
@@ -318,6 +361,8 @@ def encode_named_windows(codec, x, ch_names, *, batch_size=256, device="auto"):
         batched ``max(1, batch_size // g)`` at a time).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``...
+    precision : ``"fp32"`` | ``"bf16"`` | ``"fp16"``
+        Autocast on CUDA (see :func:`encode_windows`).
 
     Returns
     -------
@@ -350,7 +395,8 @@ def encode_named_windows(codec, x, ch_names, *, batch_size=256, device="auto"):
                     side[rows, c0:c1, :, f0:f1] = enc.side.float().cpu().numpy()[:, None, :, None]
 
         per_batch = max(1, batch_size // g)
-        _run_batches(codec, "encode", len(items), g * length, per_batch, dev, step, "Encoding")
+        _run_batches(codec, "encode", len(items), g * length, per_batch, dev, step, "Encoding",
+                     precision)
     return codes, side
 
 

@@ -17,6 +17,7 @@ from ._docs import fill_doc
 from ._validation import _pick_types, iter_input
 from .checkpoints import load_codec
 from .inference import (
+    _check_precision,
     decode_named_windows,
     decode_windows,
     encode_named_windows,
@@ -53,9 +54,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
-                 unknown="raise", resample=True, device="auto", batch_size=256, memory=None,
-                 verbose=None):
+                 unknown="raise", resample=True, device="auto", precision="fp32",
+                 batch_size=256, memory=None, verbose=None):
         self.codec = codec
+        self.precision = precision
         self.unknown = unknown
         self.sfreq = sfreq
         self.window_s = window_s
@@ -85,7 +87,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             raise ValueError(f"unknown must be 'raise' or 'drop', got {self.unknown!r}")
         if not isinstance(self.resample, (bool, np.bool_)):
             raise TypeError(f"resample must be a bool, got {self.resample!r}")
-        resolve_device(self.device)
+        _check_precision(self.precision, resolve_device(self.device))
         check_memory(self.memory)
 
     def _windows(self, X, pad_tail=False, filtered=True):
@@ -191,6 +193,8 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         codec = self.codec_
         prefix = (f"{codec.fingerprint()}:{codec.n_codebooks}:{w.sfreq!r}:{self.resample}:"
                   f"{w.band_limited}")
+        if self.precision != "fp32":  # autocast may change codes at near-ties
+            prefix += f":{self.precision}"
         if self._named:  # codes depend on the channels coded together and their names
             prefix += ":" + ",".join(self._coded_names())
         cache = DiskTokenCache(location)
@@ -232,9 +236,11 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         side = None
         if self._named:
             codes, side = encode_named_windows(codec, x, self._coded_names(),
-                                               batch_size=self.batch_size, device=self.device)
+                                               batch_size=self.batch_size, device=self.device,
+                                               precision=self.precision)
         else:
-            codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device)
+            codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device,
+                                   precision=self.precision)
         return Tokens(codes=codes, center=center, scale=scale, ch_names=self._coded_names(),
                       sfreq=w.sfreq, n_times=w.data.shape[-1], n_times_codec=x.shape[-1],
                       onsets_s=w.onsets_s, codec=self._codec_info(), side=side)
@@ -286,6 +292,7 @@ class CodecTokenizer(_CodecBase):
     %(unknown)s
     %(resample)s
     %(device)s
+    %(precision)s
     %(batch_size)s
     %(memory)s
     %(verbose_est)s
@@ -310,10 +317,11 @@ class CodecTokenizer(_CodecBase):
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
                  output="histogram", reject_by_annotation=True, unknown="raise", resample=True,
-                 device="auto", batch_size=256, memory=None, verbose=None):
+                 device="auto", precision="fp32", batch_size=256, memory=None, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, n_codebooks=n_codebooks,
                          unknown=unknown, resample=resample, device=device,
-                         batch_size=batch_size, memory=memory, verbose=verbose)
+                         precision=precision, batch_size=batch_size, memory=memory,
+                         verbose=verbose)
         self.output = output
         self.reject_by_annotation = reject_by_annotation
 
@@ -431,6 +439,7 @@ class CodecReconstructor(_CodecBase):
     %(unknown)s
     %(resample)s
     %(device)s
+    %(precision)s
     %(batch_size)s
     %(memory)s
     %(verbose_est)s

@@ -445,3 +445,20 @@ def test_memory_estimate_scales_with_window_length(tiny_codec):
     # the largest activation of the tiny SEANet is 4 channels x n_times float32
     assert 4 * 4 <= per_sample <= 100 * 4 * 4
     assert _bytes_per_sample(codec, "encode") == per_sample  # cached
+
+
+def test_precision_is_validated(tiny_codec):
+    """Autocast precisions are for CUDA; unknown precisions are refused clearly."""
+    from mne_codec import CodecTokenizer
+    from mne_codec.inference import encode_windows
+
+    X = np.random.default_rng(0).standard_normal((2, 3, 500)) * 1e-5
+    with pytest.raises(ValueError, match="for CUDA devices"):
+        CodecTokenizer(tiny_codec, sfreq=250.0, precision="bf16", device="cpu").fit(X)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        CodecTokenizer(tiny_codec, sfreq=250.0, precision="fp64").fit(X)
+    x = np.zeros((1, 2, 500), np.float32)
+    with pytest.raises(ValueError, match="for CUDA devices"):
+        encode_windows(tiny_codec.eval(), x, device="cpu", precision="fp16")
+    np.testing.assert_array_equal(encode_windows(tiny_codec, x, device="cpu", precision="fp32"),
+                                  encode_windows(tiny_codec, x, device="cpu"))
