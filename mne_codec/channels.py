@@ -106,7 +106,7 @@ def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what=
     ----------
     ch_names : list of str
         Channel names (e.g. ``raw.ch_names``).
-    vocabulary : sequence of str
+    vocabulary : tuple of str | list of str
         The vocabulary (case-insensitive).
     unknown : ``"raise"`` | ``"drop"``
         What to do with names that match nothing: raise a ValueError, or drop
@@ -196,7 +196,7 @@ def channel_positions(indices=None):
 
     Parameters
     ----------
-    indices : array-like of int | None
+    indices : list of int | ndarray | None
         Indices in :data:`CHANNEL_VOCABULARY` (default: all of them).
 
     Returns
