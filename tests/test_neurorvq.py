@@ -327,14 +327,24 @@ def _window_config(n_patches=64, codebook_size=32):
                           rvq=replace(_eeg_rvq(), dim=16, codebook_size=codebook_size))
 
 
+def _spread_codebooks(codec):
+    """Seeded unit-norm codewords, as after training (k-means init leaves zeros)."""
+    with torch.no_grad():
+        for q in codec.quantizers:
+            for layer in q.layers:
+                cb = layer.codebook
+                cb.embed.copy_(F.normalize(torch.randn_like(cb.embed), dim=1))
+                cb.embed_avg.copy_(cb.embed)
+                cb.inited.fill_(1)
+    return codec
+
+
 @pytest.fixture(scope="module")
 def window_codec():
     torch.manual_seed(0)
-    codec = NeuroRVQ(_window_config()).eval()
-    # codebooks spread over the unit sphere, as after training (k-means never ran)
-    for q in codec.quantizers:
-        for layer in q.layers:
-            layer.codebook.inited.fill_(1)
+    codec = _spread_codebooks(NeuroRVQ(_window_config()).eval())
+    # all-zero codebooks would give only code 0: the tests below need real codes
+    assert len(codec.quantize_1.layers[0].codebook.embed.unique(dim=0)) == 32
     return codec
 
 
@@ -366,7 +376,7 @@ def test_coding_blocks_keep_the_token_budget(window_codec):
 def test_transformers_tokenize_and_reconstruct(window_codec, shared_data, dataset):
     """19 and 64 channels of any length: the estimators code the codec's sub-windows."""
     from mne_codec import CodecReconstructor, CodecTokenizer
-    from mne_codec.inference import decode_named_windows
+    from mne_codec.preprocessing import band_limit
 
     from .conftest import _eegbci_raw
 
@@ -380,38 +390,52 @@ def test_transformers_tokenize_and_reconstruct(window_codec, shared_data, datase
     n_win = int(37.3 // 5)
     assert tokens.codes.shape == (n_win, n_ch, 4 * 8, 5)
     assert tokens.side.shape == (n_win, n_ch, 2, 5) and tokens.ch_names == raw.ch_names
-    # the tokens are the codec's own on each sub-window (all channels, whole patches)
-    from mne_codec.preprocessing import band_limit
-
+    assert len(np.unique(tokens.codes)) > 16  # real codes, not one codeword
+    # the tokens are the codec's own on each sub-window (all channels, whole patches):
+    # 19 x 5 and 64 x 5 patches exceed the 64-token budget, so windows are split
     sfreq, prep = raw.info["sfreq"], window_codec.preprocessing
     filtered = band_limit(raw.get_data(), sfreq, prep)  # the Raw is filtered as a whole
     x, _, _ = preprocess(filtered[None, :, : int(5 * sfreq)], sfreq, prep, band_limited=True)
-    for c0, c1, start, stop in window_codec.coding_blocks(n_ch, x.shape[-1]):
+    blocks = window_codec.coding_blocks(n_ch, x.shape[-1])
+    assert len(blocks) == (2 if n_ch == 19 else 5)
+    direct = np.empty(x.shape, np.float32)
+    for c0, c1, start, stop in blocks:
         with torch.no_grad():
             enc = window_codec.encode(torch.from_numpy(x[:, c0:c1, start:stop]),
                                       raw.ch_names[c0:c1])
+            direct[:, c0:c1, start:stop] = window_codec.decode(
+                enc.codes, enc.stats, raw.ch_names[c0:c1]).numpy()
         f0, f1 = start // 200, stop // 200
         np.testing.assert_array_equal(tokens.codes[:1, c0:c1, :, f0:f1], enc.codes.numpy())
-        np.testing.assert_allclose(tokens.side[:1, c0, :, f0], enc.stats.numpy(), rtol=1e-5)
-    np.testing.assert_array_equal(tok.tokenize(raw).codes, tokens.codes)
-    # bits: 416 bit/s per channel of tokens, side information once per sub-window
-    assert tokens.bits_per_second == 32 * 13 * 1.0 / 13 * np.log2(32)
-    n_blocks = len(window_codec.coding_blocks(n_ch, 1000))
-    assert tokens.side_bits_per_second == pytest.approx(n_blocks * 64 / (5.0 * n_ch))
-    # volts back, equal to decoding the sub-windows directly
+        np.testing.assert_allclose(tokens.side[:1, c0:c1, :, f0:f1],
+                                   enc.stats.numpy()[:, None, :, None]
+                                   .repeat(c1 - c0, 1).repeat(f1 - f0, 3), rtol=1e-5)
+    np.testing.assert_array_equal(tok.tokenize(raw).codes, tokens.codes)  # deterministic
+    # bits: 32 code rows of 5 bits per channel-second, side information once per sub-window
+    assert tokens.bits_per_second == 32 * 5
+    assert tokens.side_bits_per_second == pytest.approx(len(blocks) * 64 / (5.0 * n_ch))
+    # volts back: the codec's own decoding of each sub-window, stitched and restored
     y = tok.inverse_transform(tokens)
-    assert y.shape == (n_win, n_ch, 5 * int(raw.info["sfreq"]))
-    direct = decode_named_windows(window_codec, tokens.codes, tokens.side, tokens.ch_names,
-                                  tokens.n_times_codec)
-    np.testing.assert_allclose(
-        y, restore(direct, tokens.center, tokens.scale, window_codec.preprocessing,
-                   tokens.sfreq, tokens.n_times), rtol=1e-6)
+    assert y.shape == (n_win, n_ch, 5 * int(sfreq))
+    expected = restore(direct, tokens.center[:1], tokens.scale[:1], prep, sfreq, tokens.n_times)
+    np.testing.assert_allclose(y[:1], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
     assert 0 < np.abs(y).max() < 1e-3  # volts, not microvolts
-    # the whole recording through the reconstructor (blockwise, any length)
+    # the whole recording through the reconstructor (blockwise, any length): the
+    # whole windows are those of the tokens, the 2.3-s tail is coded padded
     rec = CodecReconstructor(window_codec).fit(raw).reconstruct(raw)
     assert rec.get_data().shape == raw.get_data().shape
+    n_full = n_win * int(5 * sfreq)
+    np.testing.assert_allclose(rec.get_data()[:, :n_full],
+                               y.transpose(1, 0, 2).reshape(n_ch, n_full),
+                               rtol=1e-5, atol=1e-6 * np.abs(y).max())
+    assert np.isfinite(rec.get_data()[:, n_full:]).all()
+    # embedding: each channel's quantized latents (4 branches x 16) averaged over time
     emb = CodecTokenizer(window_codec, output="embedding").fit_transform(raw)
     assert emb.shape == (n_win, n_ch * 4 * 16) and np.isfinite(emb).all()
+    with torch.no_grad():
+        z = window_codec.quantized(torch.from_numpy(tokens.codes[:1]).long())
+    np.testing.assert_allclose(emb[:1], z.mean(-1).reshape(1, -1).numpy(), rtol=1e-5,
+                               atol=1e-7)
 
 
 @pytest.mark.filterwarnings("ignore:Flat")
