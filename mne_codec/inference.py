@@ -95,8 +95,9 @@ def _bytes_per_sample(codec, mode):
         dev = next(codec.parameters()).device
         try:
             named = codec.channel_policy == "named"
-            if named:  # a one-channel window the codec accepts
-                probe = min(64, codec.config.n_patches) * codec.hop_length
+            if named:  # the first sub-window it codes of one channel (within its budget)
+                _, _, start, stop = codec.coding_blocks(1, probe)[0]
+                probe = stop - start
                 names = [codec._probe_channel]
             with torch.inference_mode():
                 if mode == "encode":

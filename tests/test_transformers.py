@@ -1,6 +1,7 @@
 """CodecTokenizer / CodecReconstructor on real EEG, arrays and bad input."""
 
 import pickle
+from types import SimpleNamespace
 
 import mne
 import numpy as np
@@ -14,8 +15,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mne_codec import CodecReconstructor, CodecTokenizer, Tokens, read_tokens
 from mne_codec.checkpoints import CheckpointError
+from mne_codec.models import BioCodec, BioCodecConfig
 
-from .conftest import make_tiny_codec
+from .conftest import assert_codes_equal_up_to_near_ties, make_tiny_codec
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +296,53 @@ _REAL_CODEC_FAILS = {name: _SHORTER_THAN_A_FRAME for name in [
 @parametrize_with_checks(_real_instances(), expected_failed_checks=lambda est: _REAL_CODEC_FAILS)
 def test_sklearn_checks_biocodec(estimator, check):
     check(estimator)
+
+
+class _NamedTiny(BioCodec):
+    """A channel-independent codec behind the ``"named"`` protocol, with Codec's defaults.
+
+    No side information, every name known, one sub-window per window: what a
+    jointly coding codec without a token budget (e.g. a multi-channel DAC) declares.
+    """
+
+    family = "named-tiny"
+    channel_policy = "named"
+
+    def encode(self, x, ch_names):
+        assert len(ch_names) == x.shape[1]
+        return SimpleNamespace(codes=super().encode(x))
+
+    def decode(self, codes, side, ch_names, n_times=None):
+        assert side is None and len(ch_names) == codes.shape[1]
+        return super().decode(codes, n_times)
+
+
+def test_named_codec_protocol(small_epochs, monkeypatch):
+    """Any codec with the named protocol runs through the estimators, not only NeuroRVQ."""
+    from mne_codec.models import FAMILIES
+    from mne_codec.preprocessing import preprocess
+
+    monkeypatch.setitem(FAMILIES, "named-tiny", (_NamedTiny, BioCodecConfig))  # deepcopy
+    plain = make_tiny_codec()
+    named = _NamedTiny(plain.config)
+    named.load_state_dict(plain.state_dict())
+    named.eval()
+    # 4-s epochs at 100 Hz (the tiny codec's rate; 400 samples, whole frames)
+    info = mne.create_info(small_epochs.ch_names[:6], 100.0, "eeg")
+    data = small_epochs.get_data()[:3, :6, :400]
+    epochs = mne.EpochsArray(data, info, verbose=False)
+    tok = CodecTokenizer(named, output="tokens").fit(epochs)
+    assert type(tok.codec_) is _NamedTiny
+    tokens = tok.tokenize(epochs)
+    assert tokens.side is None and tokens.side_bits_per_second == 0.0
+    ref = CodecTokenizer(plain, output="tokens").fit(epochs).tokenize(epochs)
+    x, _, _ = preprocess(data, 100.0, plain.preprocessing)
+    assert_codes_equal_up_to_near_ties(plain, x, tokens.codes, ref.codes)
+    y = CodecReconstructor(named).fit(epochs).transform(epochs)
+    np.testing.assert_allclose(y, CodecReconstructor(plain).fit(epochs).transform(epochs),
+                               rtol=1e-4, atol=1e-4 * np.abs(y).max())
+    with pytest.raises(ValueError, match="arrays carry no channel names"):
+        CodecTokenizer(named, sfreq=100.0).fit(data)
 
 
 def test_fit_does_not_mutate_the_codec(rng, tiny_codec):

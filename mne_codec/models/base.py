@@ -18,6 +18,7 @@ import hashlib
 import math
 from dataclasses import MISSING, fields
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -80,17 +81,34 @@ class Codec(nn.Module):
     Subclasses set ``family``, ``config`` (a dataclass with ``to_dict``),
     ``quantizer`` (:class:`~mne_codec.quantization.ResidualVQ`) and implement
     :meth:`_encode_latent`, :meth:`_decode_latent` and ``hop_length``.
+
+    Notes
+    -----
+    ``channel_policy`` says how a codec reads channels:
+
+    - ``"independent"``: every channel is coded on its own, whatever its name
+      (BioCodec, DAC): ``encode(x)`` and ``decode(codes, n_times)``.
+    - ``"named"``: the channels of a window are coded jointly and identified
+      by name (NeuroRVQ). Such a codec implements ``encode(x, ch_names)``,
+      returning an object with ``codes`` (batch, n_channels,
+      :attr:`n_code_rows`, n_frames) and, if :attr:`n_side` > 0, ``side``
+      (batch, n_side): the side information of each coded sub-window;
+      ``decode(codes, side, ch_names, n_times)``; and, where the defaults
+      below do not fit, :meth:`pick_channels` (which names it knows) and
+      :meth:`coding_blocks` (how a window is cut into the sub-windows coded
+      together, e.g. to respect a token budget).
+      :func:`~mne_codec.inference.encode_named_windows` and
+      :func:`~mne_codec.inference.decode_named_windows` run any such codec
+      on windows of any size; the transformers use them.
     """
 
     family = "codec"
-    #: ``"independent"``: every channel is coded on its own (channel-agnostic).
-    #: ``"named"``: a window's channels are coded jointly and by name; such a
-    #: codec has ``encode(x, ch_names)`` (returning an object with ``codes``
-    #: and ``side``, the side information per coded window or None),
-    #: ``decode(codes, side, ch_names, n_times)``, ``n_side`` (side values per
-    #: coded window), ``pick_channels(ch_names, unknown)`` and
-    #: ``coding_blocks(n_channels, n_times)`` (see :class:`NeuroRVQ`).
+    #: ``"independent"`` or ``"named"`` (see Notes)
     channel_policy = "independent"
+    #: values of side information per coded sub-window (``"named"`` codecs; 0: none)
+    n_side = 0
+    #: a channel name that the ``"named"`` codecs know (memory probes)
+    _probe_channel = "Cz"
 
     def __init__(self):
         super().__init__()
@@ -148,6 +166,46 @@ class Codec(nn.Module):
     def max_code_rows(self):
         """Rows of axis 2 of the codes with every level."""
         return self.n_code_rows // self.n_codebooks * self.max_codebooks
+
+    def pick_channels(self, ch_names, unknown="raise"):
+        """Positions of the channels this codec codes (``"named"`` codecs).
+
+        Parameters
+        ----------
+        ch_names : list of str
+            Channel names.
+        unknown : ``"raise"`` | ``"drop"``
+            What to do with names the codec does not know: raise a
+            ValueError, or leave them out with a warning.
+
+        Returns
+        -------
+        picks : ndarray of int
+            Positions in ``ch_names`` of the channels coded, in their order.
+            By default every channel (a codec that knows any name).
+        """
+        return np.arange(len(ch_names))
+
+    def coding_blocks(self, n_channels, n_times):
+        """Sub-windows of a window that are coded together (``"named"`` codecs).
+
+        Parameters
+        ----------
+        n_channels : int
+            Channels of the window.
+        n_times : int
+            Samples of the window at the codec's rate.
+
+        Returns
+        -------
+        blocks : list of (int, int, int, int)
+            ``(ch_start, ch_stop, start, stop)``, covering the window once;
+            ``start`` and ``stop`` are samples, multiples of :attr:`hop_length`,
+            and ``stop`` may exceed ``n_times`` (the signal is zero-padded up
+            to it and the decoded signal trimmed). By default one block: all
+            channels, the whole window padded to whole frames.
+        """
+        return [(0, n_channels, 0, self.n_frames(n_times) * self.hop_length)]
 
     @property
     def bits_per_second(self):

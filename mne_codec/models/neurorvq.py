@@ -526,9 +526,8 @@ class NeuroRVQ(Codec):
 
     family = "neurorvq"
     channel_policy = "named"
-    #: values of side information per coded window (the amplitude statistics)
+    #: values of side information per coded sub-window (the amplitude statistics)
     n_side = 2
-    _probe_channel = "Cz"
 
     def __init__(self, config=None):
         super().__init__()
