@@ -128,11 +128,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             self._check_length(w)
             self.picks_ = np.arange(w.data.shape[1])
             if codec.channel_policy == "named":
-                if w.ch_names is None:
-                    raise ValueError(
-                        f"{type(codec).__name__} codes channels jointly by name: give an "
-                        "mne.io.Raw or mne.Epochs (arrays carry no channel names)."
-                    )
+                self._check_names(w)
                 self.picks_ = np.asarray(codec.pick_channels(w.ch_names, self.unknown))
             self.n_codebooks_ = codec.n_codebooks
             self.sfreq_ = w.sfreq
@@ -143,6 +139,13 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     @property
     def _named(self):
         return self.codec_.channel_policy == "named"
+
+    def _check_names(self, w):
+        if w.ch_names is None:
+            raise ValueError(
+                f"{type(self.codec_).__name__} codes channels jointly by name: give an "
+                "mne.io.Raw or mne.Epochs (arrays carry no channel names)."
+            )
 
     def _coded_names(self):
         if self.ch_names_ is None:
@@ -167,6 +170,8 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             yield w
 
     def _check_block(self, w):
+        if self._named:  # also after a fit on MNE data: never code an array by position
+            self._check_names(w)
         if w.kind == "array":
             if _n_features(w) != self.n_features_in_:
                 raise ValueError(
@@ -468,6 +473,8 @@ class CodecReconstructor(_CodecBase):
             Same shape and units as the coded data: ``(n_epochs, n_channels,
             n_times)`` for Epochs and 3-D arrays, ``(n_epochs, n_times)`` for
             2-D arrays, ``(n_channels, n_times)`` for a Raw (whole recording).
+            ``n_channels`` counts the coded channels (:attr:`picks_`): without
+            those a named codec dropped (``unknown="drop"``).
         """
         with self._log():
             if isinstance(X, BaseRaw):
@@ -500,8 +507,9 @@ class CodecReconstructor(_CodecBase):
         Returns
         -------
         inst_rec : mne.io.Raw | mne.Epochs
-            Same info, events, annotations and metadata; other channel types
-            are left untouched.
+            Same info, events, annotations and metadata; other channel types,
+            and channels a named codec dropped (``unknown="drop"``), are left
+            untouched.
         """
         if not isinstance(inst, (BaseRaw, BaseEpochs)):
             raise TypeError(f"inst must be a Raw or Epochs, got {type(inst).__name__}")

@@ -458,6 +458,15 @@ def test_transformers_unknown_channels(window_codec, shared_data):
         CodecTokenizer(window_codec, unknown="ignore").fit(raw)
     with pytest.raises(ValueError, match="arrays carry no channel names"):
         CodecTokenizer(window_codec, sfreq=200.0).fit(np.zeros((2, 3, 1000)))
+    # dropped channels are not in the tokens; arrays are refused after a fit on MNE data
+    # too (they would be coded by position, under the names seen in fit)
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        tok = CodecTokenizer(window_codec, sfreq=500.0, unknown="drop", output="tokens").fit(raw)
+    tokens = tok.tokenize(raw)
+    assert tokens.ch_names == [c for c in raw.ch_names if c != "X9"]
+    assert tokens.codes.shape[1] == len(raw.ch_names) - 1
+    with pytest.raises(ValueError, match="arrays carry no channel names"):
+        tok.transform(raw.get_data()[None, :, :2500])
 
 
 def test_tokens_with_side_information_round_trip(window_codec, shared_data, tmp_path):
