@@ -25,7 +25,9 @@ class Tokens:
     Parameters
     ----------
     codes : ndarray of int16, shape (n_windows, n_channels, n_codebooks, n_frames)
-        The tokens.
+        The tokens. Axis 2 holds the levels in use; for codecs with several
+        quantizers, their levels side by side (NeuroRVQ: ``n_branches *
+        n_codebooks`` rows, branch-major).
     center, scale : ndarray of float64, shape (n_windows, n_channels)
         Per-window, per-channel scaling statistics in volts (the codec codes
         ``(x - center) / scale``).
@@ -122,7 +124,7 @@ class Tokens:
 
     @property
     def n_codebooks(self):
-        """Number of codebook levels."""
+        """Rows of codes per channel and frame (levels, times branches for NeuroRVQ)."""
         return self.codes.shape[2]
 
     @property
@@ -137,8 +139,12 @@ class Tokens:
 
         Each sub-window coded together sends ``n_side`` float32 once; this is
         their total over all windows divided by the duration and the number
-        of channels (0 without side information). For NeuroRVQ with 19
-        channels and 5-s windows: 64 bits per window, 0.67 bit/s per channel.
+        of channels (0 without side information). For NeuroRVQ in 5-s
+        windows: 19 channels, one sub-window, 64 bits per window, 0.67 bit/s
+        per channel; 64 channels, two sub-windows, 0.40 bit/s per channel.
+        The sub-windows are counted as the distinct side vectors of each
+        window, so two with bit-identical values (e.g. two silent ones)
+        count once.
         """
         if self.side is None:
             return 0.0

@@ -469,6 +469,130 @@ def test_transformers_unknown_channels(window_codec, shared_data):
         tok.transform(raw.get_data()[None, :, :2500])
 
 
+def _decode_what_was_encoded(codec):
+    """Make ``codec`` decode exactly what it encoded (an ideal decoder).
+
+    Its heads are replaced by the true standardised ``log1p|FFT|`` and phase of
+    the sub-windows it encoded, looked up by their side information; the
+    amplitude statistics then alone set the scale of the output. Returns the
+    list of sub-windows decoded this way.
+    """
+    memo, used, p = {}, [], codec.config.patch_size
+    encode, decode = codec.encode, codec.decode
+
+    def ideal_encode(x, ch_names):
+        enc = encode(x, ch_names)
+        b, c, n = x.shape
+        log_amp, sin, cos = codec._spectrum(x.reshape(b, c * (n // p), p))
+        amp = (log_amp - enc.stats[:, :1, None]) / enc.stats[:, 1:, None]
+        for i in range(b):
+            memo[enc.stats[i].numpy().tobytes()] = (amp[i], sin[i], cos[i])
+        return enc
+
+    def ideal_decode(codes, stats, ch_names, n_times=None):
+        keys = [s.numpy().tobytes() for s in stats]
+        if not all(k in memo for k in keys):  # e.g. the memory probe
+            return decode(codes, stats, ch_names, n_times)
+        used.extend(keys)
+        b, c, _, a = codes.shape
+        heads = [torch.stack(h) for h in zip(*(memo[k] for k in keys))]
+        y = codec._synthesise(*heads, stats, (b, c, a))
+        return y[..., :n_times]
+
+    codec.encode, codec.decode = ideal_encode, ideal_decode
+    return used
+
+
+def test_side_information_restores_volts(window_codec, shared_data):
+    """With an ideal decoder, the tokens' side information gives back the input in volts.
+
+    19 channels at 500 Hz in 4.1-s windows: 820 samples at 200 Hz, i.e. 4 patches and
+    a partial one, coded as 3 + 2 patches (64-token budget), the last zero-padded.
+    The output must be the codec's input (band-passed, resampled, microvolts)
+    brought back to volts at 500 Hz; only the amplitude statistics carry the scale.
+    """
+    from mne_codec import CodecTokenizer
+    from mne_codec.preprocessing import band_limit
+
+    raw = _eegmat_raw(shared_data).crop(0, 12.3)
+    sfreq, prep, n_ch = raw.info["sfreq"], window_codec.preprocessing, len(raw.ch_names)
+    tok = CodecTokenizer(window_codec, output="tokens", window_s=4.1).fit(raw)
+    used = _decode_what_was_encoded(tok.codec_)  # the estimator's own copy
+    tokens = tok.tokenize(raw)
+    assert tokens.n_times_codec == 820
+    assert len(tok.codec_.coding_blocks(n_ch, 820)) == 2
+    y = tok.inverse_transform(tokens)
+    assert len(used) == 2 * 3  # every sub-window of every window decoded ideally
+    n = tokens.n_times
+    filtered = band_limit(raw.get_data(), sfreq, prep)[:, : 3 * n]
+    windows = filtered.reshape(n_ch, 3, n).transpose(1, 0, 2)
+    x, center, scale = preprocess(windows, sfreq, prep, band_limited=True)
+    assert np.abs(x).max() < prep.clip  # no clipping: the round trip can be exact
+    expected = restore(x, center, scale, prep, sfreq, n)
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    # and that is the band-passed recording in volts (away from the edges, where
+    # resampling each window on its own differs)
+    mid = slice(n // 8, -n // 8)
+    err = np.sum((y[..., mid] - windows[..., mid]) ** 2) / np.sum(windows[..., mid] ** 2)
+    assert err < 1e-4
+    assert 1e-6 < np.std(y) < 1e-4  # tens of microvolts, in volts
+
+
+def test_channel_groups_beyond_the_budget(window_codec, mi_epochs):
+    """More channels than the token budget: groups of consecutive channels, a patch each."""
+    from mne_codec import CodecReconstructor, CodecTokenizer
+
+    codec = NeuroRVQ(replace(window_codec.config, max_tokens=24)).eval()
+    codec.load_state_dict(window_codec.state_dict())
+    epochs = mi_epochs[:2]  # 64 channels, 641 samples at 160 Hz: 802 at 200 Hz
+    n_ch = len(epochs.ch_names)
+    blocks = codec.coding_blocks(n_ch, 802)
+    assert sorted({b[:2] for b in blocks}) == [(0, 22), (22, 43), (43, 64)]
+    assert len(blocks) == 3 * 5 and all(stop - start == 200 for _, _, start, stop in blocks)
+    tok = CodecTokenizer(codec, output="tokens").fit(epochs)
+    tokens = tok.tokenize(epochs)
+    assert tokens.codes.shape == (2, n_ch, 32, 5) and tokens.side.shape == (2, n_ch, 2, 5)
+    # each group is coded on its own: its codes do not depend on the other groups
+    x, _, _ = preprocess(epochs.get_data(), epochs.info["sfreq"], codec.preprocessing)
+    xp = F.pad(torch.from_numpy(x), (0, 1000 - x.shape[-1]))
+    for c0, c1, start, stop in blocks:
+        with torch.no_grad():
+            enc = codec.encode(xp[:, c0:c1, start:stop], epochs.ch_names[c0:c1])
+        f = start // 200
+        np.testing.assert_array_equal(tokens.codes[:, c0:c1, :, f], enc.codes[..., 0].numpy())
+        np.testing.assert_allclose(tokens.side[:, c0, :, f], enc.stats.numpy(), rtol=1e-6)
+    assert tokens.side_bits_per_second == pytest.approx(15 * 64 / (641 / 160 * n_ch))
+    out = CodecReconstructor(codec).fit(epochs).reconstruct(epochs)
+    assert out.get_data().shape == epochs.get_data().shape
+    assert np.isfinite(out.get_data()).all()
+
+
+def test_sub_windows_and_side_bits_of_the_release():
+    """The documented figures for the authors' config: 256-token budget, 5-s windows."""
+    from mne_codec import Tokens
+
+    with torch.device("meta"):
+        model = NeuroRVQ()
+    assert model.coding_blocks(19, 1000) == [(0, 19, 0, 1000)]
+    assert model.coding_blocks(64, 1000) == [(0, 64, 0, 600), (0, 64, 600, 1000)]
+    assert [b[:2] for b in model.coding_blocks(300, 200)] == [(0, 150), (150, 300)]
+    bits = {}
+    for n_ch in (19, 64):
+        blocks = model.coding_blocks(n_ch, 1000)
+        side = np.zeros((3, n_ch, 2, 5), np.float32)
+        for w in range(3):
+            for k, (c0, c1, start, stop) in enumerate(blocks):
+                side[w, c0:c1, :, start // 200:stop // 200] = [[w + 0.5], [k + 1.0]]
+        tokens = Tokens(codes=np.zeros((3, n_ch, 32, 5), np.int16), center=np.zeros((3, n_ch)),
+                        scale=np.ones((3, n_ch)), ch_names=None, sfreq=200.0, n_times=1000,
+                        n_times_codec=1000, onsets_s=np.arange(3) * 5.0,
+                        codec=dict(frame_rate=1.0, codebook_size=8192), side=side)
+        assert tokens.bits_per_second == 416
+        bits[n_ch] = tokens.side_bits_per_second
+    assert bits[19] == pytest.approx(64 / (5 * 19))  # 0.67 bit/s per channel
+    assert bits[64] == pytest.approx(2 * 64 / (5 * 64))  # 0.40 bit/s per channel
+
+
 def test_tokens_with_side_information_round_trip(window_codec, shared_data, tmp_path):
     """Side information is saved, read, concatenated and cached losslessly."""
     from mne_codec import CodecTokenizer, Tokens, read_tokens

@@ -1,5 +1,6 @@
 """CodecTokenizer / CodecReconstructor on real EEG, arrays and bad input."""
 
+import json
 import pickle
 from types import SimpleNamespace
 
@@ -141,6 +142,22 @@ def test_token_file_round_trip(tmp_path, small_epochs, ref_codec):
     np.testing.assert_array_equal(tok.inverse_transform(again), tok.inverse_transform(tokens))
     with pytest.raises(FileExistsError):
         tokens.save(fname)
+    assert again.side is None  # a channel-independent codec sends no side information
+    # version-1 files (written before side information existed) still read; files of
+    # a newer format are refused
+    meta = dict(tokens._meta(), version=1)
+    for version in (1, 3):
+        meta["version"] = version
+        with open(tmp_path / f"v{version}.npz", "wb") as f:
+            np.savez(f, codes=tokens.codes, center=tokens.center, scale=tokens.scale,
+                     onsets_s=tokens.onsets_s,
+                     meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    v1 = read_tokens(tmp_path / "v1.npz")
+    assert v1.side is None and v1.ch_names == tokens.ch_names
+    np.testing.assert_array_equal(v1.codes, tokens.codes)
+    np.testing.assert_array_equal(tok.inverse_transform(v1), tok.inverse_transform(tokens))
+    with pytest.raises(ValueError, match="newer than this"):
+        read_tokens(tmp_path / "v3.npz")
     (tmp_path / "bad.npz").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a valid mne-codec token file"):
         read_tokens(tmp_path / "bad.npz")
