@@ -1,18 +1,31 @@
 """Short-time Fourier features shared by the training losses and the metrics.
 
-This is the one STFT implementation of the package. It follows BioCodec's
-``EEG2Spec``: a Hann window of ``n_fft`` samples, a hop of ``n_fft // 8``,
-reflect padding of ``(n_fft - hop) // 2`` samples on each side and
-``center=False``; the features are ``log1p|S|`` and the unit phasor
-``(cos angle, sin angle)`` of every bin.
+This is the one module of the package that computes spectra for losses:
+
+- :func:`stft_features` and :func:`multiscale_stft_loss` follow BioCodec's
+  ``EEG2Spec``: a Hann window of ``n_fft`` samples, a hop of ``n_fft // 8``,
+  reflect padding of ``(n_fft - hop) // 2`` samples on each side and
+  ``center=False``; the features are ``log1p|S|`` and the unit phasor
+  ``(cos angle, sin angle)`` of every bin.
+- :func:`mel_filterbank`, :func:`mel_spectrogram` and
+  :func:`multiscale_mel_loss` follow DAC's mel reconstruction loss (Kumar et
+  al. 2023, through ``audiotools``): a periodic Hann window, a hop of a
+  quarter window, ``center=True`` with reflect padding, the magnitude
+  projected on Slaney-style triangular mel filters (the default of
+  ``librosa.filters.mel``), compared as ``log10`` of magnitudes clamped at
+  ``1e-5``, with the L1 distance.
 """
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["stft_features", "multiscale_stft_loss"]
+__all__ = ["stft_features", "multiscale_stft_loss", "mel_filterbank", "mel_spectrogram",
+           "multiscale_mel_loss"]
 
 #: feature kinds stacked by :func:`stft_features`, in order
 FEATURES = ("log_magnitude", "cos_phase", "sin_phase")
@@ -94,4 +107,152 @@ def multiscale_stft_loss(y, x, n_ffts=(32, 64, 128, 256), weights=(1.0, 0.2, 0.2
         w = torch.as_tensor(weights, dtype=fy.dtype, device=fy.device).view(3, 1, 1)
         fy, fx = fy * w, fx * w
         loss = loss + F.l1_loss(fy, fx) + F.mse_loss(fy, fx)
+    return loss
+
+
+# -- DAC's mel loss ------------------------------------------------------------------
+#: the Slaney mel scale: linear (200/3 Hz per mel) below 1 kHz, logarithmic above
+_F_SP = 200.0 / 3.0
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
+def _hz_to_mel(f):
+    f = np.asarray(f, dtype=np.float64)
+    log_part = _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP
+    return np.where(f >= _MIN_LOG_HZ, log_part, f / _F_SP)
+
+
+def _mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    log_part = _MIN_LOG_HZ * np.exp(_LOGSTEP * (np.maximum(m, _MIN_LOG_MEL) - _MIN_LOG_MEL))
+    return np.where(m >= _MIN_LOG_MEL, log_part, _F_SP * m)
+
+
+@functools.lru_cache(maxsize=64)
+def _mel_filterbank(n_fft, n_mels, sfreq, fmin, fmax):
+    fft_freqs = np.linspace(0.0, sfreq / 2.0, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_freqs[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # equal area ("slaney" norm)
+    weights = weights.astype(np.float32)
+    weights.flags.writeable = False
+    return weights
+
+
+def mel_filterbank(n_fft, n_mels, sfreq, fmin=0.0, fmax=None):
+    """Triangular mel filters on the bins of a real FFT (Slaney's mel scale).
+
+    The filters are those of ``librosa.filters.mel`` with its defaults
+    (``htk=False``, ``norm="slaney"``), which DAC's mel loss uses: ``n_mels``
+    triangles whose edges are equally spaced on the Slaney mel scale (linear
+    below 1 kHz, logarithmic above) between ``fmin`` and ``fmax``, each
+    normalised to equal area.
+
+    Parameters
+    ----------
+    n_fft : int
+        FFT size; the filters act on its ``n_fft // 2 + 1`` bins.
+    n_mels : int
+        Number of filters.
+    sfreq : float
+        Sampling frequency the bins are labelled with (Hz). For a codec that
+        reads EEG as audio, this may be the audio rate (see
+        :class:`~mne_codec.training.DACLoss`).
+    fmin : float
+        Lowest edge (Hz).
+    fmax : float | None
+        Highest edge (Hz); ``None``: ``sfreq / 2``.
+
+    Returns
+    -------
+    weights : ndarray of float32, shape (n_mels, n_fft // 2 + 1)
+        Read-only (cached).
+    """
+    fmax = float(sfreq) / 2.0 if fmax is None else float(fmax)
+    if not 0 <= fmin < fmax <= float(sfreq) / 2.0:
+        raise ValueError(f"Need 0 <= fmin < fmax <= sfreq / 2, got fmin={fmin}, fmax={fmax}, "
+                         f"sfreq={sfreq}")
+    return _mel_filterbank(int(n_fft), int(n_mels), float(sfreq), float(fmin), fmax)
+
+
+def mel_spectrogram(x, n_fft, n_mels, sfreq, fmin=0.0, fmax=None):
+    """Mel magnitude spectrogram with DAC's framing.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., n_times)
+        Real signals; ``n_times`` must exceed ``n_fft // 2`` (reflect padding).
+    n_fft : int
+        Window length (periodic Hann) and FFT size; the hop is ``n_fft // 4``
+        and the signal is reflect-padded by ``n_fft // 2`` on each side
+        (``center=True``), as ``audiotools``' ``AudioSignal.stft``.
+    n_mels : int
+        Number of mel filters (:func:`mel_filterbank`).
+    sfreq : float
+        Sampling frequency the mel scale is computed at (Hz).
+    fmin, fmax : float | None
+        Band of the filters.
+
+    Returns
+    -------
+    mel : torch.Tensor, shape (..., n_mels, n_frames)
+        Filtered magnitudes (not squared, not logarithmic).
+    """
+    n_fft = int(n_fft)
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, x.shape[-1])
+    if not flat.is_floating_point():
+        flat = flat.float()
+    spec = torch.stft(flat, n_fft=n_fft, hop_length=n_fft // 4, win_length=n_fft,
+                      window=_window(n_fft, flat), center=True, pad_mode="reflect",
+                      return_complex=True)
+    fb = torch.from_numpy(np.array(mel_filterbank(n_fft, n_mels, sfreq, fmin, fmax)))
+    mel = torch.matmul(fb.to(device=flat.device, dtype=flat.dtype), spec.abs())
+    return mel.reshape(*lead, *mel.shape[1:])
+
+
+def multiscale_mel_loss(y, x, sfreq, window_lengths=(32, 64, 128, 256, 512),
+                        n_mels=(5, 10, 20, 40, 80), clamp_eps=1e-5):
+    """DAC's multi-scale mel reconstruction loss.
+
+    ``sum over scales of mean |log10 max(M_y, eps) - log10 max(M_x, eps)|``
+    with ``M`` the :func:`mel_spectrogram` of each scale (DAC's
+    ``MelSpectrogramLoss`` with ``pow=1``, ``mag_weight=0``,
+    ``clamp_eps=1e-5``, ``fmin=0``, ``fmax=None``).
+
+    Parameters
+    ----------
+    y : torch.Tensor, shape (..., n_times)
+        Reconstruction.
+    x : torch.Tensor, shape (..., n_times)
+        Target.
+    sfreq : float
+        Sampling frequency the mel scale is computed at (Hz).
+    window_lengths : tuple of int
+        Window lengths of the scales (DAC: 32 ... 2048, doubling).
+    n_mels : tuple of int
+        Mel filters per scale (DAC: 5 ... 320, doubling).
+    clamp_eps : float
+        Magnitudes are clamped below at this before the logarithm.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar.
+    """
+    if y.shape != x.shape:
+        raise ValueError(f"y and x must have the same shape, got {tuple(y.shape)} and {tuple(x.shape)}")
+    if len(window_lengths) != len(n_mels):
+        raise ValueError("window_lengths and n_mels must have the same length")
+    loss = y.new_zeros(())
+    for n_fft, m in zip(window_lengths, n_mels):
+        my = mel_spectrogram(y, n_fft, m, sfreq).clamp_min(clamp_eps).log10()
+        mx = mel_spectrogram(x, n_fft, m, sfreq).clamp_min(clamp_eps).log10()
+        loss = loss + F.l1_loss(my, mx)
     return loss

@@ -2,11 +2,12 @@
 
 from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops, load_recording
 from .logs import plot_log, read_log
-from .losses import BioCodecLoss, NeuroRVQLoss
+from .losses import BioCodecLoss, DACLoss, NeuroRVQLoss
 from .trainer import TrainConfig, Trainer, lr_factor, validation_metrics
 
 __all__ = [
     "BioCodecLoss",
+    "DACLoss",
     "MontageCrops",
     "NeuroRVQLoss",
     "RecordingCrops",
