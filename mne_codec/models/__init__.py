@@ -3,11 +3,11 @@
 from .base import Codec
 from .biocodec import BioCodec, BioCodecConfig
 from .neurorvq import NeuroRVQ, NeuroRVQConfig
-from .dac import DAC, DACConfig
+from .dac import DAC, DACMC, DACConfig, DACMCConfig
 
 #: family name -> (model class, config class)
 FAMILIES = {"biocodec": (BioCodec, BioCodecConfig), "dac": (DAC, DACConfig),
-            "neurorvq": (NeuroRVQ, NeuroRVQConfig)}
+            "dac_mc": (DACMC, DACMCConfig), "neurorvq": (NeuroRVQ, NeuroRVQConfig)}
 
-__all__ = ["Codec", "BioCodec", "BioCodecConfig", "DAC", "DACConfig", "NeuroRVQ", "NeuroRVQConfig",
-           "FAMILIES"]
+__all__ = ["Codec", "BioCodec", "BioCodecConfig", "DAC", "DACConfig", "DACMC", "DACMCConfig",
+           "NeuroRVQ", "NeuroRVQConfig", "FAMILIES"]
