@@ -1,0 +1,350 @@
+"""The recipes of the package's small DAC-EEG and DAC-MC.
+
+Run as::
+
+    python -m mne_codec.training.dac --model dac --out DIR (--minutes 5 | --steps N)
+    python -m mne_codec.training.dac --model dac --init weights_16khz.pth --out DIR ...
+    python -m mne_codec.training.dac --model dac_mc --init DIR/final --out DIR_MC ...
+    python -m mne_codec.training.dac --evaluate DIR/final
+
+Models:
+
+- ``--model dac`` without ``--init``: a small DAC trained from scratch
+  (:func:`small_config`: DAC's architecture and strides, hop 320, encoder
+  width 32, decoder width 512, 12 levels of 1024 codes, 6.8 M parameters)
+  reading EEG at ``--sfreq`` (250 Hz: 0.78 frames/s, 94 bit/s per channel).
+  With ``--init FILE.pth``, a released DAC generator (e.g. the 16 kHz model,
+  74 M parameters, MIT) fine-tuned from its audio weights, as Kastrati et
+  al. 2025.
+- ``--model dac_mc``: DAC-MC (:class:`~mne_codec.models.DACMC`) built on
+  ``--init`` (a DAC saved by this recipe, e.g. ``DIR/final``, or a released
+  ``.pth``), so that training starts exactly at that DAC; without
+  ``--init``, on a small DAC from scratch. Crops hold ``--n-channels`` (4)
+  channels around a random pivot electrode, drawn with probability decaying
+  with scalp distance (:class:`~mne_codec.training.MontageCrops`,
+  ``channel_sampling="neighbours"``).
+
+Objective: :class:`~mne_codec.training.DACLoss` (15 x multi-scale mel with
+the mel scale of the model's audio rate, 1 x waveform L1, DAC's commitment
+0.25 and codebook 1 losses summed over levels; quantizer dropout 0.5; no
+discriminator). Optimiser: Adam, betas (0.8, 0.99) as DAC, linear warm-up
+then cosine to 0, gradient clipping at 1000 as DAC, fp32. Crops of 8 frames
+(10.24 s at 250 Hz).
+
+Data (``shared/data``): the default codec's splits
+(:mod:`mne_codec.training.default`): training on EEGMMIDB S001-S008 runs
+4/8/12 and eegmat Subject00-02; validation on EEGMMIDB S009-S010 and eegmat
+Subject03 (a set whose files are absent is skipped). The final report gives
+the validation NMSE with 1..K levels and the bits per second of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["small_config", "segment_seconds", "validation_metrics", "main"]
+
+#: token frames per training crop (at least; see :func:`segment_seconds`)
+N_FRAMES = 8
+#: architectures of the recipe (``--size``); "tiny" is for smoke tests only
+SIZES = {
+    "small": dict(encoder_dim=32, decoder_dim=512),
+    "tiny": dict(encoder_dim=4, encoder_rates=(2, 5), decoder_dim=16, decoder_rates=(5, 2),
+                 codebook_dim=4),
+}
+
+
+def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small"):
+    """The small DAC-EEG of this recipe (see the module docstring).
+
+    Parameters
+    ----------
+    sfreq : float
+        EEG input rate (Hz).
+    n_codebooks : int
+        Residual levels.
+    codebook_size : int
+        Codes per level.
+    size : ``"small"`` | ``"tiny"``
+        Widths (``"tiny"``, hop 10, is for smoke tests).
+
+    Returns
+    -------
+    config : DACConfig
+    """
+    from ..models import DACConfig
+
+    return DACConfig.eeg(sfreq=sfreq, n_codebooks=n_codebooks, codebook_size=codebook_size,
+                         quantizer_dropout=0.5, **SIZES[size])
+
+
+@torch.no_grad()
+def validation_metrics(codec, data, batch_size=64):
+    """NMSE at 1..K levels and code usage of a DAC or DAC-MC on fixed crops.
+
+    Parameters
+    ----------
+    codec : DAC | DACMC
+        The model (evaluated in eval mode; its mode is restored).
+    data : torch.Tensor | tuple of torch.Tensor
+        Single-channel crops (n, 1, n_times) for DAC (then this is
+        :func:`mne_codec.training.validation_metrics`), or ``(x, ch_ix)``
+        from :func:`~mne_codec.training.fixed_montage_crops` for DAC-MC.
+    batch_size : int
+        Crops per forward.
+
+    Returns
+    -------
+    metrics : dict
+        ``nmse_k`` (mean over crops and channels of
+        :func:`mne_codec.metrics.nmse` with the first ``k`` levels),
+        ``usage_k`` and ``perplexity_k`` of level ``k``.
+    """
+    from ..metrics import codebook_usage, nmse
+    from .trainer import validation_metrics as independent
+
+    if not isinstance(data, (tuple, list)):
+        return independent(codec, data, batch_size)
+    x_all, ch_all = data
+    was_training, n_prev = codec.training, codec._n_codebooks
+    codec.eval()
+    codec.set_num_codebooks(None)
+    device = next(codec.parameters()).device
+    n_levels = codec.max_codebooks
+    err = np.zeros(n_levels)
+    codes_all = []
+    try:
+        for start in range(0, len(x_all), batch_size):
+            x = x_all[start:start + batch_size].to(device)
+            ch = ch_all[start:start + batch_size].to(device)
+            codes = codec.encode(x, ch).codes
+            xn = x.reshape(-1, x.shape[-1]).double().cpu().numpy()
+            for k in range(1, n_levels + 1):
+                y = codec.decode(codes[:, :, :k], None, ch, x.shape[-1])
+                yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
+                err[k - 1] += float(np.nansum(nmse(xn, yn)))
+            codes_all.append(codes.reshape(-1, *codes.shape[2:]).cpu())
+    finally:
+        codec.set_num_codebooks(n_prev)
+        codec.train(was_training)
+    usage, perplexity = codebook_usage(torch.cat(codes_all).numpy(), codec.codebook_size)
+    out = {f"nmse_{k + 1}": float(err[k] / (len(x_all) * x_all.shape[1]))
+           for k in range(n_levels)}
+    out.update({f"usage_{k + 1}": float(usage[k]) for k in range(n_levels)})
+    out.update({f"perplexity_{k + 1}": float(perplexity[k]) for k in range(n_levels)})
+    return out
+
+
+def segment_seconds(codec, loss=None):
+    """Crop length of the recipe: ``N_FRAMES`` frames, and at least twice the
+    longest window of the loss's mel scales (for models with a short hop)."""
+    from .losses import DACLoss
+
+    loss = loss or DACLoss()
+    n_frames = max(N_FRAMES, math.ceil(2 * max(loss.window_lengths) / codec.hop_length))
+    return n_frames * codec.hop_length / codec.sfreq
+
+
+def _files(data, split):
+    from .default import eegmat_files, eegmmidb_files
+
+    if split == "train":
+        return eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
+    return {"eegmmidb": eegmmidb_files(data, (9, 10)), "eegmat": eegmat_files(data, (3,))}
+
+
+def _initial_dac(path, sfreq):
+    """A DAC to start from: a released ``.pth`` (dropout 0.5) or a saved codec."""
+    from dataclasses import replace
+
+    from ..checkpoints import load_codec, load_dac_checkpoint
+    from ..models import DAC, DACConfig
+
+    path = Path(path)
+    if path.is_dir():
+        codec = load_codec(path)
+        if codec.family not in ("dac", "dac_mc"):
+            raise ValueError(f"{path} holds a {codec.family} codec, not a DAC")
+        return codec
+    prep = DACConfig.eeg(sfreq=sfreq).preprocessing
+    audio = load_dac_checkpoint(path, preprocessing=prep)
+    # the files record quantizer_dropout False; the released models trained with 0.5
+    codec = DAC(replace(audio.config, quantizer_dropout=0.5))
+    codec.load_state_dict(audio.state_dict())
+    return codec
+
+
+def _build_model(args):
+    from ..models import DAC, DACMC, DACMCConfig
+
+    size_args = (args.n_codebooks, args.codebook_size)
+    if args.init is not None:
+        if any(a is not None for a in size_args):
+            raise SystemExit("--n-codebooks and --codebook-size come from --init")
+        base = _initial_dac(args.init, args.sfreq)
+    else:
+        base = DAC(small_config(args.sfreq, args.n_codebooks or 12, args.codebook_size or 1024,
+                                args.size))
+    if args.model == "dac":
+        if base.family != "dac":
+            raise SystemExit(f"--init holds a {base.family} model, not a DAC")
+        return base
+    mc = dict(attention_dim=args.attention_dim, n_heads=args.heads)
+    if base.family == "dac_mc":
+        return base
+    if args.init is None:
+        return DACMC(DACMCConfig.from_dac(base.config, **mc))
+    return DACMC.from_dac(base.train(), **mc)
+
+
+def _datasets(codec, data, args):
+    from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops
+    from .default import _Prepare
+
+    segment_s = segment_seconds(codec)
+    train_files = _files(data, "train")
+    missing = [str(f) for f in train_files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"Missing training files, e.g. {missing[0]}")
+    common = dict(segment_s=segment_s, prepare_raw=_Prepare(), seed=args.seed)
+    named = codec.channel_policy == "named"
+    if named:
+        train = MontageCrops(train_files, codec, n_channels=args.n_channels,
+                             channel_sampling="neighbours",
+                             max_recordings_in_memory=args.max_recordings, **common)
+    else:
+        train = RecordingCrops(train_files, codec, max_recordings_in_memory=args.max_recordings,
+                               **common)
+    val = {}
+    for name, files in _files(data, "val").items():
+        if not all(f.exists() for f in files):
+            print(f"validation set {name}: files absent, skipped", flush=True)
+        elif named:
+            val[name] = fixed_montage_crops(files, codec, n_channels=args.n_channels,
+                                            channel_sampling="neighbours",
+                                            max_segments=args.val_segments, **common)
+        else:
+            val[name] = fixed_crops(files, codec, max_segments=args.val_segments, **common)
+    return train, val, segment_s
+
+
+def _report(name, metrics, codec, n_segments):
+    k_max = codec.max_codebooks
+    bits = codec.frame_rate * math.log2(codec.codebook_size)
+    print(f"{name} ({n_segments} crops):", flush=True)
+    for k in range(1, k_max + 1):
+        print(f"  levels {k:2d}: {bits * k:7.1f} bit/s per channel, "
+              f"NMSE {metrics[f'nmse_{k}']:.3f}", flush=True)
+
+
+def _evaluate(model_dir, data, window_s):
+    """The trained model next to the default codec on the validation recordings."""
+    from .neurorvq import _evaluate as evaluate, _print_report
+
+    report = evaluate(model_dir, data, window_s=window_s)
+    _print_report(report)
+    return report
+
+
+def main(argv=None):
+    """Command-line entry point."""
+    from .default import default_data_dir
+    from .losses import DACLoss
+    from .trainer import TrainConfig, Trainer
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=("dac", "dac_mc"), default="dac")
+    parser.add_argument("--out", type=Path, help="output folder")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=None,
+                        help="training time budget (the cosine schedule is fitted to it)")
+    budget.add_argument("--steps", type=int, default=None, help="fixed number of steps")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from a released DAC .pth (fine-tuning from audio) or a "
+                             "codec folder saved by this recipe")
+    parser.add_argument("--evaluate", type=Path, default=None, metavar="MODEL_DIR",
+                        help="only evaluate a trained model next to the default codec")
+    parser.add_argument("--data", type=Path, default=None, help="shared/data folder")
+    parser.add_argument("--device", default=None, help="default: CUDA if available")
+    parser.add_argument("--sfreq", type=float, default=250.0, help="EEG input rate (Hz)")
+    parser.add_argument("--n-codebooks", type=int, default=None, help="levels (default 12)")
+    parser.add_argument("--codebook-size", type=int, default=None, help="default 1024")
+    parser.add_argument("--size", choices=tuple(SIZES), default="small")
+    parser.add_argument("--n-channels", type=int, default=4, help="DAC-MC: channels per crop")
+    parser.add_argument("--attention-dim", type=int, default=256, help="DAC-MC")
+    parser.add_argument("--heads", type=int, default=4, help="DAC-MC")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak learning rate (default 1e-3 from scratch, 1e-4 from --init)")
+    parser.add_argument("--waveform-weight", type=float, default=1.0)
+    parser.add_argument("--warmup-steps", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--val-segments", type=int, default=256,
+                        help="crops per validation set")
+    parser.add_argument("--max-recordings", type=int, default=32,
+                        help="preprocessed recordings held in memory")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    data = args.data or default_data_dir()
+    if args.evaluate is not None:
+        from ..checkpoints import load_codec
+
+        codec = load_codec(args.evaluate)
+        report = _evaluate(args.evaluate, data, segment_seconds(codec))
+        (args.evaluate / "evaluation.json").write_text(json.dumps(report, indent=1))
+        return report
+    if args.out is None or (args.minutes is None and args.steps is None):
+        parser.error("training needs --out and --minutes or --steps")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    codec = _build_model(args)
+    t0 = time.time()
+    train, val, segment_s = _datasets(codec, data, args)
+    print(f"{codec!r}; crops of {segment_s:g} s; validation data ready in "
+          f"{time.time() - t0:.0f} s", flush=True)
+    if args.init is not None and val:
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        codec.to(device)
+        for name, v in val.items():  # where training starts
+            _report(f"{name} at step 0", validation_metrics(codec, v), codec,
+                    len(v[0] if isinstance(v, tuple) else v))
+    lr = args.lr if args.lr is not None else (1e-4 if args.init is not None else 1e-3)
+    config = TrainConfig(lr=lr, betas=(0.8, 0.99), weight_decay=0.0,
+                         warmup_steps=args.warmup_steps, total_steps=args.steps,
+                         max_minutes=args.minutes, batch_size=args.batch_size,
+                         segment_s=segment_s, grad_clip=1e3, seed=args.seed, amp=False,
+                         log_every=20, val_every=args.val_every,
+                         checkpoint_every=args.val_every, num_threads=args.threads,
+                         progress=not args.no_progress)
+    loss = DACLoss(sfreq=codec.config.sample_rate, waveform_weight=args.waveform_weight)
+    meta = {"recipe": "mne_codec.training.dac", "model": args.model,
+            "init": None if args.init is None else str(args.init),
+            "licence": "weights: BSD-3 (mne-codec); an audio initialisation is DAC's (MIT)",
+            "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
+            "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
+            "crops": (f"{args.n_channels} neighbouring channels x " if args.model == "dac_mc"
+                      else "1 channel x ") + f"{segment_s:g} s"}
+    trainer = Trainer(codec, train, val, config, args.out, loss=loss, meta=meta,
+                      device=args.device, validate=validation_metrics)
+    summary = trainer.fit()
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    for name, v in val.items():
+        metrics = {k.split("/", 1)[1]: value for k, value in summary["validation"].items()
+                   if k.startswith(name + "/")}
+        _report(f"{name} after {summary['steps']} steps", metrics, codec,
+                len(v[0] if isinstance(v, tuple) else v))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
