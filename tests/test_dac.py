@@ -302,3 +302,392 @@ def test_registered_release_from_cache(monkeypatch, tmp_path):
     shutil.copy(REF_FILE, tmp_path / REGISTRY["dac-16khz"].filename)
     codec = load_codec("dac-16khz")
     assert isinstance(codec, DAC) and codec.name == "dac-16khz"
+
+
+# -- fine-tuning objective ----------------------------------------------------------
+def test_mel_filterbank_is_librosa_slaney():
+    """Slaney mel filters, equal to librosa.filters.mel's defaults (used by DAC's loss).
+
+    Reference rows from ``torchaudio.functional.melscale_fbanks(17, 0, 8000, 5,
+    16000, norm="slaney", mel_scale="slaney")`` (librosa's defaults), not a
+    dependency of the package.
+    """
+    from mne_codec.spectral import mel_filterbank
+
+    fb = mel_filterbank(32, 5, 16000.0)
+    assert fb.shape == (5, 17) and fb.dtype == np.float32 and not fb.flags.writeable
+    np.testing.assert_allclose(
+        fb[3], [0, 0, 0, 0, 1.763508189e-04, 4.597895895e-04, 5.952651845e-04,
+                4.264939926e-04, 2.577228006e-04, 8.895164501e-05, 0, 0, 0, 0, 0, 0, 0],
+        rtol=1e-5, atol=1e-10)
+    np.testing.assert_allclose(
+        fb[4, 6:16], [3.288142761e-05, 1.333747350e-04, 2.338680497e-04, 3.343613644e-04,
+                      3.590267734e-04, 2.991889487e-04, 2.393511095e-04, 1.795132848e-04,
+                      1.196754383e-04, 5.983760275e-05], rtol=1e-5)
+    # below 1 kHz the Slaney scale is linear: at an EEG rate, equal-area triangles
+    # of equal width, whose weights sum to the same value in every filter
+    eeg = mel_filterbank(128, 20, 250.0)
+    np.testing.assert_allclose(eeg.sum(1), eeg.sum(1)[0], rtol=1e-5)
+    with pytest.raises(ValueError, match="fmax"):
+        mel_filterbank(64, 8, 250.0, fmax=200.0)
+
+
+def test_mel_spectrogram_framing():
+    """DAC's framing: hop n_fft / 4, centred frames; a sinusoid peaks in its mel band."""
+    from mne_codec.spectral import mel_filterbank, mel_spectrogram
+
+    t = torch.arange(1000) / 250.0
+    x = torch.sin(2 * np.pi * 10.0 * t).repeat(2, 3, 1)  # 10 Hz at 250 Hz
+    mel = mel_spectrogram(x, 128, 20, 250.0)
+    assert mel.shape == (2, 3, 20, 1000 // 32 + 1)
+    fb = mel_filterbank(128, 20, 250.0)
+    peak_bin = round(10.0 * 128 / 250.0)
+    assert int(mel[0, 0, :, 10].argmax()) == int(fb[:, peak_bin].argmax())
+
+
+def _eeg_windows(raw, prep, n_times, n_windows=2, picks=None):
+    """Consecutive preprocessed windows (n_windows, n_channels, n_times) of a Raw."""
+    from mne_codec.preprocessing import preprocess
+
+    data = raw.get_data(picks=picks)
+    sfreq = raw.info["sfreq"]
+    n_in = int(np.ceil(n_times * sfreq / prep.sfreq))
+    win = np.stack([data[:, i * n_in:(i + 1) * n_in] for i in range(n_windows)])
+    x, _, _ = preprocess(win, sfreq, prep, verbose=False)
+    return torch.from_numpy(np.ascontiguousarray(x[..., :n_times], dtype=np.float32))
+
+
+def test_dac_loss_terms():
+    from mne_codec.training import DACLoss
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 600)
+    loss = DACLoss(sfreq=250.0)
+    same = loss(x, x, torch.tensor(0.0))
+    assert set(same) == {"loss", "mel", "waveform", "quantizer"}
+    assert float(same["loss"]) == 0.0
+    y = x + 0.1 * torch.randn_like(x)
+    out = loss(y, x, torch.tensor(2.0))
+    expected = 15.0 * out["mel"] + out["waveform"] + 2.0
+    assert float(out["loss"]) == pytest.approx(float(expected), rel=1e-6)
+    with_stft = DACLoss(sfreq=250.0, stft_weight=0.5)(y, x, torch.tensor(0.0))
+    assert float(with_stft["stft"]) > 0
+    assert float(with_stft["loss"]) == pytest.approx(
+        float(15 * with_stft["mel"] + with_stft["waveform"] + 0.5 * with_stft["stft"]), rel=1e-6)
+    # the mel scale is DAC's 16 kHz one by default: another rate, another loss
+    assert float(DACLoss()(y, x, 0.0)["mel"]) != float(out["mel"])
+    with pytest.raises(ValueError, match="same length"):
+        DACLoss(window_lengths=(32, 64), n_mels=(5,))
+
+
+def _dacmc(dac=None, **kwargs):
+    from mne_codec.models import DACMC
+
+    if dac is None:
+        torch.manual_seed(0)
+        dac = DAC(_small_config())
+    params = dict(attention_dim=16, n_heads=2, channel_dim=8)
+    params.update(kwargs)
+    return DACMC.from_dac(dac, **params)
+
+
+def _eegmat_raw(shared_data):
+    import mne
+
+    from mne_codec.training.default import prepare_eegmat
+
+    raw = mne.io.read_raw_edf(shared_data / "eegmat" / "Subject00_2.edf", preload=True,
+                              verbose=False)
+    return prepare_eegmat(raw)
+
+
+@pytest.mark.parametrize("model", ["dac", "dac_mc"])
+def test_dac_loss_decreases_on_real_eeg(mi_raw, model):
+    """A few Adam steps on real EEG lower DAC's objective (DAC and DAC-MC, step())."""
+    from mne_codec.channels import channel_indices
+    from mne_codec.training import DACLoss
+
+    torch.manual_seed(0)
+    codec = DAC(_small_config(quantizer_dropout=0.5))
+    picks = ["C3", "Cz", "C4", "FCz"]
+    x = _eeg_windows(mi_raw, codec.preprocessing, 600, n_windows=4, picks=picks)
+    if model == "dac_mc":
+        codec = _dacmc(codec)
+        _, ix = channel_indices(picks)
+        batch = (x, torch.from_numpy(ix).repeat(len(x), 1))
+    else:
+        batch = x.reshape(-1, 1, x.shape[-1])  # single-channel crops
+    codec.train()
+    loss = DACLoss(sfreq=codec.config.sample_rate)
+    opt = torch.optim.Adam(codec.parameters(), lr=3e-3, betas=(0.8, 0.99))
+    history = []
+    for _ in range(12):
+        opt.zero_grad()
+        out = loss.step(codec, batch)
+        assert all(torch.isfinite(v) for v in out.values())
+        out["loss"].backward()
+        opt.step()
+        history.append(float(out["loss"].detach()))
+    assert np.mean(history[-3:]) < 0.9 * np.mean(history[:3])
+    if model == "dac_mc":  # the channel modules leave zero: they are trained too
+        assert codec.mixer.project_out.weight.abs().sum() > 0
+        assert codec.film.weight.abs().sum() > 0
+
+
+# -- DAC-MC ------------------------------------------------------------------------
+def test_dacmc_equals_dac_at_initialisation(mi_raw):
+    """Zero-initialised attention output and FiLM: codes and signals are DAC's, exactly."""
+    torch.manual_seed(0)
+    dac = DAC(_small_config(quantizer_dropout=0.5)).eval()
+    mc = _dacmc(dac)
+    assert mc.channel_policy == "named" and mc.n_side == 0 and not mc.training
+    names = mi_raw.ch_names[:19]
+    x = _eeg_windows(mi_raw, dac.preprocessing, 157, picks=names)
+    with torch.no_grad():
+        codes = dac.encode(x)
+        enc = mc.encode(x, names)
+        assert enc.side is None and torch.equal(enc.codes, codes)
+        for k in (1, 3):
+            torch.testing.assert_close(mc.decode(codes[:, :, :k], None, names, 157),
+                                       dac.decode(codes[:, :, :k], 157), rtol=0, atol=0)
+        y_dac, c_dac, l_dac = dac(x)
+        y_mc, c_mc, l_mc = mc(x, names)
+    assert torch.equal(y_mc, y_dac) and torch.equal(c_mc, c_dac) and torch.equal(l_mc, l_dac)
+    # training mode (quantizer dropout draws the same levels from the same seed)
+    dac.train()
+    mc.train()
+    torch.manual_seed(1)
+    y_dac, _, l_dac = dac(x)
+    torch.manual_seed(1)
+    y_mc, _, l_mc = mc(x, names)
+    assert torch.equal(y_mc, y_dac) and torch.equal(l_mc, l_dac)
+    # what DAC-MC adds is small beside the generator
+    added = sum(p.numel() for n, p in mc.named_parameters() if n.startswith(mc._added))
+    assert 0 < added < sum(p.numel() for p in dac.parameters()) * 2
+
+
+def _trained_like(mc, seed=0):
+    """Give the zero-initialised channel modules non-zero weights, as after training."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in (mc.mixer.project_out.weight, mc.film.weight):
+            p.copy_(0.2 * torch.randn(p.shape, generator=gen))
+    return mc.eval()
+
+
+def test_dacmc_any_subset_of_known_channels(mi_raw):
+    """Any montage subset codes and decodes; names and vocabulary indices agree."""
+    from mne_codec.channels import channel_indices
+
+    mc = _trained_like(_dacmc())
+    names = mi_raw.ch_names
+    x = _eeg_windows(mi_raw, mc.preprocessing, 120, n_windows=1)
+    for subset in (["Cz"], ["C3", "Cz", "C4", "CPz"], names[:19], names):
+        pos = [names.index(n) for n in subset]
+        xs = x[:, pos]
+        with torch.no_grad():
+            enc = mc.encode(xs, subset)
+            y = mc.decode(enc.codes, None, subset, 120)
+            _, ix = channel_indices(subset)
+            by_ix = mc.encode(xs, torch.from_numpy(ix))
+            y_ix = mc.decode(enc.codes, None, torch.from_numpy(ix)[None], 120)
+        assert enc.codes.shape == (1, len(subset), 3, 12) and y.shape == xs.shape
+        assert torch.equal(by_ix.codes, enc.codes) and torch.equal(y_ix, y)
+    # spellings of the same electrodes (case, prefixes, reference suffixes, 10-20 aliases)
+    with torch.no_grad():
+        a = mc.encode(x[:, :3], ["T7", "Cz", "Fp1"]).codes
+        b = mc.encode(x[:, :3], ["EEG T3-REF", "cz", "FP1."]).codes
+    assert torch.equal(a, b)
+    assert list(mc.pick_channels(["C3", "T3", "Cz"])) == [0, 1, 2]
+
+
+def test_dacmc_rejects_unknown_channels():
+    mc = _dacmc().eval()
+    x = torch.randn(2, 3, 100)
+    with pytest.raises(ValueError, match=r"not in the DAC-MC electrode vocabulary: \['XYZ', 'EMG1'\]"):
+        mc.encode(x, ["Cz", "XYZ", "EMG1"])
+    with pytest.raises(ValueError, match="same electrode"):
+        mc.encode(x, ["T3", "T7", "Cz"])
+    with pytest.raises(ValueError, match="2 channel names for 3 channels"):
+        mc.encode(x, ["Cz", "C3"])
+    with pytest.raises(ValueError, match=r"indices \[5000\]"):
+        mc(x, torch.tensor([[1, 2, 5000]] * 2))
+    with pytest.raises(ValueError, match="shape"):
+        mc.encode(x, torch.zeros(3, 3, dtype=torch.long))
+    codes = mc.encode(x, ["Cz", "C3", "C4"]).codes
+    with pytest.raises(ValueError, match="XYZ"):
+        mc.decode(codes, None, ["Cz", "C3", "XYZ"])
+    with pytest.raises(ValueError, match="no side information"):
+        mc.decode(codes, torch.zeros(2, 2), ["Cz", "C3", "C4"])
+    with pytest.warns(RuntimeWarning, match=r"\['XYZ'\].*dropped"):
+        assert list(mc.pick_channels(["Cz", "XYZ"], unknown="drop")) == [0]
+    with pytest.raises(TypeError, match="DACMCConfig"):
+        from mne_codec.models import DACMC
+
+        DACMC(_small_config())
+
+
+def test_dacmc_channels_inform_each_other_and_order_is_equivariant(mi_raw):
+    """Once trained, a channel's codes depend on its neighbours; permuting the
+    channels (with their names) permutes the codes and reconstructions."""
+    mc = _trained_like(_dacmc())
+    names = ["C3", "C1", "Cz", "C2", "C4", "FCz"]
+    x = _eeg_windows(mi_raw, mc.preprocessing, 300, picks=names)
+    with torch.no_grad():
+        z, _ = mc._mixed_latent(x, names)
+        z_alone, _ = mc._mixed_latent(x[:, :1], names[:1])
+        codes = mc.encode(x, names).codes
+        y = mc.decode(codes, None, names, 300)
+        perm = [4, 2, 0, 5, 1, 3]
+        z_p, _ = mc._mixed_latent(x[:, perm], [names[i] for i in perm])
+        codes_p = mc.encode(x[:, perm], [names[i] for i in perm]).codes
+        y_p = mc.decode(codes[:, perm], None, [names[i] for i in perm], 300)
+    b, c = x.shape[:2]
+    z, z_p = z.view(b, c, *z.shape[1:]), z_p.view(b, c, *z_p.shape[1:])
+    assert not torch.allclose(z[:, :1], z_alone.view(b, 1, *z_alone.shape[1:]), atol=1e-3)
+    torch.testing.assert_close(z_p, z[:, perm], rtol=1e-5, atol=1e-5)
+    assert (codes_p == codes[:, perm]).float().mean() > 0.99  # up to float near-ties
+    torch.testing.assert_close(y_p, y[:, perm], rtol=1e-5, atol=1e-5)
+    # the electrode conditions the decoder: the same codes under another name differ
+    with torch.no_grad():
+        other = mc.decode(codes, None, ["P3", "P1", "Pz", "P2", "P4", "CPz"], 300)
+    assert not torch.allclose(other, y, atol=1e-4)
+
+
+def test_dacmc_round_trips(tmp_path):
+    from mne_codec.models import DACMC, DACMCConfig
+
+    mc = _trained_like(_dacmc())
+    mc.set_num_codebooks(2)
+    x = torch.randn(1, 4, 80)
+    names = ["Fz", "Cz", "Pz", "Oz"]
+    with torch.no_grad():
+        codes = mc.encode(x, names).codes
+    assert codes.shape[2] == 2
+    saved = load_codec(save_codec(mc, tmp_path / "dac_mc"))
+    again = pickle.loads(pickle.dumps(mc))
+    folded = pickle.loads(pickle.dumps(mc)).prepare_for_inference()
+    for other in (saved, again, folded):
+        assert isinstance(other, DACMC) and other.config == mc.config
+        other.set_num_codebooks(2)
+        with torch.no_grad():
+            assert torch.equal(other.encode(x, names).codes, codes)
+    assert FAMILIES["dac_mc"] == (DACMC, DACMCConfig)
+    assert DACMCConfig.from_dict(mc.config.to_dict()) == mc.config
+    with pytest.raises(ValueError, match="folded"):
+        DACMC.from_dac(pickle.loads(pickle.dumps(DAC(_small_config()))).prepare_for_inference())
+
+
+# -- through the estimators ------------------------------------------------------------
+@pytest.mark.parametrize("dataset", ["eegmat-19", "eegmmidb-64"])
+def test_dac_through_the_transformers(shared_data, mi_raw, dataset):
+    """DAC-EEG (independent channels) tokenizes and reconstructs 19 and 64 channels."""
+    from mne_codec import CodecReconstructor, CodecTokenizer
+
+    torch.manual_seed(0)
+    codec = DAC(_small_config()).eval()
+    raw = (_eegmat_raw(shared_data) if dataset == "eegmat-19" else mi_raw.copy()).crop(0, 12.5)
+    n_ch = len(raw.ch_names)
+    tok = CodecTokenizer(codec, output="tokens", window_s=4.0).fit(raw)
+    tokens = tok.tokenize(raw)
+    assert tokens.codes.shape == (3, n_ch, 3, 40)
+    assert tokens.bits_per_second == pytest.approx(codec.bits_per_second)
+    y = tok.inverse_transform(tokens)
+    assert y.shape == (3, n_ch, int(4.0 * raw.info["sfreq"])) and 0 < np.abs(y).max() < 1e-3
+    rec = CodecReconstructor(codec).fit(raw).reconstruct(raw)
+    assert rec.get_data().shape == raw.get_data().shape and rec.ch_names == raw.ch_names
+
+
+@pytest.mark.parametrize("dataset", ["eegmat-19", "eegmmidb-64"])
+def test_dacmc_through_the_transformers(shared_data, mi_raw, dataset):
+    """DAC-MC (channels coded jointly by name) tokenizes and reconstructs 19 and 64 channels."""
+    from mne_codec import CodecReconstructor, CodecTokenizer
+    from mne_codec.preprocessing import band_limit, preprocess
+
+    mc = _trained_like(_dacmc())
+    raw = (_eegmat_raw(shared_data) if dataset == "eegmat-19" else mi_raw.copy()).crop(0, 12.5)
+    n_ch = len(raw.ch_names)
+    tok = CodecTokenizer(mc, output="tokens", window_s=4.0).fit(raw)
+    tokens = tok.tokenize(raw)
+    assert tokens.codes.shape == (3, n_ch, 3, 40) and tokens.side is None
+    assert tokens.ch_names == raw.ch_names
+    # the tokens are the codec's own on each window, all channels together
+    sfreq, prep = raw.info["sfreq"], mc.preprocessing
+    filtered = band_limit(raw.get_data(), sfreq, prep)
+    x, _, _ = preprocess(filtered[None, :, : int(4.0 * sfreq)], sfreq, prep, band_limited=True)
+    with torch.no_grad():
+        enc = mc.encode(torch.from_numpy(x), raw.ch_names)
+    np.testing.assert_array_equal(tokens.codes[:1], enc.codes.numpy())
+    y = tok.inverse_transform(tokens)
+    assert y.shape == (3, n_ch, int(4.0 * sfreq)) and 0 < np.abs(y).max() < 1e-3
+    rec = CodecReconstructor(mc).fit(raw).reconstruct(raw)
+    assert rec.get_data().shape == raw.get_data().shape
+    bad = raw.copy().rename_channels({raw.ch_names[0]: "X9"})
+    with pytest.raises(ValueError, match="X9"):
+        CodecTokenizer(mc).fit(bad)
+
+
+# -- rates and the training recipe -------------------------------------------------
+def test_rate_table():
+    from mne_codec.models.dac import dac_rate_table
+
+    rows = dac_rate_table(sfreqs=(250.0, 512.0), n_codebooks=(1, 12), codebook_sizes=(256, 1024))
+    assert len(rows) == 8
+    row = [r for r in rows if r["sfreq"] == 250 and r["n_codebooks"] == 12
+           and r["codebook_size"] == 1024][0]
+    assert row["hop_length"] == 320 and row["frame_rate"] == pytest.approx(250 / 320)
+    assert row["tokens_per_second"] == pytest.approx(9.375)
+    assert row["bits_per_second"] == pytest.approx(93.75)
+    assert row["compression"] == pytest.approx(16 * 250 / 93.75)
+    small = [r for r in rows if r["sfreq"] == 512 and r["n_codebooks"] == 1
+             and r["codebook_size"] == 256][0]
+    assert small["bits_per_second"] == pytest.approx(512 / 320 * 8)
+    (hop44,) = dac_rate_table((512.0,), (9,), (1024,), base="44khz")
+    assert hop44["hop_length"] == 512 and hop44["bits_per_second"] == pytest.approx(90.0)
+
+
+def _recipe_data(tmp_path, shared):
+    """The recipe's file layout, every training file a link to one real recording."""
+    from mne_codec.training.default import EEGMMIDB
+
+    root = tmp_path / "data"
+    src = shared / EEGMMIDB
+    for s in list(range(1, 11)):
+        for r in (4, 8, 12):
+            link = root / EEGMMIDB / f"S{s:03d}" / f"S{s:03d}R{r:02d}.edf"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(src / ("S001/S001R04.edf" if s < 9 else "S009/S009R04.edf"))
+    (root / "eegmat").mkdir()
+    for s in range(3):  # no Subject03: that validation set is skipped
+        for k in (1, 2):
+            (root / "eegmat" / f"Subject{s:02d}_{k}.edf").symlink_to(
+                shared / "eegmat" / "Subject00_1.edf")
+    return root
+
+
+def test_training_recipe_smoke(shared_data, tmp_path, capsys):
+    """The recipe trains a tiny DAC, then a DAC-MC on it, and reports NMSE and bit/s."""
+    from mne_codec.models import DACMC
+    from mne_codec.training.dac import main
+
+    data = _recipe_data(tmp_path, shared_data)
+    common = ["--data", str(data), "--steps", "2", "--batch-size", "2", "--size", "tiny",
+              "--max-recordings", "1", "--val-segments", "4", "--threads", "1", "--no-progress"]
+    n = torch.get_num_threads()
+    try:
+        summary = main(["--model", "dac", "--out", str(tmp_path / "dac"), "--n-codebooks", "3",
+                        "--codebook-size", "16", *common])
+        assert summary["steps"] == 2 and "eegmmidb/nmse_3" in summary["validation"]
+        codec = load_codec(tmp_path / "dac" / "final")
+        assert isinstance(codec, DAC) and codec.config.quantizer_dropout == 0.5
+        summary = main(["--model", "dac_mc", "--init", str(tmp_path / "dac" / "final"),
+                        "--out", str(tmp_path / "mc"), "--attention-dim", "8", "--heads", "2",
+                        "--n-channels", "3", *common])
+    finally:
+        torch.set_num_threads(n)
+    mc = load_codec(tmp_path / "mc" / "final")
+    assert isinstance(mc, DACMC) and summary["steps"] == 2
+    out = capsys.readouterr().out
+    assert "eegmmidb at step 0" in out and "eegmmidb after 2 steps" in out
+    assert "levels  3:   300.0 bit/s per channel, NMSE" in out
+    assert "eegmat: files absent, skipped" in out
