@@ -11,13 +11,15 @@ from pathlib import Path
 FAMILY_CONFIGS = {
     "biocodec": ("BioCodecConfig.eeg()", "BioCodecConfig.emg()"),
     "dac": ("DACConfig.eeg()", "DACConfig.release('16khz')", "DACConfig.release('44khz')"),
+    "dac_mc": ("DACMCConfig.eeg()",),
     "neurorvq": ("NeuroRVQConfig.eeg()",),
 }
 
 
 def _rows(family):
     from mne_codec import models  # noqa: F401 - used by eval
-    from mne_codec.models import FAMILIES, BioCodecConfig, DACConfig, NeuroRVQConfig  # noqa
+    from mne_codec.models import (FAMILIES, BioCodecConfig, DACConfig, DACMCConfig,  # noqa
+                                  NeuroRVQConfig)
 
     cls = FAMILIES[family][0]
     rows = []
@@ -43,11 +45,7 @@ HEADER = ["config", "sfreq (Hz)", "hop (samples)", "frames/s", "levels", "codebo
 
 
 def _table(rows):
-    lines = [".. list-table::", "   :header-rows: 1", ""]
-    for row in [HEADER] + rows:
-        lines.append(f"   * - {row[0]}")
-        lines += [f"     - {cell}" for cell in row[1:]]
-    return "\n".join(lines) + "\n"
+    return _list_table(HEADER, rows)
 
 
 def _registry(family):
@@ -62,14 +60,48 @@ def _registry(family):
     return "\n".join(lines) + "\n"
 
 
+#: the trade-offs of Kastrati et al. 2025 tabulated for DAC (16 kHz architecture, hop 320)
+DAC_TRADEOFFS = dict(sfreqs=(128.0, 250.0, 256.0, 512.0, 1000.0), n_codebooks=(1, 2, 4, 8, 12),
+                     codebook_sizes=(1024, 256))
+
+
+def _dac_tradeoffs():
+    from mne_codec.models.dac import dac_rate_table
+
+    rows = dac_rate_table(**DAC_TRADEOFFS)
+    by_key = {(r["sfreq"], r["n_codebooks"], r["codebook_size"]): r for r in rows}
+    header = ["input rate (Hz)", "frames/s", "levels", "tokens/s per channel",
+              "bits/s (1024 codes)", "bits/s (256 codes)", "compression (1024 codes)"]
+    out = []
+    for sfreq in DAC_TRADEOFFS["sfreqs"]:
+        for k in DAC_TRADEOFFS["n_codebooks"]:
+            big, small = by_key[(sfreq, k, 1024)], by_key[(sfreq, k, 256)]
+            out.append([f"{sfreq:g}", f"{big['frame_rate']:.3f}", f"{k}",
+                        f"{big['tokens_per_second']:.2f}", f"{big['bits_per_second']:.1f}",
+                        f"{small['bits_per_second']:.1f}", f"{big['compression']:.0f} x"])
+    return _list_table(header, out)
+
+
+def _list_table(header, rows):
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header] + rows:
+        lines.append(f"   * - {row[0]}")
+        lines += [f"     - {cell}" for cell in row[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def _write(path, text):
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
 def generate(app):
     out = Path(app.srcdir) / "generated"
     out.mkdir(exist_ok=True)
     for family in FAMILY_CONFIGS:
         text = _table(_rows(family)) + "\nRegistered weights:\n\n" + _registry(family)
-        path = out / f"codec_table_{family}.rst"
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+        _write(out / f"codec_table_{family}.rst", text)
+    _write(out / "codec_table_dac_tradeoffs.rst", _dac_tradeoffs())
 
 
 def setup(app):

@@ -11,7 +11,7 @@ Models:
 
 - ``--model dac`` without ``--init``: a small DAC trained from scratch
   (:func:`small_config`: DAC's architecture and strides, hop 320, encoder
-  width 32, decoder width 512, 12 levels of 1024 codes, 6.8 M parameters)
+  width 32, decoder width 512, 12 levels of 1024 codes, 12.0 M parameters)
   reading EEG at ``--sfreq`` (250 Hz: 0.78 frames/s, 94 bit/s per channel).
   With ``--init FILE.pth``, a released DAC generator (e.g. the 16 kHz model,
   74 M parameters, MIT) fine-tuned from its audio weights, as Kastrati et
