@@ -53,10 +53,13 @@ def _registry(family):
 
     lines = [".. list-table::", "   :header-rows: 1", "", "   * - name", "     - description",
              "     - weights licence", "     - source"]
-    for info in REGISTRY.values():
-        if info.family == family:
-            lines += [f"   * - ``{info.name}``", f"     - {info.description}",
-                      f"     - {info.license}", f"     - {info.source}"]
+    infos = [info for info in REGISTRY.values() if info.family == family]
+    if not infos:
+        # an empty list-table is a docutils error: say so in words instead
+        return "None yet: train one with the recipe below.\n"
+    for info in infos:
+        lines += [f"   * - ``{info.name}``", f"     - {info.description}",
+                  f"     - {info.license}", f"     - {info.source}"]
     return "\n".join(lines) + "\n"
 
 

@@ -53,9 +53,11 @@ __all__ = ["small_config", "segment_seconds", "validation_metrics", "main"]
 
 #: token frames per training crop (at least; see :func:`segment_seconds`)
 N_FRAMES = 8
-#: architectures of the recipe (``--size``); "tiny" is for smoke tests only
+#: architectures of the recipe (``--size``): "compact" trains about 3x faster
+#: than "small" on a CPU (2.0 M parameters); "tiny" is for smoke tests only
 SIZES = {
     "small": dict(encoder_dim=32, decoder_dim=512),
+    "compact": dict(encoder_dim=16, decoder_dim=128),
     "tiny": dict(encoder_dim=4, encoder_rates=(2, 5), decoder_dim=16, decoder_rates=(5, 2),
                  codebook_dim=4),
 }
@@ -72,8 +74,9 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small"):
         Residual levels.
     codebook_size : int
         Codes per level.
-    size : ``"small"`` | ``"tiny"``
-        Widths (``"tiny"``, hop 10, is for smoke tests).
+    size : ``"small"`` | ``"compact"`` | ``"tiny"``
+        Widths: ``"compact"`` (encoder 16, decoder 128, hop 320) is the
+        package's CPU-trained DAC-EEG; ``"tiny"`` (hop 10) is for smoke tests.
 
     Returns
     -------
