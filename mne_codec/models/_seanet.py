@@ -100,6 +100,41 @@ class StreamableConv1d(nn.Module):
             left, right = padding_total - right, right + extra
         return self.conv(_pad1d(x, left, right, self.pad_mode))
 
+    def _stream(self, x, state, final):
+        """One chunk of a causal stream (see :func:`stream_forward`).
+
+        The input is kept in ``state["buf"]`` (padded-input coordinates) until
+        whole strided windows are available; only the ``k_eff - stride``
+        samples of left context a window needs stay from one chunk to the
+        next. The first windows are reflect-padded as in :meth:`forward` (so
+        at least ``k_eff - stride + 1`` samples are gathered first), the last
+        ones get the same extra right padding, computed from the total length.
+        """
+        if not self.causal:
+            raise ValueError("Only causal convolutions can be streamed exactly.")
+        k_eff = (self.kernel_size - 1) * self.dilation + 1
+        padding_total = k_eff - self.stride
+        state["n"] = state.get("n", 0) + x.shape[-1]
+        buf = x if state.get("buf") is None else torch.cat([state["buf"], x], -1)
+        if not state.get("started"):
+            if final:  # the whole signal fits in what was gathered: the plain pass
+                state["buf"] = None
+                return self.forward(buf)
+            if buf.shape[-1] <= padding_total:  # too short to reflect-pad yet
+                state["buf"] = buf
+                return buf.new_zeros(buf.shape[0], self.conv.conv.out_channels, 0)
+            buf = _pad1d(buf, padding_total, 0, self.pad_mode)
+            state["started"] = True
+        if final:
+            extra = _extra_right_padding(state["n"], k_eff, self.stride, padding_total)
+            buf = _pad1d(buf, 0, extra, self.pad_mode)
+        n_frames = (buf.shape[-1] - k_eff) // self.stride + 1 if buf.shape[-1] >= k_eff else 0
+        consumed = n_frames * self.stride
+        state["buf"] = buf[..., consumed:]
+        if not n_frames:
+            return buf.new_zeros(buf.shape[0], self.conv.conv.out_channels, 0)
+        return self.conv(buf[..., : consumed - self.stride + k_eff])
+
 
 class StreamableConvTranspose1d(nn.Module):
     """ConvTranspose1d whose fixed padding is trimmed on the right (causal)."""
@@ -122,6 +157,32 @@ class StreamableConvTranspose1d(nn.Module):
             left = self.trim - right
         return y[..., left : y.shape[-1] - right]
 
+    def _stream(self, x, state, final):
+        """One chunk of a causal stream (see :func:`stream_forward`).
+
+        The last ``ceil((kernel - stride) / stride)`` input frames are kept
+        and run again with the next chunk, so that the trailing ``kernel -
+        stride`` output samples, which the next frames overlap, are emitted
+        once complete (the same sums as the whole-signal pass, rather than an
+        overlap-add of partial ones); the final chunk drops them, as the
+        causal trim of :meth:`forward` does.
+        """
+        if not self.causal:
+            raise ValueError("Only causal transposed convolutions can be streamed exactly.")
+        conv = self.convtr.convtr
+        stride = conv.stride[0]
+        n_ctx = -(-self.trim // stride)
+        ctx = state.get("ctx")
+        n_new = x.shape[-1]
+        if ctx is not None:
+            x = torch.cat([ctx, x], -1)
+        state["ctx"] = x[..., max(0, x.shape[-1] - n_ctx):]
+        if not n_new:
+            return x.new_zeros(x.shape[0], conv.out_channels, 0)
+        y = self.convtr(x)
+        start = (x.shape[-1] - n_new) * stride
+        return y[..., start : start + n_new * stride]
+
 
 class SkipLSTM(nn.Module):
     """Multi-layer LSTM over the time axis with a residual connection."""
@@ -133,6 +194,14 @@ class SkipLSTM(nn.Module):
     def forward(self, x):
         seq = x.permute(2, 0, 1)  # (time, batch, dim): nn.LSTM is seq-first here
         y, _ = self.lstm(seq)
+        return (y + seq).permute(1, 2, 0)
+
+    def _stream(self, x, state, final):
+        """One chunk of a stream: the LSTM carries its ``(h, c)`` across chunks."""
+        if not x.shape[-1]:
+            return x
+        seq = x.permute(2, 0, 1)
+        y, state["hc"] = self.lstm(seq, state.get("hc"))
         return (y + seq).permute(1, 2, 0)
 
 
@@ -152,6 +221,57 @@ class ResidualUnit(nn.Module):
 
     def forward(self, x):
         return self.shortcut(x) + self.block(x)
+
+    def _stream(self, x, state, final):
+        """One chunk of a stream: the shortcut waits for the (possibly delayed) branch."""
+        y = stream_forward(self.block, x, state, final)
+        skip = x if state.get("skip") is None else torch.cat([state["skip"], x], -1)
+        n = y.shape[-1]
+        state["skip"] = skip[..., n:]
+        return self.shortcut(skip[..., :n]) + y
+
+
+def stream_forward(module, x, states, final=False):
+    """Run one chunk of a stream through a SEANet module, keeping its state.
+
+    Calling it on consecutive chunks of a signal, the last one with
+    ``final=True``, returns the output of ``module(signal)`` cut in pieces:
+    the causal convolutions keep the left context they need from earlier
+    chunks instead of padding (the first chunk is padded as the whole pass
+    pads), the last chunk gets the whole pass's right padding, the LSTMs
+    carry their state and the transposed convolutions recompute the samples
+    the next frames overlap. An output piece may be shorter than its chunk
+    (even empty) until enough samples are gathered to pad the start; the
+    pieces always add up to the whole output.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A SEANet encoder or decoder (``nn.Sequential`` of causal
+        :class:`StreamableConv1d`, :class:`StreamableConvTranspose1d`,
+        :class:`SkipLSTM`, :class:`ResidualUnit` and ELUs).
+    x : torch.Tensor, shape (batch, channels, n_times)
+        The next chunk (may be empty).
+    states : dict
+        The stream's state, empty at the start; updated in place.
+    final : bool
+        Whether ``x`` is the last chunk.
+
+    Returns
+    -------
+    y : torch.Tensor, shape (batch, channels_out, n_out)
+        The next piece of the output.
+    """
+    state = states.setdefault(module, {})
+    if hasattr(module, "_stream"):
+        return module._stream(x, state, final)
+    if isinstance(module, nn.Sequential):
+        for layer in module:
+            x = stream_forward(layer, x, state, final)
+        return x
+    if isinstance(module, (nn.ELU, nn.Identity)):  # pointwise
+        return module(x)
+    raise TypeError(f"{type(module).__name__} cannot be streamed.")
 
 
 def build_encoder(cfg):
@@ -209,4 +329,5 @@ def count_parameters(module):
 
 
 __all__ = ["build_encoder", "build_decoder", "fold_weight_norm", "count_parameters",
-           "StreamableConv1d", "StreamableConvTranspose1d", "SkipLSTM", "ResidualUnit"]
+           "StreamableConv1d", "StreamableConvTranspose1d", "SkipLSTM", "ResidualUnit",
+           "stream_forward"]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Codec", "ConfigMixin"]
+__all__ = ["Codec", "ConfigMixin", "CodecStream"]
 
 
 def _jsonable(value):
@@ -297,6 +297,58 @@ class Codec(nn.Module):
             y = y[..., :n_times]
         return y.reshape(b, c, y.shape[-1])
 
+    # -- streaming ----------------------------------------------------------------
+    @property
+    def streamable(self):
+        """Whether :meth:`stream` can code chunks exactly as the whole signal.
+
+        True for causal codecs whose every layer keeps the state it needs
+        across chunks (BioCodec with ``causal=True``); False otherwise.
+        """
+        return False
+
+    def _stream_encode_latent(self, x, state, final):
+        """One chunk (batch*n_channels, 1, n) -> the latent frames it completes."""
+        raise NotImplementedError
+
+    def _stream_decode_latent(self, z, state, final):
+        """One chunk of latent frames -> the samples it completes."""
+        raise NotImplementedError
+
+    def stream(self, mode):
+        """A stateful encoder or decoder that takes a long signal chunk by chunk.
+
+        Parameters
+        ----------
+        mode : ``"encode"`` | ``"decode"``
+            What the stream does.
+
+        Returns
+        -------
+        stream : CodecStream
+            Push consecutive chunks to it (the last one with ``final=True``).
+
+        Raises
+        ------
+        ValueError
+            If the codec is not :attr:`streamable`: its codes at a time depend
+            on later samples (non-causal convolutions, e.g. DAC), or it codes
+            whole patches of channels jointly (NeuroRVQ), so chunks cannot be
+            coded exactly as the whole signal. Code such signals in windows
+            (:func:`~mne_codec.inference.encode_windows`).
+        """
+        if mode not in ("encode", "decode"):
+            raise ValueError(f"mode must be 'encode' or 'decode', got {mode!r}")
+        if not self.streamable:
+            why = ("it codes channels jointly in patches" if self.channel_policy == "named"
+                   else "it is not causal: its codes at a time depend on later samples")
+            raise ValueError(
+                f"{type(self).__name__} cannot be streamed exactly ({why}), so chunked "
+                "codes would differ from whole-signal codes. Code it in windows instead "
+                "(inference.encode_windows, or the transformers' window_s)."
+            )
+        return CodecStream(self, mode)
+
     def forward(self, x, n_codebooks=None):
         """Training forward: returns ``(reconstruction, codes, quantizer_loss)``.
 
@@ -346,6 +398,93 @@ class Codec(nn.Module):
         self.fingerprint()  # of the original parametrisation
         fold_weight_norm(self)
         return self.eval()
+
+
+class CodecStream:
+    """Encode or decode a long signal chunk by chunk (see :meth:`Codec.stream`).
+
+    The stream keeps, between chunks, what each layer needs of the past
+    (left context of the causal convolutions, LSTM states, the samples that
+    the next frames of a transposed convolution overlap), pads the first
+    chunk and the last one as the whole-signal pass pads the signal's ends,
+    and so returns the whole-signal output in pieces: with the same
+    arithmetic, chunked codes equal the codes of :meth:`Codec.encode` of the
+    whole signal, and the decoded signal equals :meth:`Codec.decode`'s to
+    float rounding. Memory depends on the chunk, not on the signal's length.
+
+    Parameters
+    ----------
+    codec : Codec
+        A :attr:`~Codec.streamable` codec (its :attr:`~Codec.n_codebooks`
+        are read at every chunk).
+    mode : ``"encode"`` | ``"decode"``
+        What the stream does.
+
+    Notes
+    -----
+    A piece can hold fewer frames or samples than its chunk (even none) until
+    enough of the signal has arrived to pad its start as the whole pass does
+    (a few frames' worth for BioCodec); the rest comes with later chunks, and
+    all of it by the final one. With chunks of whole frames
+    (:attr:`Codec.hop_length` samples) longer than that, every chunk yields
+    exactly its own frames (encoding) or samples (decoding).
+    """
+
+    def __init__(self, codec, mode):
+        self.codec = codec
+        self.mode = mode
+        self._state = {}
+        self._n_in = 0
+        self._closed = False
+
+    def push(self, x, final=False):
+        """Code the next chunk.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Encoding: signals, shape (batch, n_channels, n_times), in the
+            codec's scaled units; decoding: codes, shape (batch, n_channels,
+            n_codebooks, n_frames). The same batch and channels at every call.
+        final : bool
+            Whether this is the last chunk (it may be empty).
+
+        Returns
+        -------
+        out : torch.Tensor
+            The codes (batch, n_channels, n_codebooks, n_frames_out), or the
+            signals (batch, n_channels, n_times_out), that this chunk completes.
+        """
+        if self._closed:
+            raise RuntimeError("The stream is closed: its final chunk was pushed.")
+        codec = self.codec
+        self._closed = final
+        if self.mode == "encode":
+            if x.ndim != 3:
+                raise ValueError("x must have shape (batch, n_channels, n_times), "
+                                 f"got {tuple(x.shape)}")
+            b, c, n = x.shape
+            self._n_in += n
+            if final and self._n_in < codec.hop_length:
+                raise ValueError(
+                    f"A signal of {self._n_in} samples is shorter than one codec frame "
+                    f"({codec.hop_length} samples at {codec.sfreq:g} Hz)."
+                )
+            z = codec._stream_encode_latent(x.reshape(b * c, 1, n), self._state, final)
+            if not z.shape[-1]:
+                return x.new_zeros(b, c, codec.n_codebooks, 0, dtype=torch.long)
+            codes = codec.quantizer.encode(z, codec.n_codebooks)
+            return codes.view(b, c, *codes.shape[1:])
+        if x.ndim != 4:
+            raise ValueError("codes must have shape (batch, n_channels, n_codebooks, "
+                             f"n_frames), got {tuple(x.shape)}")
+        b, c, k, t = x.shape
+        if t:
+            z = codec.quantizer.decode(x.reshape(b * c, k, t).long())
+        else:
+            z = torch.zeros(b * c, codec.quantizer.config.dim, 0, device=x.device)
+        y = codec._stream_decode_latent(z, self._state, final)
+        return y.reshape(b, c, y.shape[-1])
 
 
 def _rebuild_codec(family, config, state, extra):

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..preprocessing import Preprocessing
 from ..quantization import RVQConfig, ResidualVQ
-from ._seanet import build_decoder, build_encoder
+from ._seanet import build_decoder, build_encoder, stream_forward
 from .base import Codec, ConfigMixin
 
 __all__ = ["BioCodecConfig", "BioCodec"]
@@ -141,3 +141,14 @@ class BioCodec(Codec):
 
     def _decode_latent(self, z):
         return self.decoder.model(z)
+
+    @property
+    def streamable(self):
+        """True when causal: then :meth:`stream` codes chunks exactly as the whole signal."""
+        return bool(self.config.causal)
+
+    def _stream_encode_latent(self, x, state, final):
+        return stream_forward(self.encoder.model, x, state, final)
+
+    def _stream_decode_latent(self, z, state, final):
+        return stream_forward(self.decoder.model, z, state, final)
