@@ -16,7 +16,7 @@ from mne.utils import logger, warn
 from tqdm.auto import tqdm
 
 __all__ = ["resolve_device", "encode_windows", "decode_windows", "quantized_windows",
-           "encode_named_windows", "decode_named_windows"]
+           "encode_stream", "decode_stream", "encode_named_windows", "decode_named_windows"]
 
 
 def resolve_device(device="auto"):
@@ -326,6 +326,169 @@ def quantized_windows(codec, codes, *, batch_size=256, device="auto"):
     n_times = np.shape(codes)[-1] * codec.hop_length
     return _from_codes(codec, codes, n_times, batch_size, device, codec.quantized,
                        "Embedding")
+
+
+# -- streaming: long signals in chunks ----------------------------------------------
+#: default chunk length of the streams (seconds), rounded down to whole codec frames
+_CHUNK_S = 10.0
+
+
+def _chunk_samples(codec, chunk_s):
+    """Samples per chunk: ``chunk_s`` must be a positive whole number of codec frames."""
+    hop, sfreq = codec.hop_length, codec.sfreq
+    if chunk_s is None:
+        return max(1, int(_CHUNK_S * sfreq) // hop) * hop
+    if (isinstance(chunk_s, (bool, np.bool_)) or not isinstance(chunk_s, (int, float, np.number))
+            or not np.isfinite(chunk_s) or chunk_s <= 0):
+        raise ValueError(f"chunk_s must be a positive number of seconds, got {chunk_s!r}")
+    n = float(chunk_s) * sfreq
+    n_int = int(round(n))
+    if abs(n - n_int) > 1e-6 * max(n, 1.0) or n_int % hop:
+        nearest = max(1, round(n / hop)) * hop / sfreq
+        raise ValueError(
+            f"chunk_s={chunk_s!r} is {n:g} samples at the codec's {sfreq:g} Hz; chunks must "
+            f"be whole codec frames of {hop} samples ({1000 * hop / sfreq:g} ms), "
+            f"e.g. chunk_s={nearest:g}."
+        )
+    return n_int
+
+
+def _check_stream_signal(codec, x):
+    if getattr(x, "ndim", None) != 3:
+        raise ValueError("x must have shape (n_windows, n_channels, n_times), "
+                         f"got {getattr(x, 'shape', type(x).__name__)}")
+    if x.shape[-1] < codec.hop_length:
+        raise ValueError(f"Signals of {x.shape[-1]} samples are shorter than one codec frame "
+                         f"({codec.hop_length} samples at {codec.sfreq:g} Hz).")
+
+
+def encode_stream(codec, x, *, chunk_s=None, batch_size=256, device="auto", precision="fp32"):
+    """Encode long preprocessed signals in chunks, exactly as in one pass.
+
+    Each signal is pushed through the codec's :meth:`~mne_codec.models.Codec.stream`
+    ``chunk_s`` seconds at a time: the causal layers keep the context they
+    need from earlier chunks, so the codes equal
+    ``encode_windows(codec, x)`` (the whole signal in one pass) while the
+    memory taken by the codec depends on ``chunk_s`` and ``batch_size``, not
+    on the signals' length.
+
+    Parameters
+    ----------
+    codec : Codec
+        A :attr:`~mne_codec.models.Codec.streamable` codec (eval mode): causal
+        BioCodec, such as the default codec. Others raise a ValueError (see
+        Notes).
+    x : ndarray of float32, shape (n_windows, n_channels, n_times)
+        Preprocessed signals, e.g. a whole recording as one window
+        (``x[None]``). It is read a chunk at a time, so it can be a
+        :class:`numpy.memmap`.
+    chunk_s : float | None
+        Chunk length in seconds: a positive whole number of codec frames
+        (``hop_length / sfreq``: 48 ms for the default codec, e.g. 9.6 or
+        12 s); other lengths raise a ValueError that gives the nearest valid
+        one. None: about 10 s (the whole frames that fit in 10 s; 9.984 s for
+        the default codec).
+    batch_size : int
+        Channel-windows streamed together (each over all its chunks); see
+        :func:`encode_windows`.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``...
+    precision : ``"fp32"`` | ``"bf16"`` | ``"fp16"``
+        Autocast on CUDA (see :func:`encode_windows`).
+
+    Returns
+    -------
+    codes : ndarray of int16, shape (n_windows, n_channels, n_codebooks, n_frames)
+        The codes of :func:`encode_windows`.
+
+    Notes
+    -----
+    Only causal codecs stream exactly. DAC (non-causal convolutions: a code
+    depends on samples up to its receptive field ahead) and NeuroRVQ (joint
+    coding of patches of all channels) raise a ValueError: code them in
+    windows with :func:`encode_windows` / :func:`encode_named_windows`.
+
+    The codec's amplitude scaling (:class:`~mne_codec.preprocessing.Preprocessing`)
+    is per window: to stream a whole recording, preprocess it as one window
+    (``preprocess(data[None], ...)``: one median and inter-quartile range
+    per channel and recording), not chunk by chunk, whose scales would
+    differ between chunks.
+    """
+    codec.stream("encode")  # refuses codecs that cannot stream, before any work
+    _check_stream_signal(codec, x)
+    chunk = _chunk_samples(codec, chunk_s)
+    dev = _codec_device(codec, device)
+    n_win, n_ch, n_times = x.shape
+    flat = x.reshape(n_win * n_ch, n_times)  # a view, also of a memmap
+    n_frames = codec.n_frames(n_times)
+    out = np.empty((len(flat), codec.n_codebooks, n_frames), np.int16)
+
+    def step(start, stop):
+        stream, pos = codec.stream("encode"), 0
+        for t0 in range(0, n_times, chunk):
+            xb = np.ascontiguousarray(flat[start:stop, None, t0:t0 + chunk], dtype=np.float32)
+            codes = stream.push(torch.from_numpy(xb).to(dev), final=t0 + chunk >= n_times)
+            out[start:stop, :, pos:pos + codes.shape[-1]] = codes[:, 0].cpu().numpy()
+            pos += codes.shape[-1]
+
+    _run_batches(codec, "encode", len(flat), min(chunk, n_times), batch_size, dev, step,
+                 "Encoding", precision)
+    return out.reshape(n_win, n_ch, *out.shape[1:])
+
+
+def decode_stream(codec, codes, n_times, *, chunk_s=None, batch_size=256, device="auto"):
+    """Decode the codes of long signals in chunks, as in one pass.
+
+    The counterpart of :func:`encode_stream`: equals
+    ``decode_windows(codec, codes, n_times)`` to float rounding (the
+    transposed convolutions and LSTMs run on chunks instead of the whole
+    sequence; 1e-6 of the signal's scale on the default codec), with memory
+    that depends on ``chunk_s`` and ``batch_size``, not on the length.
+
+    Parameters
+    ----------
+    codec : Codec
+        A :attr:`~mne_codec.models.Codec.streamable` codec.
+    codes : ndarray of int, shape (n_windows, n_channels, n_codebooks, n_frames)
+        Codes.
+    n_times : int
+        Samples per window at the codec's rate (at most ``n_frames * hop_length``).
+    chunk_s : float | None
+        Chunk length in seconds, a whole number of codec frames (see
+        :func:`encode_stream`).
+    batch_size : int
+        Channel-windows streamed together (see :func:`encode_windows`).
+    device : str
+        Device.
+
+    Returns
+    -------
+    y : ndarray of float32, shape (n_windows, n_channels, n_times)
+        Signals in the codec's scaled units.
+    """
+    codec.stream("decode")
+    codes = _check_codes(codec, codes)
+    chunk_frames = _chunk_samples(codec, chunk_s) // codec.hop_length
+    n_win, n_ch, k, t = codes.shape
+    if not 0 < n_times <= t * codec.hop_length:
+        raise ValueError(f"n_times must be in [1, {t * codec.hop_length}] for {t} frames of "
+                         f"{codec.hop_length} samples, got {n_times}")
+    dev = _codec_device(codec, device)
+    flat = codes.reshape(n_win * n_ch, 1, k, t)
+    y = np.empty((len(flat), n_times), np.float32)
+
+    def step(start, stop):
+        stream, pos = codec.stream("decode"), 0
+        for f0 in range(0, t, chunk_frames):
+            cb = torch.from_numpy(flat[start:stop, ..., f0:f0 + chunk_frames].astype(np.int64))
+            piece = stream.push(cb.to(dev), final=f0 + chunk_frames >= t)[:, 0]
+            keep = max(0, min(piece.shape[-1], n_times - pos))
+            y[start:stop, pos:pos + keep] = piece[:, :keep].float().cpu().numpy()
+            pos += piece.shape[-1]
+
+    n_chunk = min(chunk_frames, t) * codec.hop_length
+    _run_batches(codec, "decode", len(flat), n_chunk, batch_size, dev, step, "Decoding")
+    return y.reshape(n_win, n_ch, n_times)
 
 
 # -- codecs that code channels jointly, by name -------------------------------------
