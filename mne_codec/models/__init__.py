@@ -1,6 +1,6 @@
 """Codec families: one module per family, one :class:`Codec` interface."""
 
-from .base import Codec
+from .base import Codec, CodecStream
 from .biocodec import BioCodec, BioCodecConfig
 from .neurorvq import NeuroRVQ, NeuroRVQConfig
 from .dac import DAC, DACMC, DACConfig, DACMCConfig
@@ -9,5 +9,5 @@ from .dac import DAC, DACMC, DACConfig, DACMCConfig
 FAMILIES = {"biocodec": (BioCodec, BioCodecConfig), "dac": (DAC, DACConfig),
             "dac_mc": (DACMC, DACMCConfig), "neurorvq": (NeuroRVQ, NeuroRVQConfig)}
 
-__all__ = ["Codec", "BioCodec", "BioCodecConfig", "DAC", "DACConfig", "DACMC", "DACMCConfig",
-           "NeuroRVQ", "NeuroRVQConfig", "FAMILIES"]
+__all__ = ["Codec", "CodecStream", "BioCodec", "BioCodecConfig", "DAC", "DACConfig", "DACMC",
+           "DACMCConfig", "NeuroRVQ", "NeuroRVQConfig", "FAMILIES"]
