@@ -7,8 +7,18 @@ docdict["codec"] = """codec : str | path-like | Codec
     (:func:`mne_codec.list_codecs`), a local checkpoint, or a model."""
 docdict["sfreq"] = """sfreq : float | None
     Sampling frequency of array input (taken from ``info`` for MNE objects)."""
-docdict["window_s"] = """window_s : float
-    Window length in seconds used to cut a :class:`mne.io.Raw`."""
+docdict["window_s"] = """window_s : float | None
+    Window length in seconds used to cut a :class:`mne.io.Raw`. None: a Raw
+    is coded as one window, the whole recording (scaled once per channel
+    and recording; ``BAD_`` annotations do not drop it), streamed through
+    the codec in chunks of ``chunk_s`` (see
+    :func:`~mne_codec.inference.encode_stream`): the codes of a one-pass
+    encoding, with the codec's memory bounded by the chunk. Only for
+    streamable (causal) codecs, such as the default codec; others raise a
+    ValueError in :meth:`fit`."""
+docdict["chunk_s"] = """chunk_s : float | None
+    With ``window_s=None``: the chunk length in seconds, a whole number of
+    codec frames (None: about 10 s). Ignored otherwise."""
 docdict["n_codebooks"] = """n_codebooks : int | None
     Number of RVQ levels to use (fewer levels, fewer bits); all if None."""
 docdict["resample"] = """resample : bool

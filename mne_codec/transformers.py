@@ -18,9 +18,12 @@ from ._validation import _pick_types, iter_input
 from .checkpoints import load_codec
 from .inference import (
     _check_precision,
+    _chunk_samples,
     decode_named_windows,
+    decode_stream,
     decode_windows,
     encode_named_windows,
+    encode_stream,
     encode_windows,
     quantized_windows,
     resolve_device,
@@ -53,10 +56,11 @@ def _n_features(w):
 class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
-    def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
-                 unknown="raise", resample=True, device="auto", precision="fp32",
-                 batch_size=256, memory=None, verbose=None):
+    def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
+                 n_codebooks=None, unknown="raise", resample=True, device="auto",
+                 precision="fp32", batch_size=256, memory=None, verbose=None):
         self.codec = codec
+        self.chunk_s = chunk_s
         self.precision = precision
         self.unknown = unknown
         self.sfreq = sfreq
@@ -81,8 +85,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------
     def _check_params(self):
-        if not (isinstance(self.window_s, (int, float)) and self.window_s > 0):
-            raise ValueError(f"window_s must be a positive number, got {self.window_s!r}")
+        if self.window_s is not None and not (
+                isinstance(self.window_s, (int, float)) and self.window_s > 0):
+            raise ValueError(f"window_s must be a positive number or None, got "
+                             f"{self.window_s!r}")
         if self.unknown not in ("raise", "drop"):
             raise ValueError(f"unknown must be 'raise' or 'drop', got {self.unknown!r}")
         if not isinstance(self.resample, (bool, np.bool_)):
@@ -96,10 +102,17 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         continuous_filter = None
         if filtered:
             continuous_filter = lambda data, sfreq: band_limit(data, sfreq, prep)  # noqa: E731
-        return iter_input(X, sfreq=self.sfreq, window_s=self.window_s, ch_types=prep.ch_types,
-                          pad_tail=pad_tail,
-                          reject_by_annotation=getattr(self, "reject_by_annotation", False),
+        window_s = self.window_s
+        reject = getattr(self, "reject_by_annotation", False)
+        if window_s is None and isinstance(X, BaseRaw):  # the whole recording, one window
+            window_s, reject = X.n_times / X.info["sfreq"], False
+        return iter_input(X, sfreq=self.sfreq, window_s=window_s, ch_types=prep.ch_types,
+                          pad_tail=pad_tail, reject_by_annotation=reject,
                           continuous_filter=continuous_filter)
+
+    @property
+    def _streamed(self):
+        return self.window_s is None
 
     def fit(self, X, y=None):
         """Validate the data and load the codec (which stays frozen).
@@ -119,6 +132,9 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             self._check_params()
             codec = _load_codec_copy(self.codec)
             codec.set_num_codebooks(self.n_codebooks)
+            if self._streamed:  # a streamable codec and whole-frame chunks, before any work
+                codec.stream("encode")
+                _chunk_samples(codec, self.chunk_s)
             self.codec_ = codec
             # the whole input is validated (block by block for a Raw, unfiltered:
             # the checks look at the recorded signal); only the first block is kept
@@ -243,6 +259,9 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             codes, side = encode_named_windows(codec, x, self._coded_names(),
                                                batch_size=self.batch_size, device=self.device,
                                                precision=self.precision)
+        elif self._streamed:
+            codes = encode_stream(codec, x, chunk_s=self.chunk_s, batch_size=self.batch_size,
+                                  device=self.device, precision=self.precision)
         else:
             codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device,
                                    precision=self.precision)
@@ -259,6 +278,9 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             y = decode_named_windows(codec, tokens.codes, tokens.side, tokens.ch_names,
                                      tokens.n_times_codec, batch_size=self.batch_size,
                                      device=self.device)
+        elif self._streamed:
+            y = decode_stream(codec, tokens.codes, tokens.n_times_codec, chunk_s=self.chunk_s,
+                              batch_size=self.batch_size, device=self.device)
         else:
             y = decode_windows(codec, tokens.codes, tokens.n_times_codec,
                                batch_size=self.batch_size, device=self.device)
@@ -275,6 +297,7 @@ class CodecTokenizer(_CodecBase):
     %(codec)s
     %(sfreq)s
     %(window_s)s
+    %(chunk_s)s
     %(n_codebooks)s
     output : ``"histogram"`` | ``"embedding"`` | ``"tokens"``
         What :meth:`transform` returns:
@@ -320,10 +343,12 @@ class CodecTokenizer(_CodecBase):
     their side information travels in :attr:`Tokens.side`.
     """
 
-    def __init__(self, codec="default", *, sfreq=None, window_s=5.0, n_codebooks=None,
-                 output="histogram", reject_by_annotation=True, unknown="raise", resample=True,
-                 device="auto", precision="fp32", batch_size=256, memory=None, verbose=None):
-        super().__init__(codec, sfreq=sfreq, window_s=window_s, n_codebooks=n_codebooks,
+    def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
+                 n_codebooks=None, output="histogram", reject_by_annotation=True,
+                 unknown="raise", resample=True, device="auto", precision="fp32",
+                 batch_size=256, memory=None, verbose=None):
+        super().__init__(codec, sfreq=sfreq, window_s=window_s, chunk_s=chunk_s,
+                         n_codebooks=n_codebooks,
                          unknown=unknown, resample=resample, device=device,
                          precision=precision, batch_size=batch_size, memory=memory,
                          verbose=verbose)
@@ -440,6 +465,7 @@ class CodecReconstructor(_CodecBase):
     %(codec)s
     %(sfreq)s
     %(window_s)s
+    %(chunk_s)s
     %(n_codebooks)s
     %(unknown)s
     %(resample)s

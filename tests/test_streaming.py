@@ -156,3 +156,51 @@ def test_named_codecs_are_refused():
     assert not codec.streamable
     with pytest.raises(ValueError, match="codes channels jointly in patches"):
         codec.stream("encode")
+
+
+# -- through the transformers: window_s=None streams the whole recording ----------------
+@pytest.fixture(scope="module")
+def short_raw(mi_raw):
+    raw = mi_raw.copy().pick([0, 8, 10, 30]).crop(0, 20)
+    raw.annotations.append(2.0, 1.0, "BAD_blink")  # does not drop the one window
+    return raw
+
+
+def test_transformers_stream_the_whole_recording(codec, short_raw):
+    from mne_codec import CodecReconstructor, CodecTokenizer
+    from mne_codec.preprocessing import restore
+
+    tok = CodecTokenizer(codec, window_s=None, chunk_s=2.4, output="tokens",
+                         verbose="ERROR").fit(short_raw)
+    tokens = tok.tokenize(short_raw)
+    sfreq = short_raw.info["sfreq"]
+    # one window, scaled once per channel over the recording, coded as in one pass
+    x, center, scale = preprocess(short_raw.get_data()[None], sfreq, codec.preprocessing)
+    assert tokens.codes.shape == (1, 4, 6, codec.n_frames(x.shape[-1]))
+    assert tokens.n_times == short_raw.n_times and tokens.onsets_s.tolist() == [0.0]
+    np.testing.assert_allclose(tokens.center, center)
+    np.testing.assert_allclose(tokens.scale, scale)
+    np.testing.assert_array_equal(tokens.codes, encode_windows(codec, x))
+    np.testing.assert_array_equal(tok.transform(short_raw), tokens.codes)
+
+    rec = CodecReconstructor(codec, window_s=None, chunk_s=2.4, verbose="ERROR")
+    y = rec.fit(short_raw).transform(short_raw)
+    whole = restore(decode_windows(codec, tokens.codes, x.shape[-1]), center, scale,
+                    codec.preprocessing, sfreq, short_raw.n_times)[0]
+    assert y.shape == short_raw.get_data().shape
+    np.testing.assert_allclose(y, whole, rtol=0, atol=DECODE_ATOL * scale.max())
+    out = rec.reconstruct(short_raw)
+    np.testing.assert_array_equal(out.get_data(), y)
+
+
+def test_transformers_refuse_what_cannot_stream(short_raw):
+    from mne_codec import CodecTokenizer
+
+    torch.manual_seed(0)
+    symmetric = BioCodec(BioCodecConfig(causal=False)).eval()
+    with pytest.raises(ValueError, match="not causal"):
+        CodecTokenizer(symmetric, window_s=None).fit(short_raw)
+    with pytest.raises(ValueError, match="whole codec frames"):
+        CodecTokenizer(window_s=None, chunk_s=1.0).fit(short_raw)
+    with pytest.raises(ValueError, match="positive number or None"):
+        CodecTokenizer(window_s=0).fit(short_raw)
