@@ -22,6 +22,13 @@ input, the codes and the decoded signal grow with the length (they are
 printed); the codec's working memory should not.
 
     python benchmarks/memory.py --stream [--minutes 1 10 60] [--chunk-s 9.984]
+                                [--mmap-threshold 65536]
+
+Most of the resident memory the stream adds is glibc's heap, which keeps
+freed chunk-sized blocks (its dynamic mmap threshold grows after the first
+frees); ``--mmap-threshold`` sets ``MALLOC_MMAP_THRESHOLD_`` in the child so
+that large blocks are returned to the system, showing the stream's own
+working memory.
 """
 
 import argparse
@@ -137,16 +144,20 @@ def _stream_input(minutes, codec_name, path):
 
 def _stream(args):
     print(f"codec {args.codec}: encode_stream + decode_stream of one 64-channel recording "
-          f"(float32, codec rate), chunk_s={args.chunk_s:g}, {args.threads} thread(s)")
+          f"(float32, codec rate), chunk_s={args.chunk_s:g}, {args.threads} thread(s)"
+          + (f", MALLOC_MMAP_THRESHOLD_={args.mmap_threshold}" if args.mmap_threshold else ""))
     print(f"{'minutes':>8} {'input MiB':>9} {'base MiB':>8} {'enc peak':>8} {'codes MiB':>9} "
           f"{'dec peak':>8} {'out MiB':>7} {'enc ch-s/s':>10} {'dec ch-s/s':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             path = os.path.join(tmp, f"x_{minutes:g}min.npy")
             _stream_input(minutes, args.codec, path)
+            env = dict(os.environ)
+            if args.mmap_threshold:
+                env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
             out = subprocess.run([sys.executable, "-c", STREAM_CHILD, path, args.codec,
                                   str(args.threads), str(args.chunk_s)],
-                                 capture_output=True, text=True, check=True)
+                                 capture_output=True, text=True, check=True, env=env)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{minutes:>8g} {res['x_mib']:>9.0f} {res['base_mib']:>8.0f} "
                   f"{res['peak_enc_mib']:>8.0f} {res['codes_mib']:>9.1f} "
@@ -188,6 +199,8 @@ def main():
                         help="measure encode_stream/decode_stream of one whole recording")
     parser.add_argument("--chunk-s", type=float, default=9.984,
                         help="chunk length of --stream (whole codec frames)")
+    parser.add_argument("--mmap-threshold", type=int, default=0,
+                        help="--stream: MALLOC_MMAP_THRESHOLD_ of the child (0: glibc's)")
     args = parser.parse_args()
     if args.stream:
         return _stream(args)

@@ -130,7 +130,7 @@ class StreamableConv1d(nn.Module):
             buf = _pad1d(buf, 0, extra, self.pad_mode)
         n_frames = (buf.shape[-1] - k_eff) // self.stride + 1 if buf.shape[-1] >= k_eff else 0
         consumed = n_frames * self.stride
-        state["buf"] = buf[..., consumed:]
+        state["buf"] = buf[..., consumed:].clone()  # a copy: a view would keep all of buf
         if not n_frames:
             return buf.new_zeros(buf.shape[0], self.conv.conv.out_channels, 0)
         return self.conv(buf[..., : consumed - self.stride + k_eff])
@@ -176,7 +176,7 @@ class StreamableConvTranspose1d(nn.Module):
         n_new = x.shape[-1]
         if ctx is not None:
             x = torch.cat([ctx, x], -1)
-        state["ctx"] = x[..., max(0, x.shape[-1] - n_ctx):]
+        state["ctx"] = x[..., max(0, x.shape[-1] - n_ctx):].clone()
         if not n_new:
             return x.new_zeros(x.shape[0], conv.out_channels, 0)
         y = self.convtr(x)
@@ -227,7 +227,7 @@ class ResidualUnit(nn.Module):
         y = stream_forward(self.block, x, state, final)
         skip = x if state.get("skip") is None else torch.cat([state["skip"], x], -1)
         n = y.shape[-1]
-        state["skip"] = skip[..., n:]
+        state["skip"] = skip[..., n:].clone()
         return self.shortcut(skip[..., :n]) + y
 
 
