@@ -92,6 +92,12 @@ def test_tiny_codec_streams_too(rng):
         np.testing.assert_array_equal(encode_stream(codec, x, chunk_s=chunk_s), whole)
         np.testing.assert_allclose(decode_stream(codec, whole, 403, chunk_s=chunk_s),
                                    decode_windows(codec, whole, 403), rtol=0, atol=DECODE_ATOL)
+    codec.set_num_codebooks(2)  # fewer levels: the codes of the first two
+    two = encode_stream(codec, x, chunk_s=0.2)
+    assert two.shape == (2, 3, 2, 101)
+    np.testing.assert_array_equal(two, whole[:, :, :2])
+    np.testing.assert_allclose(decode_stream(codec, two, 403, chunk_s=0.2),
+                               decode_windows(codec, two, 403), rtol=0, atol=DECODE_ATOL)
 
 
 @pytest.mark.parametrize("chunk_s, match", [
