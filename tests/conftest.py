@@ -77,6 +77,19 @@ def make_tiny_codec(ratios=(2, 2), seed=0, filters=True, codebook_size=16, n_cod
     return codec.eval()
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures(...)``).
+
+    Small models run fastest on one thread, which also avoids oversubscribing a
+    busy machine.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def tiny_codec():
     return make_tiny_codec()
