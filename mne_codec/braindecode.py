@@ -32,6 +32,7 @@ from ._cache import MemoryTokenCache, window_key
 from ._validation import _pick_types
 from .checkpoints import load_codec
 from .models import Codec
+from .preprocessing import _prepare_windows
 
 __all__ = ["CodecEncoder", "TokenClassifier", "codec_preprocessors"]
 
@@ -75,31 +76,6 @@ def codec_preprocessors(codec="default"):
         return raw
 
     return [Preprocessor(_apply, apply_on_array=False)]
-
-
-def _fft_resample(x, n_out):
-    """Band-limited (FFT) resampling of the last axis to ``n_out`` samples."""
-    n_in = x.shape[-1]
-    if n_in == n_out:
-        return x
-    spec = torch.fft.rfft(x, dim=-1)
-    n_keep = min(spec.shape[-1], n_out // 2 + 1)
-    out = torch.zeros(*spec.shape[:-1], n_out // 2 + 1, dtype=spec.dtype, device=spec.device)
-    out[..., :n_keep] = spec[..., :n_keep]
-    return torch.fft.irfft(out, n=n_out, dim=-1) * (n_out / n_in)
-
-
-def _robust_scale(x, method):
-    """Torch twin of :func:`mne_codec.preprocessing.robust_scale` (last axis)."""
-    if method is None:
-        return x
-    if method == "robust":
-        q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device),
-                           dim=-1, keepdim=True)
-        center, scale = q[1], q[2] - q[0]
-    else:
-        center, scale = x.mean(-1, keepdim=True), x.std(-1, unbiased=False, keepdim=True)
-    return (x - center) / torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 #: shared by every module in the process, so the folds of a cross-validation
@@ -195,12 +171,7 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
         if x.shape[-1] != self.n_times:
             raise ValueError(f"Windows have {x.shape[-1]} samples; the module was built for "
                              f"n_times={self.n_times}.")
-        prep = self.codec.preprocessing
-        x = _fft_resample(x.float(), self.n_times_codec) * prep.unit_scale
-        x = _robust_scale(x, prep.scaling)
-        if prep.clip is not None:
-            x = x.clamp(-prep.clip, prep.clip)
-        return x
+        return _prepare_windows(x.float(), self.n_times_codec, self.codec.preprocessing)
 
     def _codes(self, x):
         """Codes (batch, n_chans, K, T) of prepared windows, from the cache where seen."""
