@@ -188,3 +188,134 @@ def test_layer_ids_and_init():
     assert torch.all(model.blocks[1].gamma_1 == 1e-5)
     std = [float(b.mlp.fc2.weight.detach().std()) for b in model.blocks]
     assert std[0] > std[1] > std[2]
+
+
+# -- pre-training ---------------------------------------------------------------------
+def _tiny_fm(n_targets, vocab_size, depth=1, seed=0):
+    torch.manual_seed(seed)
+    return NeuroRVQFM(NeuroRVQFMConfig(out_chans=4, embed_dim=100, depth=depth, num_heads=5,
+                                       n_patches=16, vocab_size=vocab_size, n_targets=n_targets,
+                                       canonical_names=True))
+
+
+@pytest.fixture(scope="module")
+def eeg_crops(shared_data):
+    """Fixed 8-channel 2-s crops of EEGMMIDB S001 run 4, as the FM reads them."""
+    from mne_codec.training import fixed_montage_crops
+    from mne_codec.training.default import prepare_eegbci
+
+    from .conftest import _eegbci_raw
+
+    raw = _eegbci_raw(shared_data, 1, [4]).crop(0, 60.0)
+    return fixed_montage_crops([raw], NeuroRVQFM(NeuroRVQFMConfig(n_targets=0)), n_channels=8,
+                               segment_s=2.0, prepare_raw=prepare_eegbci, max_segments=24)
+
+
+def test_targets_of_a_channel_independent_codec(eeg_crops):
+    from mne_codec.preprocessing import _prepare_windows
+    from mne_codec.training import MaskedTokenLoss
+
+    from .conftest import make_tiny_codec
+
+    codec = make_tiny_codec()  # 100 Hz, hop 4: 25 frames per 1-s patch, 3 levels of 16
+    loss = MaskedTokenLoss(codec, frames_per_patch=4)
+    n_rows, levels = loss.target_layout(1.0)
+    assert (n_rows, levels) == (12, [0] * 4 + [1] * 4 + [2] * 4)
+    fm = _tiny_fm(n_rows, 16)
+    x, ch = eeg_crops[0][:3], eeg_crops[1][:3]
+    targets = loss.targets(fm, x, ch)
+    assert targets.shape == (3, 8 * 2, 12)
+    # by hand: the codes of the windows in volts at 100 Hz, frames 3, 9, 15, 21 of each patch
+    codes = codec.encode(_prepare_windows(x / 1e6, 200, codec.preprocessing))
+    assert codes.shape == (3, 8, 3, 50)
+    for c, a, q, i in [(0, 0, 0, 0), (7, 1, 2, 3), (3, 1, 1, 2)]:
+        frame = int((a + (i + 0.5) / 4) * 25)
+        assert torch.equal(targets[:, c * 2 + a, q * 4 + i], codes[:, c, q, frame])
+    with pytest.raises(ValueError, match="frames_per_patch"):
+        MaskedTokenLoss(codec, frames_per_patch=26).target_layout(1.0)
+    assert not any(p.requires_grad for p in loss.tokenizer.parameters())
+    loss.train()
+    assert not loss.tokenizer.training
+
+
+def test_targets_of_neurorvq_are_its_tokens(eeg_crops):
+    from mne_codec.training import MaskedTokenLoss
+
+    from .test_neurorvq import REF_PT, small_config
+    from mne_codec.checkpoints import load_neurorvq_checkpoint
+
+    tok = load_neurorvq_checkpoint(REF_PT, config=small_config())
+    tok.config.canonical_names = True  # channel indices from the 10-05 vocabulary
+    loss = MaskedTokenLoss(tok)
+    n_rows, levels = loss.target_layout(1.0)
+    assert n_rows == 32 and levels == list(range(8)) * 4
+    x, ch = eeg_crops[0][:2], eeg_crops[1][:2]
+    targets = loss.targets(_tiny_fm(32, 32), x, ch)
+    codes = tok.encode(x, ch).codes  # (B, C, 32, A)
+    assert torch.equal(targets, codes.permute(0, 1, 3, 2).reshape(2, 16, 32))
+
+
+def test_masked_token_loss_trains_and_validates(eeg_crops):
+    """On real crops, a few steps lower the loss; validation counts every token once."""
+    from mne_codec.training import MaskedTokenLoss
+
+    from .conftest import make_tiny_codec
+
+    loss = MaskedTokenLoss(make_tiny_codec(), frames_per_patch=2)
+    fm = _tiny_fm(6, 16)
+    x, ch = eeg_crops
+    before = loss.validate(fm, (x, ch), batch_size=8)
+    assert loss.validate(fm, (x, ch), batch_size=8) == before  # fixed masks
+    # the majority baseline by hand: each row's most frequent code
+    targets = loss.targets(fm, x, ch).reshape(-1, 6)
+    top = [float(torch.bincount(targets[:, r]).max()) / len(targets) for r in range(6)]
+    assert before["majority_level_2"] == pytest.approx((top[2] + top[3]) / 2)
+    assert before["loss"] == pytest.approx(2 * np.log(16), rel=0.1)  # near-uniform at init
+    opt = torch.optim.Adam(fm.parameters(), lr=2e-3)
+    torch.manual_seed(0)
+    fm.train()
+    for _ in range(10):
+        out = loss.step(fm, (x[:16], ch[:16]))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    after = loss.validate(fm, (x, ch), batch_size=8)
+    assert fm.training  # validate restores the mode
+    assert after["loss"] < before["loss"] - 0.3, (before, after)
+    assert set(out) == {"loss", "masked", "symmetric", "accuracy"}
+    # targets given in the batch (a pre-coded pool) give the same step
+    fm.eval()
+    torch.manual_seed(1)
+    a = loss.step(fm, (x[:4], ch[:4]))
+    torch.manual_seed(1)
+    b = loss.step(fm, (x[:4], ch[:4], loss.targets(fm, x[:4], ch[:4])))
+    assert float(a["loss"].detach()) == float(b["loss"].detach())
+
+
+def test_pretraining_recipe_smoke(shared_data, tmp_path, capsys):
+    """The recipe pre-trains a 1-block FM on a tiny target codec (a pre-coded pool) and saves it."""
+    from mne_codec.checkpoints import save_codec
+    from mne_codec.training.neurorvq_fm import main
+
+    from .conftest import make_tiny_codec
+    from .test_dac import _recipe_data
+
+    data = _recipe_data(tmp_path, shared_data)
+    target = save_codec(make_tiny_codec(), tmp_path / "tiny")
+    n = torch.get_num_threads()
+    try:
+        summary = main(["--out", str(tmp_path / "fm"), "--steps", "2", "--data", str(data),
+                        "--target", str(target), "--frames-per-patch", "2", "--depth", "1",
+                        "--batch-size", "4", "--val-every", "2", "--val-segments", "4",
+                        "--target-pool", "1", "--threads", "1", "--no-progress"])
+    finally:
+        torch.set_num_threads(n)
+    assert summary["steps"] == 2
+    val = summary["validation"]
+    assert {"eegmmidb/loss", "eegmmidb/acc_level_3", "eegmmidb/majority_level_3"} <= set(val)
+    model = load_neurorvq_fm(tmp_path / "fm" / "final")
+    assert (model.config.n_targets, model.config.vocab_size, model.config.depth) == (6, 16, 1)
+    assert model.meta["target"] == str(target) and model.meta["training"]["steps"] == 2
+    out = capsys.readouterr().out
+    assert "eegmat: files absent, skipped" in out and "target pool: " in out
+    assert model.meta["target_pool_rounds"] == 1

@@ -408,7 +408,9 @@ class MaskedTokenLoss(nn.Module):
             The model (training mode).
         batch : tuple of torch.Tensor
             ``x`` (batch, n_channels, n_times) as the model reads it and
-            ``ch_ix`` (batch, n_channels).
+            ``ch_ix`` (batch, n_channels); optionally third, the targets of
+            :meth:`targets`, computed beforehand (e.g. once for a fixed pool
+            of crops).
 
         Returns
         -------
@@ -418,9 +420,9 @@ class MaskedTokenLoss(nn.Module):
         """
         from ..models.neurorvq_fm import random_patch_mask
 
-        x, channels = batch
+        x, channels, *given = batch
         fm = _unwrap(model)
-        targets = self.targets(fm, x, channels)
+        targets = given[0] if given else self.targets(fm, x, channels)
         mask = random_patch_mask(*targets.shape[:2], self.mask_ratio, device=x.device)
         out, total = {}, 0.0
         for name, (logits, t) in zip(("masked", "symmetric"),

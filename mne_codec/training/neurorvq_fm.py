@@ -22,7 +22,11 @@ Objective: :class:`~mne_codec.training.MaskedTokenLoss`, half of every
 crop's tokens masked at random, plus the symmetric pass. Optimiser: Adam,
 betas (0.9, 0.98), linear warm-up then cosine to 0, gradient clip 3,
 bfloat16 autocast on CUDA, batches of random 4-s crops of 8 random channels
-(:class:`~mne_codec.training.MontageCrops`, 32 tokens a crop).
+(:class:`~mne_codec.training.MontageCrops`, 32 tokens a crop). With
+``--target-pool ROUNDS`` the crops are instead every non-overlapping 4-s
+segment of the training recordings, ``ROUNDS`` random montages each, coded
+once by the target before training and drawn in shuffled order (the target
+codec, not the model, dominates a CPU step otherwise).
 
 Data (``shared/data``): the splits of the other recipes (see
 :mod:`mne_codec.training.default`): training on EEGMMIDB S001-S008 runs
@@ -52,7 +56,7 @@ N_CHANNELS = 8
 SEGMENT_S = 4.0
 
 
-def small_config(vocab_size, n_targets):
+def small_config(vocab_size, n_targets, depth=4):
     """The small NeuroRVQ-FM of this recipe (see the module docstring).
 
     Parameters
@@ -61,6 +65,8 @@ def small_config(vocab_size, n_targets):
         Codebook size of the target codec.
     n_targets : int
         Target codes per channel and patch.
+    depth : int
+        Transformer blocks.
 
     Returns
     -------
@@ -68,8 +74,38 @@ def small_config(vocab_size, n_targets):
     """
     from ..models.neurorvq_fm import NeuroRVQFMConfig
 
-    return NeuroRVQFMConfig(out_chans=4, embed_dim=100, depth=4, num_heads=5, mlp_ratio=4.0,
+    return NeuroRVQFMConfig(out_chans=4, embed_dim=100, depth=depth, num_heads=5, mlp_ratio=4.0,
                             vocab_size=vocab_size, n_targets=n_targets, canonical_names=True)
+
+
+class _TargetPool(torch.utils.data.IterableDataset):
+    """Endless shuffled ``(x, ch_ix, targets)`` of a fixed pool of crops."""
+
+    def __init__(self, x, ch_ix, targets, seed=0):
+        super().__init__()
+        self.x, self.ch_ix, self.targets, self.seed = x, ch_ix, targets, seed
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed)
+        while True:
+            for i in torch.randperm(len(self.x), generator=gen).tolist():
+                yield self.x[i], self.ch_ix[i], self.targets[i]
+
+
+def _target_pool(files, model, loss, rounds, seed):
+    """Crops of every training segment, ``rounds`` montages each, with their targets."""
+    from .data import fixed_montage_crops
+    from .default import _Prepare
+
+    xs, chs, ts = [], [], []
+    for r in range(rounds):
+        x, ch = fixed_montage_crops(files, model, n_channels=N_CHANNELS, segment_s=SEGMENT_S,
+                                    prepare_raw=_Prepare(), seed=seed + 1000 * (r + 1))
+        for start in range(0, len(x), 64):
+            ts.append(loss.targets(model, x[start:start + 64], ch[start:start + 64]))
+        xs.append(x)
+        chs.append(ch)
+    return _TargetPool(torch.cat(xs), torch.cat(chs), torch.cat(ts), seed)
 
 
 def _files(data, split):
@@ -97,6 +133,9 @@ def main(argv=None):
     parser.add_argument("--frames-per-patch", type=int, default=4,
                         help="frames read per patch from a channel-independent target")
     parser.add_argument("--mask-ratio", type=float, default=0.5)
+    parser.add_argument("--depth", type=int, default=4, help="transformer blocks")
+    parser.add_argument("--max-recordings", type=int, default=64,
+                        help="training recordings held in memory at once")
     parser.add_argument("--data", type=Path, default=None, help="shared/data folder")
     parser.add_argument("--device", default=None, help="default: CUDA if available")
     parser.add_argument("--lr", type=float, default=5e-4)
@@ -106,6 +145,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-every", type=int, default=100)
     parser.add_argument("--val-segments", type=int, default=128)
+    parser.add_argument("--target-pool", type=int, default=0, metavar="ROUNDS",
+                        help="train on a fixed pool of crops (every training segment, ROUNDS "
+                        "random montages each) whose targets are computed once, instead of "
+                        "an endless stream of random crops coded at every step (for a "
+                        "target codec that is slow on CPU)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     data = args.data or default_data_dir()
@@ -116,13 +160,17 @@ def main(argv=None):
     loss = MaskedTokenLoss(tokenizer, mask_ratio=args.mask_ratio,
                            frames_per_patch=args.frames_per_patch)
     n_rows, _ = loss.target_layout(1.0)
-    model = NeuroRVQFM(small_config(tokenizer.codebook_size, n_rows))
+    model = NeuroRVQFM(small_config(tokenizer.codebook_size, n_rows, args.depth))
     if model.config.patch_size / model.sfreq != 1.0:  # target_layout was asked for 1-s patches
         raise RuntimeError("the recipe's patches must last 1 s")
     t0 = time.time()
-    train = MontageCrops(_files(data, "train"), model, n_channels=N_CHANNELS,
-                         segment_s=SEGMENT_S, prepare_raw=_Prepare(), seed=args.seed,
-                         max_recordings_in_memory=64)
+    if args.target_pool:
+        train = _target_pool(_files(data, "train"), model, loss, args.target_pool, args.seed)
+        print(f"target pool: {len(train.x)} crops coded in {time.time() - t0:.0f} s", flush=True)
+    else:
+        train = MontageCrops(_files(data, "train"), model, n_channels=N_CHANNELS,
+                             segment_s=SEGMENT_S, prepare_raw=_Prepare(), seed=args.seed,
+                             max_recordings_in_memory=args.max_recordings)
     val = {}
     for name, files in _files(data, "val").items():
         if all(f.exists() for f in files):
@@ -147,7 +195,8 @@ def main(argv=None):
             "frames_per_patch": args.frames_per_patch, "mask_ratio": args.mask_ratio,
             "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
             "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
-            "crops": f"{N_CHANNELS} random channels x {SEGMENT_S:g} s"}
+            "crops": f"{N_CHANNELS} random channels x {SEGMENT_S:g} s",
+            "target_pool_rounds": args.target_pool}
     trainer = Trainer(model, train, val, config, args.out, loss=loss, meta=meta,
                       device=args.device, validate=loss.validate, save=save_neurorvq_fm)
     summary = trainer.fit()
