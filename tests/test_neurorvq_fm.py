@@ -270,6 +270,10 @@ def test_masked_token_loss_trains_and_validates(eeg_crops):
     targets = loss.targets(fm, x, ch).reshape(-1, 6)
     top = [float(torch.bincount(targets[:, r]).max()) / len(targets) for r in range(6)]
     assert before["majority_level_2"] == pytest.approx((top[2] + top[3]) / 2)
+    freq = [torch.bincount(targets[:, r], minlength=16).double() / len(targets) for r in (4, 5)]
+    entropy = [float(-(f[f > 0] * f[f > 0].log()).sum()) for f in freq]
+    assert before["unigram_ce_level_3"] == pytest.approx(sum(entropy) / 2)
+    assert before["ce"] == pytest.approx(before["loss"] / 2, rel=0.05)  # loss: 2 passes
     assert before["loss"] == pytest.approx(2 * np.log(16), rel=0.1)  # near-uniform at init
     opt = torch.optim.Adam(fm.parameters(), lr=2e-3)
     torch.manual_seed(0)
@@ -312,7 +316,8 @@ def test_pretraining_recipe_smoke(shared_data, tmp_path, capsys):
         torch.set_num_threads(n)
     assert summary["steps"] == 2
     val = summary["validation"]
-    assert {"eegmmidb/loss", "eegmmidb/acc_level_3", "eegmmidb/majority_level_3"} <= set(val)
+    assert {"eegmmidb/loss", "eegmmidb/acc_level_3", "eegmmidb/majority_level_3",
+            "eegmmidb/ce_level_3", "eegmmidb/unigram_ce_level_3"} <= set(val)
     model = load_neurorvq_fm(tmp_path / "fm" / "final")
     assert (model.config.n_targets, model.config.vocab_size, model.config.depth) == (6, 16, 1)
     assert model.meta["target"] == str(target) and model.meta["training"]["steps"] == 2

@@ -460,7 +460,12 @@ class MaskedTokenLoss(nn.Module):
             symmetric, in the complementary one) and over that level's rows;
             ``majority_level_q``: the same for always predicting each row's
             most frequent code in these targets (the baseline to beat;
-            chance is ``1 / vocab_size``).
+            chance is ``1 / vocab_size``); ``ce_level_q``: the cross-entropy
+            (nats per token and row) of those predictions, and
+            ``unigram_ce_level_q`` that of the best prediction without
+            context, each row's code frequencies in these targets (their
+            entropy; a model below it uses the context). ``acc``,
+            ``majority``, ``ce`` and ``unigram_ce`` average all rows.
         """
         from ..models.neurorvq_fm import random_patch_mask
 
@@ -471,6 +476,7 @@ class MaskedTokenLoss(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         n_rows, levels = self.target_layout(model.config.patch_size / model.sfreq)
         correct = torch.zeros(n_rows, dtype=torch.float64)
+        ce_sum = torch.zeros(n_rows, dtype=torch.float64)
         counts = torch.zeros(n_rows, model.config.vocab_size, dtype=torch.float64)
         loss, n_tokens, n_batches = 0.0, 0, 0
         try:
@@ -482,8 +488,10 @@ class MaskedTokenLoss(nn.Module):
                                          generator=gen).to(device)
                 batch_loss = 0.0
                 for logits, t in self._passes(model, x, ch, targets, mask):
-                    batch_loss += float(torch.stack([F.cross_entropy(lg.float(), t[:, j])
-                                                     for j, lg in enumerate(logits)]).mean())
+                    ce = torch.stack([F.cross_entropy(lg.float(), t[:, j], reduction="sum")
+                                      for j, lg in enumerate(logits)]).double().cpu()
+                    batch_loss += float(ce.mean()) / max(t.shape[0], 1)
+                    ce_sum += ce
                     correct += (logits.argmax(-1) == t.T).sum(1).double().cpu()
                     n_tokens += t.shape[0]
                 flat = targets.reshape(-1, n_rows).cpu()
@@ -495,11 +503,18 @@ class MaskedTokenLoss(nn.Module):
         # every pass covers its own tokens: n_tokens counts each predicted token once
         acc = correct / n_tokens
         majority = counts.max(1).values / counts.sum(1)
+        freq = counts / counts.sum(1, keepdim=True)
+        unigram = -(freq * torch.log(freq.clamp_min(1e-300))).sum(1)  # entropy, nats
+        ce = ce_sum / n_tokens
         out = {"loss": loss / n_batches}
         for q in sorted(set(levels)):
             rows = [r for r, lv in enumerate(levels) if lv == q]
             out[f"acc_level_{q + 1}"] = float(acc[rows].mean())
             out[f"majority_level_{q + 1}"] = float(majority[rows].mean())
+            out[f"ce_level_{q + 1}"] = float(ce[rows].mean())
+            out[f"unigram_ce_level_{q + 1}"] = float(unigram[rows].mean())
         out["acc"] = float(acc.mean())
         out["majority"] = float(majority.mean())
+        out["ce"] = float(ce.mean())
+        out["unigram_ce"] = float(unigram.mean())
         return out

@@ -22,7 +22,8 @@ Objective: :class:`~mne_codec.training.MaskedTokenLoss`, half of every
 crop's tokens masked at random, plus the symmetric pass. Optimiser: Adam,
 betas (0.9, 0.98), linear warm-up then cosine to 0, gradient clip 3,
 bfloat16 autocast on CUDA, batches of random 4-s crops of 8 random channels
-(:class:`~mne_codec.training.MontageCrops`, 32 tokens a crop). With
+(:class:`~mne_codec.training.MontageCrops`, 32 tokens a crop;
+``--channel-sampling neighbours`` for local montages). With
 ``--target-pool ROUNDS`` the crops are instead every non-overlapping 4-s
 segment of the training recordings, ``ROUNDS`` random montages each, coded
 once by the target before training and drawn in shuffled order (the target
@@ -92,7 +93,7 @@ class _TargetPool(torch.utils.data.IterableDataset):
                 yield self.x[i], self.ch_ix[i], self.targets[i]
 
 
-def _target_pool(files, model, loss, rounds, seed):
+def _target_pool(files, model, loss, rounds, seed, channel_sampling):
     """Crops of every training segment, ``rounds`` montages each, with their targets."""
     from .data import fixed_montage_crops
     from .default import _Prepare
@@ -100,7 +101,8 @@ def _target_pool(files, model, loss, rounds, seed):
     xs, chs, ts = [], [], []
     for r in range(rounds):
         x, ch = fixed_montage_crops(files, model, n_channels=N_CHANNELS, segment_s=SEGMENT_S,
-                                    prepare_raw=_Prepare(), seed=seed + 1000 * (r + 1))
+                                    channel_sampling=channel_sampling, prepare_raw=_Prepare(),
+                                    seed=seed + 1000 * (r + 1))
         for start in range(0, len(x), 64):
             ts.append(loss.targets(model, x[start:start + 64], ch[start:start + 64]))
         xs.append(x)
@@ -134,6 +136,9 @@ def main(argv=None):
                         help="frames read per patch from a channel-independent target")
     parser.add_argument("--mask-ratio", type=float, default=0.5)
     parser.add_argument("--depth", type=int, default=4, help="transformer blocks")
+    parser.add_argument("--channel-sampling", choices=("random", "neighbours"), default="random",
+                        help="channels of a crop: a random subset, or a local montage "
+                        "(MontageCrops)")
     parser.add_argument("--max-recordings", type=int, default=64,
                         help="training recordings held in memory at once")
     parser.add_argument("--data", type=Path, default=None, help="shared/data folder")
@@ -165,17 +170,21 @@ def main(argv=None):
         raise RuntimeError("the recipe's patches must last 1 s")
     t0 = time.time()
     if args.target_pool:
-        train = _target_pool(_files(data, "train"), model, loss, args.target_pool, args.seed)
+        train = _target_pool(_files(data, "train"), model, loss, args.target_pool, args.seed,
+                             args.channel_sampling)
         print(f"target pool: {len(train.x)} crops coded in {time.time() - t0:.0f} s", flush=True)
     else:
         train = MontageCrops(_files(data, "train"), model, n_channels=N_CHANNELS,
-                             segment_s=SEGMENT_S, prepare_raw=_Prepare(), seed=args.seed,
+                             segment_s=SEGMENT_S, channel_sampling=args.channel_sampling,
+                             prepare_raw=_Prepare(), seed=args.seed,
                              max_recordings_in_memory=args.max_recordings)
     val = {}
     for name, files in _files(data, "val").items():
         if all(f.exists() for f in files):
             val[name] = fixed_montage_crops(files, model, n_channels=N_CHANNELS,
-                                            segment_s=SEGMENT_S, prepare_raw=_Prepare(),
+                                            segment_s=SEGMENT_S,
+                                            channel_sampling=args.channel_sampling,
+                                            prepare_raw=_Prepare(),
                                             max_segments=args.val_segments, seed=args.seed)
         else:
             print(f"validation set {name}: files absent, skipped", flush=True)
@@ -196,7 +205,7 @@ def main(argv=None):
             "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
             "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
             "crops": f"{N_CHANNELS} random channels x {SEGMENT_S:g} s",
-            "target_pool_rounds": args.target_pool}
+            "target_pool_rounds": args.target_pool, "channel_sampling": args.channel_sampling}
     trainer = Trainer(model, train, val, config, args.out, loss=loss, meta=meta,
                       device=args.device, validate=loss.validate, save=save_neurorvq_fm)
     summary = trainer.fit()
