@@ -1,4 +1,4 @@
-"""braindecode models built on codec tokens.
+"""braindecode models built on codec tokens and on the NeuroRVQ foundation model.
 
 This module imports braindecode (and, through it, torchaudio), so it is never
 imported by ``import mne_codec``; import it explicitly::
