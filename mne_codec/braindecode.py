@@ -1,4 +1,4 @@
-"""braindecode models built on codec tokens.
+"""braindecode models built on codec tokens and on the NeuroRVQ foundation model.
 
 This module imports braindecode (and, through it, torchaudio), so it is never
 imported by ``import mne_codec``; import it explicitly::
@@ -32,8 +32,10 @@ from ._cache import MemoryTokenCache, window_key
 from ._validation import _pick_types
 from .checkpoints import load_codec
 from .models import Codec
+from .preprocessing import _prepare_windows
 
-__all__ = ["CodecEncoder", "TokenClassifier", "codec_preprocessors"]
+__all__ = ["CodecEncoder", "NeuroRVQFMClassifier", "TokenClassifier", "codec_preprocessors",
+           "layer_decay_param_groups"]
 
 _OUTPUTS = ("tokens", "embedding")
 
@@ -50,8 +52,8 @@ def codec_preprocessors(codec="default"):
 
     Parameters
     ----------
-    codec : str | Codec
-        The codec whose :attr:`~mne_codec.models.Codec.preprocessing` to follow.
+    codec : str | Codec | NeuroRVQFM
+        The codec (or model) whose ``preprocessing`` to follow.
 
     Returns
     -------
@@ -63,7 +65,8 @@ def codec_preprocessors(codec="default"):
 
     from .preprocessing import band_limit
 
-    codec = codec if isinstance(codec, Codec) else load_codec(codec, verbose=False)
+    if not hasattr(codec, "preprocessing"):
+        codec = load_codec(codec, verbose=False)
     prep = codec.preprocessing
 
     def _filter(data, sfreq):
@@ -75,31 +78,6 @@ def codec_preprocessors(codec="default"):
         return raw
 
     return [Preprocessor(_apply, apply_on_array=False)]
-
-
-def _fft_resample(x, n_out):
-    """Band-limited (FFT) resampling of the last axis to ``n_out`` samples."""
-    n_in = x.shape[-1]
-    if n_in == n_out:
-        return x
-    spec = torch.fft.rfft(x, dim=-1)
-    n_keep = min(spec.shape[-1], n_out // 2 + 1)
-    out = torch.zeros(*spec.shape[:-1], n_out // 2 + 1, dtype=spec.dtype, device=spec.device)
-    out[..., :n_keep] = spec[..., :n_keep]
-    return torch.fft.irfft(out, n=n_out, dim=-1) * (n_out / n_in)
-
-
-def _robust_scale(x, method):
-    """Torch twin of :func:`mne_codec.preprocessing.robust_scale` (last axis)."""
-    if method is None:
-        return x
-    if method == "robust":
-        q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device),
-                           dim=-1, keepdim=True)
-        center, scale = q[1], q[2] - q[0]
-    else:
-        center, scale = x.mean(-1, keepdim=True), x.std(-1, unbiased=False, keepdim=True)
-    return (x - center) / torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 #: shared by every module in the process, so the folds of a cross-validation
@@ -195,12 +173,7 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
         if x.shape[-1] != self.n_times:
             raise ValueError(f"Windows have {x.shape[-1]} samples; the module was built for "
                              f"n_times={self.n_times}.")
-        prep = self.codec.preprocessing
-        x = _fft_resample(x.float(), self.n_times_codec) * prep.unit_scale
-        x = _robust_scale(x, prep.scaling)
-        if prep.clip is not None:
-            x = x.clamp(-prep.clip, prep.clip)
-        return x
+        return _prepare_windows(x.float(), self.n_times_codec, self.codec.preprocessing)
 
     def _codes(self, x):
         """Codes (batch, n_chans, K, T) of prepared windows, from the cache where seen."""
@@ -364,4 +337,202 @@ class TokenClassifier(EEGModuleMixin, nn.Module):
         h = h.reshape(b, t, c, -1).mean(1)  # mean over time: (B, C, D)
         features = h.reshape(b, -1) if self.channel_pooling == "flatten" else h.mean(1)
         out = self.final_layer(features)
+        return {"features": features, "out": out} if return_features else out
+
+
+def _lr_scale(layer, depth, layer_decay):
+    """Learning-rate multiplier of layer ``layer`` (0: embeddings ... depth + 1: head)."""
+    return layer_decay ** (depth + 1 - layer)
+
+
+#: parameters without weight decay (besides biases and norms), as LaBraM's
+#: ``no_weight_decay``
+_NO_DECAY = ("cls_token", "pos_embed", "time_embed", "mask_token")
+
+
+def layer_decay_param_groups(lr, layer_decay=0.975, depth=12, prefix="encoder."):
+    """skorch ``optimizer__param_groups`` for layer-wise learning-rate decay.
+
+    For :class:`NeuroRVQFMClassifier` in :class:`braindecode.EEGClassifier`::
+
+        EEGClassifier(NeuroRVQFMClassifier, lr=5e-4, optimizer=torch.optim.AdamW,
+                      optimizer__param_groups=layer_decay_param_groups(5e-4, 0.975, 12))
+
+    Block ``l`` of the encoder gets ``lr * layer_decay ** (depth - l)``, the
+    convolution front and the embeddings ``lr * layer_decay ** (depth + 1)``,
+    the classification head (every parameter no pattern matches) ``lr``: the
+    same rates as :meth:`NeuroRVQFMClassifier.param_groups` (which also
+    exempts biases, norms and embeddings from weight decay).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate of the head (the optimizer's ``lr``).
+    layer_decay : float
+        Decay per layer (the authors' 0.975).
+    depth : int
+        Blocks of the encoder.
+    prefix : str
+        Name of the encoder in the module, with a trailing dot.
+
+    Returns
+    -------
+    groups : list of (str, dict)
+        ``(fnmatch pattern, {"lr": ...})``, in matching order.
+    """
+    groups = [(f"{prefix}blocks.{i}.*", {"lr": lr * _lr_scale(i + 1, depth, layer_decay)})
+              for i in range(depth)]
+    groups.append((f"{prefix}*", {"lr": lr * _lr_scale(0, depth, layer_decay)}))
+    return groups
+
+
+class NeuroRVQFMClassifier(EEGModuleMixin, nn.Module):
+    """NeuroRVQ-FM encoder with a pooled classification head, as a braindecode model.
+
+    The authors' fine-tuning model: the foundation model's token features
+    (:meth:`NeuroRVQFM.features <mne_codec.models.NeuroRVQFM.features>`: the
+    four branches concatenated, no final norm) averaged over the window's
+    channel x patch tokens, then ``fc_norm`` (LayerNorm) and a linear layer
+    (``final_layer``). Windows in volts at ``sfreq`` are resampled (FFT) to
+    the model's 200 Hz, scaled to microvolts and clipped at +-500, as the
+    model reads them; the band-pass belongs to the continuous recordings
+    (``codec_preprocessors(model)``). Windows must hold whole 1-s patches and
+    ``n_chans * n_patches`` must fit the token budget (256).
+
+    Layer-wise learning-rate decay: :meth:`param_groups` (a torch optimizer)
+    or :func:`layer_decay_param_groups` (``optimizer__param_groups`` of
+    :class:`~braindecode.EEGClassifier`) give block ``l`` (1-based) the rate
+    ``lr * layer_decay ** (depth + 1 - l)``, the convolution front and the
+    embeddings ``lr * layer_decay ** (depth + 1)`` and the head ``lr``: one
+    rate per layer. The authors' fine-tuning script instead scales each
+    parameter tensor by ``layer_decay ** (n_tensors - index)``, its index in
+    ``named_parameters()``, so that the rate decays with every tensor (about
+    16 per block) rather than every layer: the first tensors train at
+    ``0.975 ** 200 = 0.6 %`` of the head's rate where the first layer's
+    would be ``0.975 ** 13 = 72 %``. We decay per layer, as LaBraM and BEiT.
+
+    Parameters
+    ----------
+    n_outputs, n_chans, chs_info, n_times, input_window_seconds, sfreq
+        braindecode's signal parameters.
+    model : str | path-like | NeuroRVQFM | NeuroRVQFMConfig | None
+        The pre-trained model: a path (the authors'
+        ``NeuroRVQ_EEG_foundation_model_v1.pt``, licensed **CC BY-NC 4.0**,
+        non-commercial use only; or our folder, see
+        :func:`mne_codec.checkpoints.load_neurorvq_fm`), a model (copied),
+        or a config / ``None`` (the v1 architecture) for random weights. The
+        prediction heads are not kept.
+    ch_names : list of str | None
+        The channels' names (default: from ``chs_info``); they select the
+        spatial embeddings, so they are required.
+    """
+
+    _HUB_NOTES_TEMPLATE = ""  # see TokenClassifier
+
+    def __init__(self, n_outputs=None, n_chans=None, chs_info=None, n_times=None,
+                 input_window_seconds=None, sfreq=None, *, model=None, ch_names=None):
+        super().__init__(n_outputs=n_outputs, n_chans=n_chans, chs_info=chs_info,
+                         n_times=n_times, input_window_seconds=input_window_seconds,
+                         sfreq=sfreq)
+        from dataclasses import replace
+
+        from .checkpoints import load_neurorvq_fm
+        from .models.neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
+
+        if ch_names is None and self._chs_info is not None:
+            ch_names = [ch["ch_name"] for ch in self._chs_info]
+        if ch_names is None:
+            raise ValueError("NeuroRVQFMClassifier needs the channel names (ch_names= or "
+                             "chs_info) to pick the spatial embeddings.")
+        if len(ch_names) != self.n_chans:
+            raise ValueError(f"{len(ch_names)} channel names for n_chans={self.n_chans}")
+        try:
+            self.sfreq, self.n_times  # noqa: B018 - inferred or given, else ValueError
+        except ValueError as err:
+            raise ValueError("NeuroRVQFMClassifier needs the windows' sampling frequency and "
+                             "length: pass sfreq and n_times (or input_window_seconds); with "
+                             "EEGClassifier on datasets, module__sfreq=...") from err
+        if model is None or isinstance(model, NeuroRVQFMConfig):
+            source = NeuroRVQFM(model or NeuroRVQFMConfig(n_targets=0))
+        elif isinstance(model, NeuroRVQFM):
+            source = model
+        else:
+            source = load_neurorvq_fm(model)  # CC BY-NC 4.0 for the authors' weights
+        config = replace(source.config, n_targets=0)
+        self.encoder = NeuroRVQFM(config)
+        state = {k: v for k, v in source.state_dict().items() if not k.startswith("head_pre_")}
+        self.encoder.load_state_dict(state, strict=True)
+        # kept for the key layout, unused by the features: not trained
+        for p in (self.encoder.mask_token, *self.encoder.norm_pre.parameters()):
+            p.requires_grad_(False)
+        self.ch_names = list(ch_names)
+        prep = config.preprocessing
+        self.n_times_model = int(round(self.n_times * prep.sfreq / self.sfreq))
+        n_patches, rest = divmod(self.n_times_model, config.patch_size)
+        if rest or n_patches == 0:
+            raise ValueError(
+                f"Windows of {self.n_times} samples at {self.sfreq:g} Hz give "
+                f"{self.n_times_model} samples at {prep.sfreq:g} Hz: not whole patches of "
+                f"{config.patch_size}.")
+        # the names and the token budget are checked once, here
+        self.encoder.embedding_indices(self.ch_names, n_patches)
+        width = config.n_branches * config.embed_dim
+        self.fc_norm = nn.LayerNorm(width)
+        self.final_layer = nn.Linear(width, self.n_outputs)
+        nn.init.trunc_normal_(self.final_layer.weight, std=0.02)
+        nn.init.zeros_(self.final_layer.bias)
+
+    def reset_head(self, n_outputs):
+        """Replace the classification head for ``n_outputs`` classes."""
+        self._n_outputs = n_outputs
+        self.final_layer = nn.Linear(self.final_layer.in_features, n_outputs,
+                                     device=self.final_layer.weight.device)
+
+    def param_groups(self, lr, weight_decay=0.01, layer_decay=0.975):
+        """Parameter groups with layer-wise learning-rate decay, for a torch optimizer.
+
+        Parameters
+        ----------
+        lr : float
+            Learning rate of the head.
+        weight_decay : float
+            Weight decay of the weight matrices; biases, norms, the cls,
+            mask, spatial and temporal embeddings get none.
+        layer_decay : float
+            Decay per layer (see the class docstring).
+
+        Returns
+        -------
+        groups : list of dict
+            One group per (layer, decay or not), with ``lr``,
+            ``weight_decay`` and ``layer`` (0 front and embeddings, ``l`` block
+            ``l``, ``depth + 1`` the head).
+        """
+        depth = self.encoder.config.depth
+        groups = {}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            if name.startswith("encoder."):
+                inner = name.removeprefix("encoder.")
+                layer = self.encoder.layer_id(inner)
+            else:
+                inner, layer = name, depth + 1
+            no_decay = p.ndim == 1 or inner.endswith(".bias") or inner in _NO_DECAY
+            key = (layer, no_decay)
+            if key not in groups:
+                groups[key] = {"params": [], "lr": lr * _lr_scale(layer, depth, layer_decay),
+                               "weight_decay": 0.0 if no_decay else weight_decay,
+                               "layer": layer}
+            groups[key]["params"].append(p)
+        return [groups[k] for k in sorted(groups)]
+
+    def forward(self, x, return_features=False):
+        """Class scores of EEG windows ``x`` (batch, n_chans, n_times) in volts."""
+        if x.ndim != 3 or x.shape[1:] != (self.n_chans, self.n_times):
+            raise ValueError(f"x must have shape (batch, {self.n_chans}, {self.n_times}), got "
+                             f"{tuple(x.shape)}")
+        x = _prepare_windows(x.float(), self.n_times_model, self.encoder.preprocessing)
+        features = self.encoder.features(x, self.ch_names).mean(1)
+        out = self.final_layer(self.fc_norm(features))
         return {"features": features, "out": out} if return_features else out

@@ -37,6 +37,8 @@ __all__ = [
     "load_biocodec_checkpoint",
     "load_neurorvq_checkpoint",
     "load_dac_checkpoint",
+    "load_neurorvq_fm",
+    "save_neurorvq_fm",
     "CheckpointError",
 ]
 
@@ -274,6 +276,15 @@ def _load_strict(model, state, source):
 
 
 def _load_ours(path, sha256=None):
+    doc, state, weights = _read_ours(path, sha256)
+    model = _build(doc["family"], doc["config"])
+    model = _load_strict(model, state, str(weights))
+    model.meta = doc.get("meta", {})
+    return model
+
+
+def _read_ours(path, sha256=None):
+    """The config document, the state dict and the weights path of our format."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -294,10 +305,7 @@ def _load_ours(path, sha256=None):
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights} is not a valid safetensors file: {err}") from err
-    model = _build(doc["family"], doc["config"])
-    model = _load_strict(model, state, str(weights))
-    model.meta = doc.get("meta", {})
-    return model
+    return doc, state, weights
 
 
 # -- the authors' BioCodec format ----------------------------------------------
@@ -627,6 +635,125 @@ def load_neurorvq_checkpoint(path, config=None, sha256=None):
         raise CheckpointError(f"Checkpoint file {path} does not exist.")
     _check_sha256(path, sha256)
     return _neurorvq_from_state(_torch_load(path), str(path), config)
+
+
+
+# -- NeuroRVQ foundation model ------------------------------------------------------
+_FM_HEAD = re.compile(r"^head_pre_(\d+)\.weight$")
+
+
+def _fm_config_from_state(state, source):
+    """The NeuroRVQFMConfig that an authors'-layout state dict was saved from."""
+    from .models.neurorvq_fm import NeuroRVQFMConfig
+
+    try:
+        d = state["cls_token"].shape[-1]
+        depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+        head_dim = state["blocks.0.attn.q_norm.weight"].shape[0]
+        kernels = []
+        k = 1
+        while f"patch_embed.conv1_{k}.weight" in state:
+            kernels.append((state[f"patch_embed.conv1_{k}.weight"].shape[-1],
+                            state[f"patch_embed.conv2_{k}.weight"].shape[-1]))
+            k += 1
+        out_chans = state["patch_embed.conv1_1.weight"].shape[0]
+        heads = sorted(int(m.group(1)) for m in map(_FM_HEAD.match, state) if m)
+        vocab = state["head_pre_1.weight"].shape[0] if heads else 8192
+        return NeuroRVQFMConfig(
+            patch_size=d * 8 // out_chans, n_patches=state["time_embed"].shape[0],
+            n_global_electrodes=state["pos_embed"].shape[0] - 1, out_chans=out_chans,
+            branch_kernels=tuple(kernels), embed_dim=d, depth=depth, num_heads=d // head_dim,
+            mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / d,
+            qkv_bias="blocks.0.attn.q_bias" in state,
+            init_values=1e-5 if "blocks.0.gamma_1" in state else 0.0,
+            vocab_size=vocab, n_targets=len(heads))
+    except (KeyError, IndexError, ValueError, ZeroDivisionError) as err:
+        raise CheckpointError(f"{source} is not a NeuroRVQ foundation-model state dict "
+                              f"({type(err).__name__}: {err}).") from err
+
+
+def load_neurorvq_fm(path, config=None, sha256=None):
+    """Load a NeuroRVQ foundation model: the authors' ``.pt`` or our folder.
+
+    The authors' weights (``NeuroRVQ_EEG_foundation_model_v1.pt``, from
+    https://huggingface.co/ntinosbarmpas/NeuroRVQ) are licensed **CC BY-NC
+    4.0**: attribution, non-commercial use only. Their file is the
+    ``state_dict()`` of their pre-training model (``NeuroRVQFM(...,
+    use_for_pretraining=True)``, see ``tests/data/neurorvq_fm_v1_keys.txt``):
+    it is read with ``torch.load(weights_only=True)`` and loaded strictly,
+    every key of :class:`~mne_codec.models.NeuroRVQFM` present with its shape
+    and no other. The prediction heads (``head_pre_*``) may be absent as a
+    whole: the model is then built without them (``n_targets=0``).
+    Without ``config``, the architecture is read from the tensors' shapes
+    (head width from the q/k norms, layer scale from ``gamma_*``); the input
+    is the tokenizer's (:func:`~mne_codec.models.neurorvq.neurorvq_preprocessing`).
+
+    A folder (or ``.safetensors`` file) written by :func:`save_neurorvq_fm`
+    loads with its saved config.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.pt`` file, or our folder.
+    config : NeuroRVQFMConfig | None
+        Architecture of an authors' file (default: read from the file).
+    sha256 : str | None
+        Expected checksum of the weights file.
+
+    Returns
+    -------
+    model : NeuroRVQFM
+        In eval mode; ``model.meta`` holds our format's metadata (empty for
+        an authors' file).
+    """
+    from .models.neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint {path} does not exist.")
+    if path.is_dir() or path.suffix in (".safetensors", ".json"):
+        doc, state, weights = _read_ours(path, sha256)
+        if doc["family"] != NeuroRVQFM.family:
+            raise CheckpointError(f"{path} holds a {doc['family']!r} model, not "
+                                  f"{NeuroRVQFM.family!r}.")
+        model = _load_strict(NeuroRVQFM(NeuroRVQFMConfig.from_dict(doc["config"])), state,
+                             str(weights))
+        model.meta = doc.get("meta", {})
+        return model.eval()
+    _check_sha256(path, sha256)
+    obj = _torch_load(path)
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} is not a state dict (expected a dict of tensors).")
+    state = {k.removeprefix("_orig_mod.").removeprefix("module."): v.float()
+             if v.is_floating_point() else v for k, v in obj.items()}
+    model = NeuroRVQFM(config or _fm_config_from_state(state, str(path)))
+    model = _load_strict(model, state, str(path))
+    model.meta = {}
+    return model.eval()
+
+
+def save_neurorvq_fm(model, path, meta=None):
+    """Save a NeuroRVQ foundation model as ``model.safetensors`` + ``config.json``.
+
+    The tensors keep the authors' names (see :func:`load_neurorvq_fm`).
+
+    Parameters
+    ----------
+    model : NeuroRVQFM
+        The model.
+    path : path-like
+        Folder to create (or reuse).
+    meta : dict | None
+        Extra JSON metadata (training summary, target tokenizer...).
+
+    Returns
+    -------
+    path : Path
+        The folder.
+    """
+    return save_codec(model, path, meta)
 
 
 def _resolve_registered(info):

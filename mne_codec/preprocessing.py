@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 import numpy as np
+import torch
 from mne.filter import filter_data, resample
 from mne.utils import logger, verbose
 
@@ -241,3 +242,43 @@ def restore(y, center, scale, prep, sfreq, n_times):
         return out[..., :n_times]
     pad = n_times - out.shape[-1]  # rounding of the rate conversion: edge-pad
     return np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, pad)], mode="edge")
+
+
+# -- torch twins, for windows inside a network (braindecode, pre-training targets) --
+def _fft_resample(x, n_out):
+    """Band-limited (FFT) resampling of the last axis to ``n_out`` samples."""
+    n_in = x.shape[-1]
+    if n_in == n_out:
+        return x
+    spec = torch.fft.rfft(x, dim=-1)
+    n_keep = min(spec.shape[-1], n_out // 2 + 1)
+    out = torch.zeros(*spec.shape[:-1], n_out // 2 + 1, dtype=spec.dtype, device=spec.device)
+    out[..., :n_keep] = spec[..., :n_keep]
+    return torch.fft.irfft(out, n=n_out, dim=-1) * (n_out / n_in)
+
+
+def _robust_scale(x, method):
+    """Torch twin of :func:`mne_codec.preprocessing.robust_scale` (last axis)."""
+    if method is None:
+        return x
+    if method == "robust":
+        q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device),
+                           dim=-1, keepdim=True)
+        center, scale = q[1], q[2] - q[0]
+    else:
+        center, scale = x.mean(-1, keepdim=True), x.std(-1, unbiased=False, keepdim=True)
+    return (x - center) / torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def _prepare_windows(x, n_times_out, prep):
+    """Windows in volts (..., n_times) as a codec reads them, in torch.
+
+    Band-limited (FFT) resampling to ``n_times_out`` samples, ``unit_scale``,
+    the per-window scaling and the clip of ``prep``; no filtering (that
+    belongs to the continuous recording).
+    """
+    x = _fft_resample(x, n_times_out) * prep.unit_scale
+    x = _robust_scale(x, prep.scaling)
+    if prep.clip is not None:
+        x = x.clamp(-prep.clip, prep.clip)
+    return x

@@ -3,6 +3,7 @@
 from .base import Codec, CodecStream
 from .biocodec import BioCodec, BioCodecConfig
 from .neurorvq import NeuroRVQ, NeuroRVQConfig
+from .neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
 from .dac import DAC, DACMC, DACConfig, DACMCConfig
 
 #: family name -> (model class, config class)
@@ -10,4 +11,5 @@ FAMILIES = {"biocodec": (BioCodec, BioCodecConfig), "dac": (DAC, DACConfig),
             "dac_mc": (DACMC, DACMCConfig), "neurorvq": (NeuroRVQ, NeuroRVQConfig)}
 
 __all__ = ["Codec", "CodecStream", "BioCodec", "BioCodecConfig", "DAC", "DACConfig", "DACMC",
-           "DACMCConfig", "NeuroRVQ", "NeuroRVQConfig", "FAMILIES"]
+           "DACMCConfig", "NeuroRVQ", "NeuroRVQConfig", "NeuroRVQFM", "NeuroRVQFMConfig",
+           "FAMILIES"]

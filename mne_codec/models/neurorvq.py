@@ -195,14 +195,7 @@ class NeuroRVQConfig(ConfigMixin):
         self.pools = tuple(int(p) for p in self.pools)
         if self.decoder_out_dim is None:
             self.decoder_out_dim = self.patch_size
-        reduced = self.patch_size // math.prod(self.pools)
-        if self.patch_size % math.prod(self.pools) or reduced * self.out_chans != self.embed_dim:
-            raise ValueError(
-                f"embed_dim ({self.embed_dim}) must equal out_chans ({self.out_chans}) x "
-                f"patch_size ({self.patch_size}) / {math.prod(self.pools)}"
-            )
-        if self.embed_dim % self.num_heads:
-            raise ValueError("embed_dim must be a multiple of num_heads")
+        _check_front(self)
         if self.rvq.codebook_dim not in (None, self.rvq.dim):
             raise ValueError(
                 "NeuroRVQ quantizers have no projection: rvq.codebook_dim must be None"
@@ -212,6 +205,18 @@ class NeuroRVQConfig(ConfigMixin):
     def eeg(cls, **kwargs):
         """The authors' EEG v1 tokenizer (76M parameters)."""
         return cls(**kwargs)
+
+
+def _check_front(config):
+    """Check that the convolution front and the transformer fit together."""
+    reduced = config.patch_size // math.prod(config.pools)
+    if config.patch_size % math.prod(config.pools) or reduced * config.out_chans != config.embed_dim:
+        raise ValueError(
+            f"embed_dim ({config.embed_dim}) must equal out_chans ({config.out_chans}) x "
+            f"patch_size ({config.patch_size}) / {math.prod(config.pools)}"
+        )
+    if config.embed_dim % config.num_heads:
+        raise ValueError("embed_dim must be a multiple of num_heads")
 
 
 # -- channels and windows -------------------------------------------------------
@@ -456,12 +461,7 @@ class NeuroRVQTransformer(nn.Module):
 
     def _branch(self, x, k, spatial_ix, temporal_ix):
         """Run branch ``k`` (1-based) on tokens ``(B, L, D)``; returns (B, L, D)."""
-        b = x.shape[0]
-        x = torch.cat([self.cls_token.expand(b, -1, -1), x], dim=1)
-        pos = self.pos_embed[F.pad(spatial_ix, (1, 0))]  # row 0 for the cls token
-        x = x + pos
-        time = self.time_embed[temporal_ix]
-        x = x + torch.cat([time.new_zeros(1, time.shape[-1]), time])  # not the cls token
+        x = _embed_tokens(self, x, spatial_ix, temporal_ix)
         for blk in self.blocks:
             x = blk(x)
         return getattr(self, f"fc_norm_{k}")(x[:, 1:])
@@ -475,6 +475,22 @@ class NeuroRVQTransformer(nn.Module):
         return [self._branch(t, k + 1, spatial_ix, temporal_ix) for k, t in enumerate(tokens)]
 
 
+def _embed_tokens(module, x, spatial_ix, temporal_ix):
+    """Prepend the cls token and add the spatial and temporal embeddings.
+
+    ``module`` holds ``cls_token`` (1, 1, D), ``pos_embed`` and
+    ``time_embed``; ``x`` is (B, L, D) channel-major tokens, ``spatial_ix``
+    (L,) or (B, L) rows of ``pos_embed`` (the cls token takes row 0) and
+    ``temporal_ix`` (L,) rows of ``time_embed`` (none for the cls token).
+    Returns (B, L + 1, D).
+    """
+    b = x.shape[0]
+    x = torch.cat([module.cls_token.expand(b, -1, -1), x], dim=1)
+    x = x + module.pos_embed[F.pad(spatial_ix, (1, 0))]  # row 0 for the cls token
+    time = module.time_embed[temporal_ix]
+    return x + torch.cat([time.new_zeros(1, time.shape[-1]), time])  # not the cls token
+
+
 def _init_weights(m):
     if isinstance(m, (nn.Linear, nn.Conv2d)):
         nn.init.trunc_normal_(m.weight, std=0.02)
@@ -483,6 +499,100 @@ def _init_weights(m):
     elif isinstance(m, nn.LayerNorm):
         nn.init.ones_(m.weight)
         nn.init.zeros_(m.bias)
+
+
+class _ElectrodeIndexing:
+    """Spatial and temporal embedding rows of channel-major patch tokens.
+
+    Shared by :class:`NeuroRVQ` and :class:`~mne_codec.models.NeuroRVQFM`:
+    needs ``self.config`` with ``n_patches``, ``token_budget``,
+    ``patch_size`` and ``canonical_names``.
+    """
+
+    def _names(self, ch_names):
+        """The names as the embedding reads them (see ``canonical_names``)."""
+        if not self.config.canonical_names:
+            return list(ch_names)
+        from ..channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
+        from ..channels import CHANNEL_ALIASES as aliases
+
+        lookup = _lookup(CHANNEL_VOCABULARY)
+        out = []
+        for name in ch_names:
+            n = normalize_channel_name(name)
+            row = lookup.get(n, lookup.get(aliases.get(n)))
+            out.append(name if row is None else CHANNEL_VOCABULARY[row])
+        return out
+
+    def pick_channels(self, ch_names, unknown="raise"):
+        """Positions of the channels this codec can code (see :func:`map_channels`)."""
+        picks, _ = map_channels(self._names(ch_names), unknown=unknown)
+        return picks
+
+    # -- indices --------------------------------------------------------------------
+    def embedding_indices(self, ch_names, n_patches, unknown="raise"):
+        """Spatial and temporal rows of the tokens of a window (channel-major).
+
+        Returns ``picks`` (channels kept), ``spatial_ix`` and ``temporal_ix``,
+        the latter two int64 tensors of length ``len(picks) * n_patches``.
+        """
+        cfg = self.config
+        if not 1 <= n_patches <= cfg.n_patches:
+            raise ValueError(f"A window holds 1 to {cfg.n_patches} patches, got {n_patches}")
+        picks, rows = map_channels(self._names(ch_names), unknown=unknown)
+        if len(picks) * n_patches > cfg.token_budget:
+            raise ValueError(
+                f"{len(picks)} channels x {n_patches} patches exceed the budget of "
+                f"{cfg.token_budget} tokens per window; split the recording with "
+                "mne_codec.models.neurorvq.split_windows."
+            )
+        spatial = torch.as_tensor(rows, dtype=torch.long).repeat_interleave(n_patches)
+        temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(len(picks))
+        return picks, spatial, temporal
+
+    def _indices(self, channels, n_channels, n_patches, device):
+        """Spatial and temporal embedding rows for names or vocabulary indices.
+
+        ``channels`` is a list of names (one montage for the whole batch) or
+        an int64 tensor (batch, n_channels) of indices in
+        :data:`mne_codec.channels.CHANNEL_VOCABULARY` (a montage per item,
+        as :class:`~mne_codec.training.MontageCrops` yields); the spatial
+        rows are then (batch, n_channels * n_patches).
+        """
+        if not torch.is_tensor(channels):
+            if len(channels) != n_channels:
+                raise ValueError(f"{len(channels)} channel names for {n_channels} channels")
+            _, spatial, temporal = self.embedding_indices(channels, n_patches, unknown="raise")
+            return spatial.to(device), temporal.to(device)
+        if channels.ndim != 2 or channels.shape[1] != n_channels:
+            raise ValueError(f"channel indices must have shape (batch, {n_channels}), got "
+                             f"{tuple(channels.shape)}")
+        cfg = self.config
+        if not 1 <= n_patches <= cfg.n_patches or n_channels * n_patches > cfg.token_budget:
+            raise ValueError(f"{n_channels} channels x {n_patches} patches do not fit the "
+                             f"budget of {cfg.token_budget} tokens per window.")
+        rows = _vocabulary_rows().to(channels.device)[channels]
+        if bool((rows < 0).any()):
+            from ..channels import channel_names
+
+            bad = sorted(set(channel_names(channels[rows < 0].cpu())))
+            raise ValueError(f"Channels {bad} are not in the NeuroRVQ electrode vocabulary.")
+        spatial = rows.repeat_interleave(n_patches, dim=1)
+        temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(n_channels)
+        return spatial.to(device), temporal.to(device)
+
+    def _prepare(self, x, ch_names):
+        if x.ndim != 3:
+            raise ValueError(
+                f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}"
+            )
+        p = self.config.patch_size
+        if x.shape[-1] % p or x.shape[-1] == 0:
+            raise ValueError(f"n_times ({x.shape[-1]}) must be a positive multiple of the "
+                             f"patch size ({p}).")
+        n_patches = x.shape[-1] // p
+        spatial, temporal = self._indices(ch_names, x.shape[1], n_patches, x.device)
+        return n_patches, spatial, temporal
 
 
 class NeuroRVQEncoding(NamedTuple):
@@ -500,7 +610,7 @@ class NeuroRVQEncoding(NamedTuple):
         return self.stats
 
 
-class NeuroRVQ(Codec):
+class NeuroRVQ(_ElectrodeIndexing, Codec):
     """NeuroRVQ tokenizer (multi-scale, channels coded jointly by name).
 
     Parameters
@@ -588,26 +698,6 @@ class NeuroRVQ(Codec):
         n_q = self.n_codebooks
         return [k * n_q + q for k in range(self.n_branches) for q in range(n_codebooks)]
 
-    def _names(self, ch_names):
-        """The names as the embedding reads them (see ``canonical_names``)."""
-        if not self.config.canonical_names:
-            return list(ch_names)
-        from ..channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
-        from ..channels import CHANNEL_ALIASES as aliases
-
-        lookup = _lookup(CHANNEL_VOCABULARY)
-        out = []
-        for name in ch_names:
-            n = normalize_channel_name(name)
-            row = lookup.get(n, lookup.get(aliases.get(n)))
-            out.append(name if row is None else CHANNEL_VOCABULARY[row])
-        return out
-
-    def pick_channels(self, ch_names, unknown="raise"):
-        """Positions of the channels this codec can code (see :func:`map_channels`)."""
-        picks, _ = map_channels(self._names(ch_names), unknown=unknown)
-        return picks
-
     def coding_blocks(self, n_channels, n_times):
         """How a window is cut into the sub-windows that are coded together.
 
@@ -650,71 +740,6 @@ class NeuroRVQ(Codec):
         patches of 1 s: ``64 / n_patches``.
         """
         return 64.0 / n_patches
-
-    # -- indices --------------------------------------------------------------------
-    def embedding_indices(self, ch_names, n_patches, unknown="raise"):
-        """Spatial and temporal rows of the tokens of a window (channel-major).
-
-        Returns ``picks`` (channels kept), ``spatial_ix`` and ``temporal_ix``,
-        the latter two int64 tensors of length ``len(picks) * n_patches``.
-        """
-        cfg = self.config
-        if not 1 <= n_patches <= cfg.n_patches:
-            raise ValueError(f"A window holds 1 to {cfg.n_patches} patches, got {n_patches}")
-        picks, rows = map_channels(self._names(ch_names), unknown=unknown)
-        if len(picks) * n_patches > cfg.token_budget:
-            raise ValueError(
-                f"{len(picks)} channels x {n_patches} patches exceed the budget of "
-                f"{cfg.token_budget} tokens per window; split the recording with "
-                "mne_codec.models.neurorvq.split_windows."
-            )
-        spatial = torch.as_tensor(rows, dtype=torch.long).repeat_interleave(n_patches)
-        temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(len(picks))
-        return picks, spatial, temporal
-
-    def _indices(self, channels, n_channels, n_patches, device):
-        """Spatial and temporal embedding rows for names or vocabulary indices.
-
-        ``channels`` is a list of names (one montage for the whole batch) or
-        an int64 tensor (batch, n_channels) of indices in
-        :data:`mne_codec.channels.CHANNEL_VOCABULARY` (a montage per item,
-        as :class:`~mne_codec.training.MontageCrops` yields); the spatial
-        rows are then (batch, n_channels * n_patches).
-        """
-        if not torch.is_tensor(channels):
-            if len(channels) != n_channels:
-                raise ValueError(f"{len(channels)} channel names for {n_channels} channels")
-            _, spatial, temporal = self.embedding_indices(channels, n_patches, unknown="raise")
-            return spatial.to(device), temporal.to(device)
-        if channels.ndim != 2 or channels.shape[1] != n_channels:
-            raise ValueError(f"channel indices must have shape (batch, {n_channels}), got "
-                             f"{tuple(channels.shape)}")
-        cfg = self.config
-        if not 1 <= n_patches <= cfg.n_patches or n_channels * n_patches > cfg.token_budget:
-            raise ValueError(f"{n_channels} channels x {n_patches} patches do not fit the "
-                             f"budget of {cfg.token_budget} tokens per window.")
-        rows = _vocabulary_rows().to(channels.device)[channels]
-        if bool((rows < 0).any()):
-            from ..channels import channel_names
-
-            bad = sorted(set(channel_names(channels[rows < 0].cpu())))
-            raise ValueError(f"Channels {bad} are not in the NeuroRVQ electrode vocabulary.")
-        spatial = rows.repeat_interleave(n_patches, dim=1)
-        temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(n_channels)
-        return spatial.to(device), temporal.to(device)
-
-    def _prepare(self, x, ch_names):
-        if x.ndim != 3:
-            raise ValueError(
-                f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}"
-            )
-        p = self.config.patch_size
-        if x.shape[-1] % p or x.shape[-1] == 0:
-            raise ValueError(f"n_times ({x.shape[-1]}) must be a positive multiple of the "
-                             f"patch size ({p}).")
-        n_patches = x.shape[-1] // p
-        spatial, temporal = self._indices(ch_names, x.shape[1], n_patches, x.device)
-        return n_patches, spatial, temporal
 
     @staticmethod
     def _spectrum(x4):

@@ -2,12 +2,13 @@
 
 from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops, load_recording
 from .logs import plot_log, read_log
-from .losses import BioCodecLoss, DACLoss, NeuroRVQLoss
+from .losses import BioCodecLoss, DACLoss, MaskedTokenLoss, NeuroRVQLoss
 from .trainer import TrainConfig, Trainer, lr_factor, validation_metrics
 
 __all__ = [
     "BioCodecLoss",
     "DACLoss",
+    "MaskedTokenLoss",
     "MontageCrops",
     "NeuroRVQLoss",
     "RecordingCrops",

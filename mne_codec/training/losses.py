@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 from torch.nn import functional as F
 
@@ -9,7 +11,7 @@ import torch
 
 from ..spectral import multiscale_mel_loss, multiscale_stft_loss
 
-__all__ = ["BioCodecLoss", "DACLoss", "NeuroRVQLoss"]
+__all__ = ["BioCodecLoss", "DACLoss", "MaskedTokenLoss", "NeuroRVQLoss"]
 
 
 class BioCodecLoss(nn.Module):
@@ -253,3 +255,266 @@ class DACLoss(nn.Module):
             x = batch
             y, _, q_loss = model(x)
         return self(y.float(), x.float(), q_loss.float())
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+class MaskedTokenLoss(nn.Module):
+    """Masked-token prediction with a frozen codec as the target tokenizer.
+
+    The objective of NeuroRVQ's (and LaBraM's) stage 2, for
+    :class:`~mne_codec.models.NeuroRVQFM`: every item of a batch gets a
+    random patch mask (:func:`~mne_codec.models.neurorvq_fm.random_patch_mask`,
+    ``mask_ratio`` of its channel x patch tokens); the model predicts the
+    target codes of the masked tokens and, in the symmetric pass, those of
+    the complementary tokens; ``loss`` is the cross-entropy averaged over
+    the target rows (one head per row) of the first pass, plus that of the
+    symmetric pass (as LaBraM sums the two).
+
+    The targets are the codes the frozen ``tokenizer`` gives each 1-s
+    patch (see :meth:`targets`): with a NeuroRVQ tokenizer (which reads the
+    same input), its ``n_branches x n_codebooks`` codes per channel-second;
+    with a channel-independent codec (BioCodec, DAC), the windows are
+    converted to its input (volts, its rate by FFT resampling, its unit,
+    per-window scaling and clip; its band-pass is not re-applied) and its
+    ``n_codebooks`` codes are read at ``frames_per_patch`` evenly spaced
+    frames of every patch (frame ``floor((a + (i + 0.5) / r) * f)`` for
+    patch ``a``, ``i < r``, ``f`` frames per patch): rows ``q * r + i``.
+
+    Used by :class:`~mne_codec.training.Trainer` through :meth:`step` on
+    batches ``(x, ch_ix)`` of :class:`~mne_codec.training.MontageCrops`
+    made with the model's preprocessing; :meth:`validate` is a ``validate=``
+    function for the trainer.
+
+    Parameters
+    ----------
+    tokenizer : Codec
+        The target codec (kept frozen, in eval mode, outside the model).
+    mask_ratio : float
+        Fraction of tokens masked per item.
+    symmetric : bool
+        Add the complementary mask's pass.
+    frames_per_patch : int | None
+        Channel-independent codecs: frames read per patch (default: all
+        whole frames, ``floor(frames per patch)``). Ignored for NeuroRVQ.
+    """
+
+    def __init__(self, tokenizer, mask_ratio=0.5, symmetric=True, frames_per_patch=None):
+        super().__init__()
+        self.tokenizer = tokenizer.eval()
+        for p in self.tokenizer.parameters():
+            p.requires_grad_(False)
+        self.mask_ratio = float(mask_ratio)
+        self.symmetric = bool(symmetric)
+        self.frames_per_patch = frames_per_patch
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.tokenizer.eval()  # frozen: no codebook updates, ever
+        return self
+
+    def target_layout(self, patch_s):
+        """Rows of targets per patch and the RVQ level of each row.
+
+        Parameters
+        ----------
+        patch_s : float
+            Patch duration of the model in seconds.
+
+        Returns
+        -------
+        n_rows : int
+            Codes per channel and patch (the model's ``n_targets``).
+        levels : list of int
+            The (0-based) RVQ level of every row.
+        """
+        tok = self.tokenizer
+        n_q = tok.n_codebooks
+        if tok.channel_policy == "named":
+            return tok.n_code_rows, [r % n_q for r in range(tok.n_code_rows)]
+        per_patch = self._frames_per_patch(patch_s)
+        return n_q * per_patch, [r // per_patch for r in range(n_q * per_patch)]
+
+    def _frames_per_patch(self, patch_s):
+        frames = patch_s * self.tokenizer.frame_rate
+        if frames < 1:
+            raise ValueError(f"A patch of {patch_s:g} s holds less than one frame of the "
+                             f"target codec ({self.tokenizer.frame_rate:g} frames/s).")
+        r = self.frames_per_patch or int(math.floor(frames + 1e-9))
+        if not 1 <= r <= frames + 1e-9:
+            raise ValueError(f"frames_per_patch must be in [1, {frames:g}], got {r}")
+        return int(r)
+
+    @torch.no_grad()
+    def targets(self, model, x, channels):
+        """Target codes of every token: int64 (batch, n_channels * n_patches, n_rows).
+
+        Parameters
+        ----------
+        model : NeuroRVQFM
+            The model (its preprocessing and patch size define the input).
+        x : torch.Tensor, shape (batch, n_channels, n_times)
+            Windows as the model reads them.
+        channels : list of str | torch.Tensor
+            Channel names or vocabulary indices (batch, n_channels).
+
+        Returns
+        -------
+        targets : torch.Tensor
+            Channel-major tokens, rows as :meth:`target_layout`.
+        """
+        tok = self.tokenizer
+        cfg = model.config
+        prep = model.preprocessing
+        b, c, n = x.shape
+        n_patches = n // cfg.patch_size
+        tok.to(x.device)
+        if tok.channel_policy == "named":
+            if tok.sfreq != prep.sfreq or tok.hop_length != cfg.patch_size:
+                raise ValueError("A named target codec must read the model's input: "
+                                 f"{tok.sfreq:g} Hz and {tok.hop_length}-sample patches vs "
+                                 f"{prep.sfreq:g} Hz and {cfg.patch_size}.")
+            codes = tok.encode(x.float(), channels).codes  # (B, C, R, A)
+        else:
+            from ..preprocessing import _prepare_windows
+
+            volts = x.float() / prep.unit_scale
+            n_out = int(round(n * tok.sfreq / prep.sfreq))
+            codes = tok.encode(_prepare_windows(volts, n_out, tok.preprocessing))  # (B,C,Q,F)
+            per_patch = cfg.patch_size / prep.sfreq * tok.frame_rate
+            r = self._frames_per_patch(cfg.patch_size / prep.sfreq)
+            offsets = (torch.arange(r, dtype=torch.float64) + 0.5) / r
+            pos = (torch.arange(n_patches, dtype=torch.float64)[:, None] + offsets) * per_patch
+            idx = pos.floor().long().clamp(max=codes.shape[-1] - 1).to(x.device)  # (A, r)
+            codes = codes[..., idx.reshape(-1)].reshape(b, c, -1, n_patches, r)
+            codes = codes.permute(0, 1, 2, 4, 3).reshape(b, c, -1, n_patches)  # rows q*r+i
+        return codes.long().permute(0, 1, 3, 2).reshape(b, c * n_patches, -1)
+
+    def _passes(self, model, x, channels, targets, mask):
+        logits, logits_sym = model(x, channels, mask, symmetric=self.symmetric)
+        passes = [(logits, targets[mask])]
+        if self.symmetric:
+            passes.append((logits_sym, targets[~mask]))
+        return passes
+
+    def step(self, model, batch):
+        """Forward ``model`` on a batch and return the losses.
+
+        Parameters
+        ----------
+        model : NeuroRVQFM | torch.nn.parallel.DistributedDataParallel
+            The model (training mode).
+        batch : tuple of torch.Tensor
+            ``x`` (batch, n_channels, n_times) as the model reads it and
+            ``ch_ix`` (batch, n_channels); optionally third, the targets of
+            :meth:`targets`, computed beforehand (e.g. once for a fixed pool
+            of crops).
+
+        Returns
+        -------
+        losses : dict of str to torch.Tensor
+            ``"loss"`` (masked + symmetric cross-entropy), ``"masked"``,
+            ``"symmetric"`` and ``"accuracy"`` (of the masked pass, all rows).
+        """
+        from ..models.neurorvq_fm import random_patch_mask
+
+        x, channels, *given = batch
+        fm = _unwrap(model)
+        targets = given[0] if given else self.targets(fm, x, channels)
+        mask = random_patch_mask(*targets.shape[:2], self.mask_ratio, device=x.device)
+        out, total = {}, 0.0
+        for name, (logits, t) in zip(("masked", "symmetric"),
+                                     self._passes(model, x, channels, targets, mask)):
+            ce = torch.stack([F.cross_entropy(lg.float(), t[:, j]) for j, lg in enumerate(logits)])
+            out[name] = ce.mean()
+            total = total + out[name]
+            if name == "masked":
+                out["accuracy"] = (logits.argmax(-1) == t.T).float().mean().detach()
+        out["loss"] = total
+        return out
+
+    @torch.no_grad()
+    def validate(self, model, data, batch_size=32, seed=0):
+        """Loss and masked-token accuracy per RVQ level, on fixed crops and masks.
+
+        Parameters
+        ----------
+        model : NeuroRVQFM
+            The model (evaluated in eval mode; its mode is restored).
+        data : tuple of torch.Tensor
+            ``x`` (n, n_channels, n_times) and ``ch_ix`` (n, n_channels),
+            from :func:`~mne_codec.training.fixed_montage_crops`.
+        batch_size : int
+            Crops per forward.
+        seed : int
+            Seed of the masks (the same at every call).
+
+        Returns
+        -------
+        metrics : dict of str to float
+            ``loss`` (as :meth:`step`); ``acc_level_q`` (1-based ``q``): the
+            fraction of tokens whose level-``q`` code is predicted, over every
+            token (each token is predicted once: in the masked pass or, when
+            symmetric, in the complementary one) and over that level's rows;
+            ``majority_level_q``: the same for always predicting each row's
+            most frequent code in these targets (the baseline to beat;
+            chance is ``1 / vocab_size``); ``ce_level_q``: the cross-entropy
+            (nats per token and row) of those predictions, and
+            ``unigram_ce_level_q`` that of the best prediction without
+            context, each row's code frequencies in these targets (their
+            entropy; a model below it uses the context). ``acc``,
+            ``majority``, ``ce`` and ``unigram_ce`` average all rows.
+        """
+        from ..models.neurorvq_fm import random_patch_mask
+
+        x_all, ch_all = data
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        gen = torch.Generator().manual_seed(seed)
+        n_rows, levels = self.target_layout(model.config.patch_size / model.sfreq)
+        correct = torch.zeros(n_rows, dtype=torch.float64)
+        ce_sum = torch.zeros(n_rows, dtype=torch.float64)
+        counts = torch.zeros(n_rows, model.config.vocab_size, dtype=torch.float64)
+        loss, n_tokens, n_batches = 0.0, 0, 0
+        try:
+            for start in range(0, len(x_all), batch_size):
+                x = x_all[start:start + batch_size].to(device)
+                ch = ch_all[start:start + batch_size].to(device)
+                targets = self.targets(model, x, ch)
+                mask = random_patch_mask(*targets.shape[:2], self.mask_ratio,
+                                         generator=gen).to(device)
+                batch_loss = 0.0
+                for logits, t in self._passes(model, x, ch, targets, mask):
+                    ce = torch.stack([F.cross_entropy(lg.float(), t[:, j], reduction="sum")
+                                      for j, lg in enumerate(logits)]).double().cpu()
+                    batch_loss += float(ce.mean()) / max(t.shape[0], 1)
+                    ce_sum += ce
+                    correct += (logits.argmax(-1) == t.T).sum(1).double().cpu()
+                    n_tokens += t.shape[0]
+                flat = targets.reshape(-1, n_rows).cpu()
+                counts.scatter_add_(1, flat.T, torch.ones(flat.T.shape, dtype=torch.float64))
+                loss += batch_loss
+                n_batches += 1
+        finally:
+            model.train(was_training)
+        # every pass covers its own tokens: n_tokens counts each predicted token once
+        acc = correct / n_tokens
+        majority = counts.max(1).values / counts.sum(1)
+        freq = counts / counts.sum(1, keepdim=True)
+        unigram = -(freq * torch.log(freq.clamp_min(1e-300))).sum(1)  # entropy, nats
+        ce = ce_sum / n_tokens
+        out = {"loss": loss / n_batches}
+        for q in sorted(set(levels)):
+            rows = [r for r, lv in enumerate(levels) if lv == q]
+            out[f"acc_level_{q + 1}"] = float(acc[rows].mean())
+            out[f"majority_level_{q + 1}"] = float(majority[rows].mean())
+            out[f"ce_level_{q + 1}"] = float(ce[rows].mean())
+            out[f"unigram_ce_level_{q + 1}"] = float(unigram[rows].mean())
+        out["acc"] = float(acc.mean())
+        out["majority"] = float(majority.mean())
+        out["ce"] = float(ce.mean())
+        out["unigram_ce"] = float(unigram.mean())
+        return out
