@@ -114,17 +114,6 @@ class DACConfig(ConfigMixin):
         Dimension each level projects its residual to before the lookup.
     quantizer_dropout : float
         Fraction of a training batch that uses a random number of levels.
-    codebook_update : ``"gradient"`` | ``"ema"``
-        How codebooks learn: by gradient with DAC's codebook loss
-        (``"gradient"``, DAC and its weight files), or k-means initialised
-        on the first training batch and updated by exponential moving
-        averages with dead-code replacement (``"ema"``, as EnCodec and
-        BioCodec; the lookup stays DAC's cosine rule in ``codebook_dim``).
-        Small DACs trained from scratch on little EEG collapse onto one code
-        per level with ``"gradient"`` (see the DAC page of the docs).
-    dead_code_threshold : float
-        With ``"ema"``: codes whose moving-average use falls below this
-        many batch vectors per step are replaced with batch vectors.
     sample_rate : int
         Audio rate the weights were trained at (kept as metadata; the rate the
         codec reads is ``preprocessing.sfreq``).
@@ -142,8 +131,6 @@ class DACConfig(ConfigMixin):
     codebook_size: int = 1024
     codebook_dim: int = 8
     quantizer_dropout: float = 0.5
-    codebook_update: str = "gradient"
-    dead_code_threshold: float = 0.02
     sample_rate: int = 16000
     preprocessing: Preprocessing = field(default_factory=_eeg_preprocessing)
 
@@ -159,9 +146,6 @@ class DACConfig(ConfigMixin):
                                  f"got {self.codebook_dim}")
             self.codebook_dim = self.codebook_dim[0]
         self.quantizer_dropout = float(self.quantizer_dropout)  # DAC files store a bool
-        if self.codebook_update not in ("gradient", "ema"):
-            raise ValueError("codebook_update must be 'gradient' or 'ema', got "
-                             f"{self.codebook_update!r}")
         if math.prod(self.encoder_rates) != math.prod(self.decoder_rates):
             raise ValueError(f"encoder_rates {self.encoder_rates} and decoder_rates "
                              f"{self.decoder_rates} must have the same product (the hop)")
@@ -192,13 +176,12 @@ class DACConfig(ConfigMixin):
     @property
     def rvq(self):
         """DAC's factorised quantizer as an :class:`RVQConfig`."""
-        ema = self.codebook_update == "ema"
         return RVQConfig(
             dim=self.latent_dim, n_codebooks=self.n_codebooks,
             codebook_size=self.codebook_size, codebook_dim=self.codebook_dim,
             distance="cosine",  # DAC: nearest L2-normalised codeword
-            ema_decay=0.99 if ema else None, normalize_codewords=False, kmeans_init=ema,
-            dead_code_threshold=self.dead_code_threshold if ema else 0.0, dead_code_clamp=None,
+            ema_decay=None, normalize_codewords=False, kmeans_init=False,
+            dead_code_threshold=0.0, dead_code_clamp=None,
             commitment_weight=0.25, codebook_weight=1.0,  # conf/base.yml loss weights
             quantizer_dropout=self.quantizer_dropout,
             projection="conv1x1_weight_norm", loss_reduction="sum", detach_residual=False,

@@ -63,8 +63,7 @@ SIZES = {
 }
 
 
-def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
-                 codebook_update="gradient"):
+def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small"):
     """The small DAC-EEG of this recipe (see the module docstring).
 
     Parameters
@@ -79,9 +78,6 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
         Widths: ``"compact"`` (encoder 16, decoder 128, hop 320) trains
         about 3x faster than ``"small"`` on a CPU; ``"tiny"`` (hop 10) is
         for smoke tests.
-    codebook_update : ``"gradient"`` | ``"ema"``
-        DAC's gradient-learned codebooks, or k-means initialised EMA
-        codebooks (see :class:`~mne_codec.models.DACConfig`).
 
     Returns
     -------
@@ -90,8 +86,7 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
     from ..models import DACConfig
 
     return DACConfig.eeg(sfreq=sfreq, n_codebooks=n_codebooks, codebook_size=codebook_size,
-                         quantizer_dropout=0.5, codebook_update=codebook_update,
-                         **SIZES[size])
+                         quantizer_dropout=0.5, **SIZES[size])
 
 
 @torch.no_grad()
@@ -200,7 +195,7 @@ def _build_model(args):
         base = _initial_dac(args.init, args.sfreq)
     else:
         base = DAC(small_config(args.sfreq, args.n_codebooks or 12, args.codebook_size or 1024,
-                                args.size, args.codebook_update))
+                                args.size))
     if args.model == "dac":
         if base.family != "dac":
             raise SystemExit(f"--init holds a {base.family} model, not a DAC")
@@ -286,8 +281,6 @@ def main(argv=None):
     parser.add_argument("--n-codebooks", type=int, default=None, help="levels (default 12)")
     parser.add_argument("--codebook-size", type=int, default=None, help="default 1024")
     parser.add_argument("--size", choices=tuple(SIZES), default="small")
-    parser.add_argument("--codebook-update", choices=("gradient", "ema"), default="gradient",
-                        help="from scratch: DAC's gradient codebooks or k-means + EMA ones")
     parser.add_argument("--n-channels", type=int, default=4, help="DAC-MC: channels per crop")
     parser.add_argument("--attention-dim", type=int, default=256, help="DAC-MC")
     parser.add_argument("--heads", type=int, default=4, help="DAC-MC")
