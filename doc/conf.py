@@ -44,7 +44,7 @@ numpydoc_xref_ignore = {"of", "shape", "optional", "default", "or", "instance", 
                         "n_times_codec", "dim", "batch", "n_chans", "n_features", "int16",
                         "int64", "float32", "float64", "callable", "array", "ndarray",
                         "array-like", "str", "int", "float", "bool", "dict", "list", "tuple",
-                        "None", "path-like", "sequence", "n", "K", "T", "B", "C"}
+                        "None", "path-like", "n", "K", "T", "B", "C"}
 numpydoc_xref_aliases = {
     "Raw": "mne.io.Raw", "Epochs": "mne.Epochs", "Info": "mne.Info",
     "Codec": "mne_codec.models.Codec", "Tokens": "mne_codec.Tokens",

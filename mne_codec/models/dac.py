@@ -827,11 +827,11 @@ def dac_rate_table(sfreqs=(128.0, 250.0, 256.0, 512.0), n_codebooks=(1, 2, 4, 8,
 
     Parameters
     ----------
-    sfreqs : sequence of float
+    sfreqs : list of float
         EEG input rates (Hz).
-    n_codebooks : sequence of int
+    n_codebooks : list of int
         Numbers of levels.
-    codebook_sizes : sequence of int
+    codebook_sizes : list of int
         Codes per level.
     base : str
         Released architecture (:data:`DAC_RELEASES`), which sets the hop.

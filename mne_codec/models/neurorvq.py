@@ -235,7 +235,7 @@ def map_channels(ch_names, unknown="raise", vocabulary=NEURORVQ_CHANNELS):
     unknown : ``"raise"`` | ``"drop"``
         What to do with names that match nothing: raise a ValueError, or drop
         them with a warning.
-    vocabulary : sequence of str
+    vocabulary : list of str
         The electrode vocabulary (the authors' 104 names by default).
 
     Returns
