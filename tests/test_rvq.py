@@ -76,6 +76,22 @@ def test_ties_go_to_first_index():
     assert cb.assign(z).item() == 2
 
 
+def test_normalized_euclidean_fast_assignment_is_the_reference_expression():
+    # assign() reorganises NeuroRVQ's distance for speed; it must pick exactly the
+    # codes of the reference expression ||z||^2 + ||e||^2 - 2 z.e (scores()),
+    # on codewords that are not unit-norm and with exact ties
+    torch.manual_seed(0)
+    cb = ResidualVQ(RVQConfig(dim=16, n_codebooks=1, codebook_size=512, codebook_dim=None,
+                              distance="normalized_euclidean", kmeans_init=False)).layers[0].codebook
+    cb.embed.copy_(F.normalize(torch.randn(512, 16), dim=1) * (1 + 1e-3 * torch.randn(512, 1)))
+    cb.embed[300] = cb.embed[7]
+    x = torch.randn(4000, 16)
+    x[:10] = cb.embed[7] * 3.0  # ties between codes 7 and 300
+    codes = cb.assign(x)
+    assert torch.equal(codes, cb.scores(x).argmax(1))
+    assert (codes[:10] == 7).all()
+
+
 def test_fewer_levels_are_a_prefix_and_decode_improves():
     # Euclidean k-means codebooks without projection: each level must reduce the error
     # (with random projections and unit codewords, as in an untrained BioCodec, it need not)

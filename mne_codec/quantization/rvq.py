@@ -217,6 +217,15 @@ class Codebook(nn.Module):
 
     def assign(self, x):
         """Return code indices for ``x`` of shape (n, dim): one matmul."""
+        if self.config.distance == "normalized_euclidean":
+            # the distance of scores() with two passes over the (n, codebook_size)
+            # matrix fewer and bit-identical: z @ (2e).T equals 2 * (z @ e.T)
+            # exactly (scaling by 2 is exact in binary floating point), and argmin
+            # of d picks the same first index as argmax of -d
+            embed = self.embed
+            z = F.normalize(x, dim=1)
+            dist = z.pow(2).sum(1, keepdim=True) + embed.pow(2).sum(1) - z @ (2 * embed).T
+            return dist.argmin(dim=1)
         return self.scores(x).argmax(dim=1)
 
     def lookup(self, codes):
