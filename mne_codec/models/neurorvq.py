@@ -102,7 +102,43 @@ def neurorvq_preprocessing():
 
 
 @dataclass
-class NeuroRVQConfig(ConfigMixin):
+class _FrontConfig(ConfigMixin):
+    """Fields of the multi-scale front and the transformer that the NeuroRVQ
+    tokenizer and foundation model share (documented in each subclass)."""
+
+    patch_size: int = 200
+    n_patches: int = 256
+    n_global_electrodes: int = len(NEURORVQ_CHANNELS)
+    out_chans: int = 8
+    branch_kernels: tuple = ((21, 9), (15, 7), (9, 5), (5, 3))
+    pools: tuple = (2, 4)
+    norm_groups: int = 4
+    embed_dim: int = 200
+    num_heads: int = 10
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    max_tokens: int | None = None
+    canonical_names: bool = False
+    preprocessing: Preprocessing = field(default_factory=neurorvq_preprocessing)
+
+    @property
+    def n_branches(self):
+        """Number of convolution branches."""
+        return len(self.branch_kernels)
+
+    @property
+    def token_budget(self):
+        """Largest number of channel x patch tokens in one window."""
+        return self.max_tokens or self.n_patches
+
+    def __post_init__(self):
+        self.branch_kernels = tuple(tuple(int(k) for k in ks) for ks in self.branch_kernels)
+        self.pools = tuple(int(p) for p in self.pools)
+        _check_front(self)
+
+
+@dataclass
+class NeuroRVQConfig(_FrontConfig):
     """Architecture of a NeuroRVQ tokenizer.
 
     Defaults are the authors' EEG v1 tokenizer (``flags/NeuroRVQ_EEG_v1.yml``).
@@ -155,25 +191,11 @@ class NeuroRVQConfig(ConfigMixin):
         What the model reads.
     """
 
-    patch_size: int = 200
-    n_patches: int = 256
-    n_global_electrodes: int = len(NEURORVQ_CHANNELS)
-    out_chans: int = 8
-    branch_kernels: tuple = ((21, 9), (15, 7), (9, 5), (5, 3))
-    pools: tuple = (2, 4)
-    norm_groups: int = 4
-    embed_dim: int = 200
     depth_encoder: int = 12
     depth_decoder: int = 3
-    num_heads: int = 10
-    mlp_ratio: float = 4.0
-    qkv_bias: bool = True
     init_values: float = 0.0
     decoder_out_dim: int | None = None
     rvq: RVQConfig = field(default_factory=_eeg_rvq)
-    max_tokens: int | None = None
-    canonical_names: bool = False
-    preprocessing: Preprocessing = field(default_factory=neurorvq_preprocessing)
 
     @property
     def n_branches(self):
@@ -185,17 +207,10 @@ class NeuroRVQConfig(ConfigMixin):
         """Dimension of the quantized latent."""
         return self.rvq.dim
 
-    @property
-    def token_budget(self):
-        """Largest number of channel x patch tokens in one window."""
-        return self.max_tokens or self.n_patches
-
     def __post_init__(self):
-        self.branch_kernels = tuple(tuple(int(k) for k in ks) for ks in self.branch_kernels)
-        self.pools = tuple(int(p) for p in self.pools)
+        super().__post_init__()
         if self.decoder_out_dim is None:
             self.decoder_out_dim = self.patch_size
-        _check_front(self)
         if self.rvq.codebook_dim not in (None, self.rvq.dim):
             raise ValueError(
                 "NeuroRVQ quantizers have no projection: rvq.codebook_dim must be None"

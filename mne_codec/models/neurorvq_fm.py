@@ -27,30 +27,26 @@ NeuroRVQ tokenizer, 32 heads over 8192 codes, heads 1-8 reading branch 1
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..preprocessing import Preprocessing
-from .base import ConfigMixin
 from .neurorvq import (
-    NEURORVQ_CHANNELS,
     Block,
     MultiDimentionalTemporalConv,
-    _check_front,
     _ElectrodeIndexing,
+    _FrontConfig,
     _embed_tokens,
     _init_weights,
-    neurorvq_preprocessing,
 )
 
 __all__ = ["NeuroRVQFMConfig", "NeuroRVQFM", "random_patch_mask"]
 
 
 @dataclass
-class NeuroRVQFMConfig(ConfigMixin):
+class NeuroRVQFMConfig(_FrontConfig):
     """Architecture of a NeuroRVQ foundation model.
 
     Defaults are the authors' EEG v1 foundation model
@@ -103,39 +99,13 @@ class NeuroRVQFMConfig(ConfigMixin):
         What the model reads (the tokenizer's: microvolts at 200 Hz).
     """
 
-    patch_size: int = 200
-    n_patches: int = 256
-    n_global_electrodes: int = len(NEURORVQ_CHANNELS)
-    out_chans: int = 8
-    branch_kernels: tuple = ((21, 9), (15, 7), (9, 5), (5, 3))
-    pools: tuple = (2, 4)
-    norm_groups: int = 4
-    embed_dim: int = 200
     depth: int = 12
-    num_heads: int = 10
-    mlp_ratio: float = 4.0
-    qkv_bias: bool = True
     init_values: float = 1e-5
     vocab_size: int = 8192
     n_targets: int = 32
-    max_tokens: int | None = None
-    canonical_names: bool = False
-    preprocessing: Preprocessing = field(default_factory=neurorvq_preprocessing)
-
-    @property
-    def n_branches(self):
-        """Number of convolution branches."""
-        return len(self.branch_kernels)
-
-    @property
-    def token_budget(self):
-        """Largest number of channel x patch tokens in one window."""
-        return self.max_tokens or self.n_patches
 
     def __post_init__(self):
-        self.branch_kernels = tuple(tuple(int(k) for k in ks) for ks in self.branch_kernels)
-        self.pools = tuple(int(p) for p in self.pools)
-        _check_front(self)
+        super().__post_init__()
         if self.n_targets < 0 or self.vocab_size < 1:
             raise ValueError("n_targets must be >= 0 and vocab_size >= 1")
 
