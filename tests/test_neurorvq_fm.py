@@ -231,6 +231,9 @@ def test_targets_of_a_channel_independent_codec(eeg_crops):
     for c, a, q, i in [(0, 0, 0, 0), (7, 1, 2, 3), (3, 1, 1, 2)]:
         frame = int((a + (i + 0.5) / 4) * 25)
         assert torch.equal(targets[:, c * 2 + a, q * 4 + i], codes[:, c, q, frame])
+    # the training step's autocast (bf16 on GPU) does not reach the target codec
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(loss.targets(fm, x, ch), targets)
     with pytest.raises(ValueError, match="frames_per_patch"):
         MaskedTokenLoss(codec, frames_per_patch=26).target_layout(1.0)
     assert not any(p.requires_grad for p in loss.tokenizer.parameters())

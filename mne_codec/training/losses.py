@@ -365,6 +365,11 @@ class MaskedTokenLoss(nn.Module):
         targets : torch.Tensor
             Channel-major tokens, rows as :meth:`target_layout`.
         """
+        # the codec's codes are defined in float32: never under the training step's autocast
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._targets(model, x, channels)
+
+    def _targets(self, model, x, channels):
         tok = self.tokenizer
         cfg = model.config
         prep = model.preprocessing

@@ -300,6 +300,8 @@ class Trainer:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if self.device.type == "cuda":
+            if self.device.index is None:  # "cuda": the rank's GPU (set_device needs an index)
+                self.device = torch.device("cuda", local_rank)
             torch.cuda.set_device(self.device)
         if self.world_size > 1:
             import torch.distributed as dist
