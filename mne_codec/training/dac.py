@@ -287,6 +287,8 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate (default 1e-3 from scratch, 1e-4 from --init)")
     parser.add_argument("--waveform-weight", type=float, default=1.0)
+    parser.add_argument("--mel-weight", type=float, default=15.0,
+                        help="weight of the multi-scale mel loss (DAC: 15)")
     parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
@@ -330,7 +332,8 @@ def main(argv=None):
                          log_every=20, val_every=args.val_every,
                          checkpoint_every=args.val_every, num_threads=args.threads,
                          progress=not args.no_progress)
-    loss = DACLoss(sfreq=codec.config.sample_rate, waveform_weight=args.waveform_weight)
+    loss = DACLoss(sfreq=codec.config.sample_rate, waveform_weight=args.waveform_weight,
+                   mel_weight=args.mel_weight)
     meta = {"recipe": "mne_codec.training.dac", "model": args.model,
             "init": None if args.init is None else str(args.init),
             "licence": "weights: BSD-3 (mne-codec); an audio initialisation is DAC's (MIT)",
