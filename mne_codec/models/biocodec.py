@@ -164,7 +164,7 @@ class BioCodec(Codec):
         if torch.is_grad_enabled():
             return self.encoder.model(x)
         # inference: in place where safe, and in chunks of windows whose
-        # activations stay in cache (1.2-1.4x faster on CPU than one pass)
+        # activations stay in cache (measured 1.2-1.3x faster on CPU than one pass)
         chunks = _inference_chunks(x.shape[0], x.shape[-1])
         if len(chunks) < 2:
             return _inference_forward(self.encoder.model, x)
