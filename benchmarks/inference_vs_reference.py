@@ -23,7 +23,11 @@ differ), ratios ours / authors per run:
   (2 threads); 1.10 / 0.61 again under load;
 - with it: 1.25 / 0.92, 1.01 / 0.85, 1.61 / 1.08, 1.41 / 1.08, 2.02 / 0.59.
 
-With 2 threads on these 2 busy cores both implementations ran slower than
+On the same 2 cores once idle (load below 1.3), old and new encoder in
+turn: before 1.03 / 1.10 and 1.09 / 1.09 (ours 424-484 and 820-832
+channel-s/s); with it 1.29 / 1.32, 1.26 / 1.27 and 1.52 / 1.53 (ours
+443-467 and 782-834 channel-s/s, the authors' 292-368 and 541-655).
+With 2 threads on the busy cores both implementations ran slower than
 with 1, so those ratios measure the load. Nine interleaved runs per
 implementation in one process (1 thread), the old and the new encoder in
 turn: wall-time ratio 1.08 -> 1.53, CPU-time ratio 1.09 -> 1.48.
