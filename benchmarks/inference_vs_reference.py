@@ -12,6 +12,34 @@ from a checkout outside this repository; nothing of it is part of mne_codec::
         [--threads 1 2] [--batch-size 64] [--repeats 7]
 
 Their code needs ``einops`` (install it anywhere on ``PYTHONPATH``).
+
+Measured (2 shared AMD EPYC cores with AVX2, another process training on
+them, so absolute figures vary by 2x between runs; torch 2.11, oneDNN 3.10)
+with ``python benchmarks/inference_vs_reference.py --reference
+/tmp/biocodec_ref --repeats 5``, tokens identical in every run (0 of 80,256
+differ), ratios ours / authors per run:
+
+- before the in-place, chunked inference encoder: 1.16 (1 thread) and 1.11
+  (2 threads); 1.10 / 0.61 again under load;
+- with it: 1.25 / 0.92, 1.01 / 0.85, 1.61 / 1.08, 1.41 / 1.08, 2.02 / 0.59.
+
+On the same 2 cores once idle (load below 1.3), old and new encoder in
+turn: before 1.03 / 1.10 and 1.09 / 1.09 (ours 424-484 and 820-832
+channel-s/s); with it 1.29 / 1.32, 1.26 / 1.27 and 1.52 / 1.53 (ours
+443-467 and 782-834 channel-s/s, the authors' 292-368 and 541-655).
+With 2 threads on the busy cores both implementations ran slower than
+with 1, so those ratios measure the load. Nine interleaved runs per
+implementation in one process (1 thread), the old and the new encoder in
+turn: wall-time ratio 1.08 -> 1.53, CPU-time ratio 1.09 -> 1.48.
+
+Tried and not kept: ``torch.jit.trace`` + ``freeze`` +
+``optimize_for_inference`` of the encoder (identical outputs, no speed-up);
+channels-last 2-d convolutions (oneDNN's NHWC kernels: 3.4x faster on the
+first stage's 3-tap convolutions alone, no faster over the whole encoder,
+and 1 token of 80,256 differs); torch's native LSTM instead of oneDNN's
+(slower, and not bit-identical); chunks of fewer than 16 windows (single
+threaded, torch then runs 1x1 convolutions with its own kernel: latents
+differ in the last bits).
 """
 
 import argparse

@@ -176,3 +176,34 @@ def test_export_to_the_authors_key_names(ref_codec):
     exported = biocodec_state_to_authors(ref_codec.state_dict())
     assert sorted(exported) == sorted(theirs)
     assert all(torch.equal(exported[k], theirs[k]) for k in theirs)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_inference_path_gives_the_plain_codes(mi_raw, n_threads):
+    """Inference (in place, in chunks of windows) is bit-identical to the plain pass.
+
+    On real EEG, for batches cut into several chunks (with a remainder), one
+    chunk, and fewer windows than the smallest chunk.
+    """
+    from mne_codec import load_codec
+    from mne_codec.models.biocodec import _inference_chunks
+    from mne_codec.preprocessing import preprocess
+
+    codec = load_codec("default", verbose=False).prepare_for_inference()
+    data = mi_raw.get_data(stop=int(10 * mi_raw.info["sfreq"]) * 2)  # 2 x 10 s, 64 channels
+    x, _, _ = preprocess(data.reshape(64, 2, -1).transpose(1, 0, 2), mi_raw.info["sfreq"],
+                         codec.preprocessing)
+    x = torch.from_numpy(np.ascontiguousarray(x)).reshape(-1, 1, x.shape[-1])[:77]
+    assert len(_inference_chunks(77, x.shape[-1])) == 2  # 32 + 45: a remainder joined
+    n = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        for n_windows in (77, 40, 9):
+            with torch.inference_mode():
+                latent = codec._encode_latent(x[:n_windows])
+                plain = codec.encoder.model(x[:n_windows])  # the plain pass
+                torch.testing.assert_close(latent, plain, rtol=0, atol=0)
+                torch.testing.assert_close(codec.encode(x[:n_windows])[:, 0],
+                                           codec.quantizer.encode(plain), rtol=0, atol=0)
+    finally:
+        torch.set_num_threads(n)

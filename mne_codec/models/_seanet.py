@@ -231,6 +231,50 @@ class ResidualUnit(nn.Module):
         return self.shortcut(skip[..., :n]) + y
 
 
+def _inference_forward(module, x):
+    """``module(x)`` without autograd, computing in place where it is safe.
+
+    ELUs run in place on tensors this pass made (never on ``x``, never on
+    what a residual shortcut still needs), and a residual unit adds its
+    shortcut into the branch's output: about 10 % of the encoder's time was
+    spent allocating and filling those copies. The arithmetic is that of
+    ``module(x)`` (the same kernels on the same values, elementwise), so the
+    output is bit-identical.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        A SEANet encoder or decoder (see :func:`stream_forward`).
+    x : torch.Tensor, shape (batch, channels, n_times)
+        The input; it is not modified.
+
+    Returns
+    -------
+    y : torch.Tensor
+        ``module(x)``.
+    """
+    owned = False  # whether x is a tensor this pass made
+    for layer in module:
+        if isinstance(layer, nn.ELU) and layer.alpha == 1.0:
+            x = F.elu(x, inplace=owned)
+        elif isinstance(layer, ResidualUnit) and _is_plain_unit(layer):
+            act, conv_k, act2, conv_1 = layer.block
+            y = conv_1(F.elu(conv_k(F.elu(x)), inplace=True))
+            x = y.add_(layer.shortcut(x))  # y + x: float addition commutes exactly
+        else:
+            x = layer(x)
+        owned = True
+    return x
+
+
+def _is_plain_unit(unit):
+    """Whether a residual unit is ``ELU, conv, ELU, conv`` as built here."""
+    kinds = (nn.ELU, StreamableConv1d, nn.ELU, StreamableConv1d)
+    return (len(unit.block) == 4
+            and all(isinstance(m, k) for m, k in zip(unit.block, kinds))
+            and all(m.alpha == 1.0 for m in unit.block[::2]))
+
+
 def stream_forward(module, x, states, final=False):
     """Run one chunk of a stream through a SEANet module, keeping its state.
 

@@ -15,14 +15,38 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from ..preprocessing import Preprocessing
 from ..quantization import RVQConfig, ResidualVQ
-from ._seanet import build_decoder, build_encoder, stream_forward
+from ._seanet import _inference_forward, build_decoder, build_encoder, stream_forward
 from .base import Codec, ConfigMixin
 
 __all__ = ["BioCodecConfig", "BioCodec"]
+
+# samples per chunk of windows at inference (32 windows of 10 s at 250 Hz):
+# measured fastest on CPU, where larger activations fall out of cache
+_CHUNK_SAMPLES = 80_000
+# the fewest windows in a chunk: below 16, single-threaded torch runs 1x1
+# convolutions with another kernel than oneDNN's, whose sums round
+# differently, so codes would depend on how a batch was cut
+_MIN_CHUNK = 16
+
+
+def _inference_chunks(n_windows, n_times):
+    """``(start, stop)`` of the chunks of windows that inference encodes at once.
+
+    Chunks have at least :data:`_MIN_CHUNK` windows (a smaller remainder
+    joins the last chunk), so that every window is computed by the same
+    kernels as in a single pass over the batch: the codes do not depend on
+    the chunking.
+    """
+    size = max(_MIN_CHUNK, _CHUNK_SAMPLES // max(n_times, 1))
+    starts = list(range(0, n_windows, size))
+    if len(starts) > 1 and n_windows - starts[-1] < _MIN_CHUNK:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n_windows]))
 
 
 def _eeg_rvq():
@@ -137,7 +161,14 @@ class BioCodec(Codec):
         return self.config.hop_length
 
     def _encode_latent(self, x):
-        return self.encoder.model(x)
+        if torch.is_grad_enabled():
+            return self.encoder.model(x)
+        # inference: in place where safe, and in chunks of windows whose
+        # activations stay in cache (measured 1.2-1.3x faster on CPU than one pass)
+        chunks = _inference_chunks(x.shape[0], x.shape[-1])
+        if len(chunks) < 2:
+            return _inference_forward(self.encoder.model, x)
+        return torch.cat([_inference_forward(self.encoder.model, x[a:b]) for a, b in chunks])
 
     def _decode_latent(self, z):
         return self.decoder.model(z)
