@@ -164,9 +164,9 @@ class BioCodec(Codec):
         if torch.is_grad_enabled():
             return self.encoder.model(x)
         # inference: in place where safe, and in chunks of windows whose
-        # activations stay in cache (measured 1.2-1.3x faster on CPU than one pass)
+        # activations stay in the CPU cache (measured 1.2-1.3x faster than one pass)
         chunks = _inference_chunks(x.shape[0], x.shape[-1])
-        if len(chunks) < 2:
+        if len(chunks) < 2 or x.device.type != "cpu":  # a GPU wants the whole batch
             return _inference_forward(self.encoder.model, x)
         return torch.cat([_inference_forward(self.encoder.model, x[a:b]) for a, b in chunks])
 
