@@ -307,8 +307,8 @@ def main():
                       + "; ".join(f"{r[0]}: {r[2]:.3f} +- {r[3]:.3f} (n={r[4]})"
                                   for r in rows[n_rows:]), flush=True)
     subjects = f"S{min(args.subjects):03d}-S{max(args.subjects):03d}"
-    print(f"\nBalanced accuracy (chance 0.50), mean +- sd (n: subjects or held-out "
-          f"subjects); codec {args.codec}; EEGMMIDB {subjects} ({len(args.subjects)}); "
+    print(f"\nBalanced accuracy (chance 0.50), mean +- sd (n: subjects, held-out "
+          f"subjects or folds); codec {args.codec}; EEGMMIDB {subjects} ({len(args.subjects)}); "
           "eegmat Subject00-03")
     if {"FM-pretrained", "FM-scratch"} & {r[1] for r in rows}:
         print(f"FM: {args.fm_pretrained}; {args.fm_epochs} epochs, batch {args.fm_batch_size}, "
