@@ -142,3 +142,39 @@ def test_eeg_classifier_fine_tunes_with_layer_decay(eyes_windows):
     assert proba.shape == (30, 2) and np.isfinite(proba).all()
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(again.predict_proba(eyes_windows), proba, rtol=1e-5, atol=1e-6)
+
+
+def test_eeg_classifier_starts_from_a_saved_model(tmp_path, rng):
+    """A folder path as ``module__model`` (benchmarks/downstream.py's FM-pretrained):
+    every clone (one per cross-validation fold) starts from the saved weights."""
+    from braindecode import EEGClassifier
+    from sklearn.base import clone
+
+    from mne_codec.checkpoints import save_neurorvq_fm
+
+    torch.manual_seed(1)  # a pre-training model, with its prediction heads
+    pretrained = NeuroRVQFM(NeuroRVQFMConfig(out_chans=4, embed_dim=100, depth=2,
+                                             num_heads=5, vocab_size=16, n_targets=2,
+                                             canonical_names=True))
+    path = save_neurorvq_fm(pretrained, tmp_path / "fm")
+    saved = pretrained.state_dict()
+    names = ["C3", "C4", "Cz", "Pz"]
+    X = (rng.standard_normal((8, 4, 400)) * 20e-6).astype(np.float32)
+    y = np.array([0, 1] * 4)
+    lr = 1e-4
+    clf = EEGClassifier(NeuroRVQFMClassifier, module__model=str(path), module__ch_names=names,
+                        module__sfreq=200.0, optimizer=torch.optim.AdamW, lr=lr,
+                        optimizer__param_groups=layer_decay_param_groups(lr, 0.75, 2),
+                        batch_size=8, max_epochs=1, train_split=None, device="cpu", verbose=0)
+    for fold in range(2):
+        fitted = clone(clf).fit(X, y)
+        encoder = fitted.module_.encoder.state_dict()
+        assert not any(k.startswith("head_pre_") for k in encoder)
+        assert set(encoder) == {k for k in saved if not k.startswith("head_pre_")}
+        # one AdamW step moves each weight by at most about the learning rate
+        moved = max((encoder[k] - saved[k]).abs().max().item() for k in encoder)
+        assert 0 < moved < 2 * lr, moved
+    # the same classifier from random weights starts elsewhere
+    scratch = clone(clf).set_params(module__model=pretrained.config).fit(X, y)
+    encoder = scratch.module_.encoder.state_dict()
+    assert max((encoder[k] - saved[k]).abs().max().item() for k in encoder) > 0.1
