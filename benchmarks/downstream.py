@@ -306,10 +306,16 @@ def main():
                 print(f"  {name:16s} {time.perf_counter() - t0:7.1f} s  "
                       + "; ".join(f"{r[0]}: {r[2]:.3f} +- {r[3]:.3f} (n={r[4]})"
                                   for r in rows[n_rows:]), flush=True)
-    subjects = f"S{min(args.subjects):03d}-S{max(args.subjects):03d}"
+    data = []  # the recordings of the tasks that ran
+    if "mi" in args.tasks:
+        data.append(f"EEGMMIDB S{min(args.subjects):03d}-S{max(args.subjects):03d} "
+                    f"({len(args.subjects)})")
+    if "eyes" in args.tasks:
+        data.append("EEGMMIDB S001 runs 1-2")
+    if "eegmat" in args.tasks:
+        data.append("eegmat Subject00-03")
     print(f"\nBalanced accuracy (chance 0.50), mean +- sd (n: subjects, held-out "
-          f"subjects or folds); codec {args.codec}; EEGMMIDB {subjects} ({len(args.subjects)}); "
-          "eegmat Subject00-03")
+          f"subjects or folds); codec {args.codec}; " + "; ".join(data))
     if {"FM-pretrained", "FM-scratch"} & {r[1] for r in rows}:
         print(f"FM: {args.fm_pretrained}; {args.fm_epochs} epochs, batch {args.fm_batch_size}, "
               f"lr {args.fm_lr:g}, layer decay {args.fm_layer_decay:g} (FM-pretrained)")
