@@ -197,7 +197,7 @@ def _tokenize(args):
     summary = tokenize_corpus(args.inputs, args.out, codec=args.codec, window_s=args.window_s,
                               n_codebooks=args.n_codebooks,
                               reject_by_annotation=not args.keep_bad, batch_size=args.batch_size,
-                              device=args.device, n_jobs=args.jobs,
+                              device=args.device, unknown=args.unknown, n_jobs=args.jobs,
                               prepare_raw=_prepare_from(args), progress=not args.no_progress)
     print(f"{summary['n_recordings']} recordings: {summary['done']} tokenized, "
           f"{summary['skipped']} already done, {len(summary['failed'])} failed")
@@ -270,6 +270,9 @@ def _build_parser():
                    help="also tokenize windows that overlap BAD_ annotations")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto")
+    p.add_argument("--unknown", choices=("raise", "drop"), default="raise",
+                   help="channels a codec that reads channel names (NeuroRVQ) does not know: "
+                        "fail the recording, or drop them with a warning")
     p.add_argument("--jobs", type=int, default=1, help="processes on this machine")
     p.add_argument("--no-progress", action="store_true")
     _data_options(p)

@@ -167,7 +167,7 @@ def _codec_header(codec, params):
 
 def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codebooks=None,
                     reject_by_annotation=True, resample=True, batch_size=256, device="auto",
-                    n_jobs=1, prepare_raw=None, progress=True):
+                    unknown="raise", n_jobs=1, prepare_raw=None, progress=True):
     """Tokenize many recordings into a folder of token shards.
 
     Parameters
@@ -178,8 +178,12 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
         Output folder (layout in the module documentation).
     codec : str | path-like
         Registered codec name or path.
-    window_s, n_codebooks, reject_by_annotation, resample, batch_size, device
-        As in :class:`~mne_codec.CodecTokenizer`.
+    window_s, n_codebooks, reject_by_annotation, resample, batch_size, device, unknown
+        As in :class:`~mne_codec.CodecTokenizer`. ``unknown`` matters for a
+        codec that reads channel names (NeuroRVQ): with ``"raise"`` a
+        recording with a channel the codec does not know fails (and is listed
+        in ``failed.jsonl``), with ``"drop"`` that channel is left out of its
+        shard.
     n_jobs : int
         Processes on this machine (each with ``cpu_count // n_jobs`` threads).
     prepare_raw : callable | None
@@ -209,7 +213,7 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
     model = load_codec(codec, verbose="ERROR")
     params = dict(window_s=window_s, n_codebooks=n_codebooks,
                   reject_by_annotation=reject_by_annotation, resample=resample,
-                  batch_size=batch_size)
+                  batch_size=batch_size, unknown=unknown)
     header = _codec_header(model, params)
     header_path = out_dir / "codec.json"
     if header_path.exists():

@@ -104,3 +104,32 @@ def test_torchrun_ranks_take_their_own_recordings(corpus, tmp_path):
     assert "2 tokenized" in proc.stdout and "1 tokenized" in proc.stdout  # ranks 0 and 1
     manifest = (out / "manifest.jsonl").read_text().splitlines()
     assert len(manifest) == 3
+
+
+def test_named_codec_unknown_channels_fail_or_are_dropped(shared_data, tmp_path, capsys):
+    from mne_codec.checkpoints import load_neurorvq_checkpoint
+
+    from .test_neurorvq import REF_PT, small_config
+
+    codec_dir = save_codec(load_neurorvq_checkpoint(REF_PT, config=small_config()),
+                           tmp_path / "nrvq")
+    raw = mne.io.read_raw_edf(shared_data / "MNE-eegbci-data/files/eegmmidb/1.0.0/S001"
+                              / "S001R01.edf", preload=True, verbose="ERROR").crop(0, 20.0)
+    mne.datasets.eegbci.standardize(raw)
+    raw.rename_channels({"FC5": "XYZ1"})  # a name no EEG vocabulary knows
+    source = tmp_path / "in" / "unknown_raw.fif"
+    source.parent.mkdir()
+    raw.save(source, verbose="ERROR")
+    failed = tokenize_corpus([source], tmp_path / "raise", codec=codec_dir, window_s=4.0,
+                             progress=False)
+    assert failed["done"] == 0 and "XYZ1" in failed["failed"][0]["error"]
+    with pytest.warns(RuntimeWarning, match="XYZ1"):
+        rc = main(["tokenize", str(source), "--out", str(tmp_path / "drop"), "--codec",
+                   str(codec_dir), "--window-s", "4", "--unknown", "drop", "--no-progress"])
+    assert rc == 0 and "1 tokenized" in capsys.readouterr().out
+    (shard,) = (tmp_path / "drop" / "shards").glob("*.tokens.npz")
+    tokens = read_tokens(shard)
+    assert tokens.ch_names == [c for c in raw.ch_names if c != "XYZ1"]
+    assert tokens.codes.shape[1] == 63
+    header = json.loads((tmp_path / "drop" / "codec.json").read_text())
+    assert header["tokenizer"]["unknown"] == "drop"
