@@ -670,10 +670,12 @@ def test_training_recipe_smoke(shared_data, tmp_path, capsys):
     n = torch.get_num_threads()
     try:
         summary = main(["--model", "dac", "--out", str(tmp_path / "dac"), "--n-codebooks", "3",
-                        "--codebook-size", "16", *common])
+                        "--codebook-size", "16", "--quantizer-warmup-steps", "1", *common])
         assert summary["steps"] == 2 and "eegmmidb/nmse_3" in summary["validation"]
         codec = load_codec(tmp_path / "dac" / "final")
         assert isinstance(codec, DAC) and codec.config.quantizer_dropout == 0.5
+        # one step bypassed the quantizer, the second quantized
+        assert codec.config.quantizer_warmup_steps == 1 and int(codec.quantizer.warmup_count) == 1
         summary = main(["--model", "dac_mc", "--init", str(tmp_path / "dac" / "final"),
                         "--out", str(tmp_path / "mc"), "--attention-dim", "8", "--heads", "2",
                         "--n-channels", "3", *common])
@@ -681,6 +683,7 @@ def test_training_recipe_smoke(shared_data, tmp_path, capsys):
         torch.set_num_threads(n)
     mc = load_codec(tmp_path / "mc" / "final")
     assert isinstance(mc, DACMC) and summary["steps"] == 2
+    assert not mc.quantizer.warming_up  # DAC-MC starts from the warmed-up DAC
     out = capsys.readouterr().out
     assert "eegmmidb at step 0" in out and "eegmmidb after 2 steps" in out
     assert "levels  3:   300.0 bit/s per channel, NMSE" in out

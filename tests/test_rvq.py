@@ -148,6 +148,36 @@ def test_gradient_codebook_and_quantizer_dropout():
     assert not torch.allclose(out.quantized.detach(), full)
 
 
+def test_quantizer_warmup_bypasses_the_first_training_forwards():
+    torch.manual_seed(0)
+    cfg = dict(dim=8, n_codebooks=3, codebook_size=16, codebook_dim=4, ema_decay=None,
+               kmeans_init=False, normalize_codewords=False, distance="cosine")
+    rvq = ResidualVQ(RVQConfig(warmup_steps=2, **cfg))
+    assert "warmup_count" in rvq.state_dict()
+    assert "warmup_count" not in ResidualVQ(RVQConfig(**cfg)).state_dict()  # DAC's files
+    z = torch.randn(3, 8, 5, requires_grad=True)
+    expected_codes = rvq.eval().encode(z)
+    rvq.eval()(z)  # eval forwards neither bypass nor count
+    assert int(rvq.warmup_count) == 0
+    rvq.train()
+    for step in range(2):
+        out = rvq(z)
+        assert out.quantized is z and float(out.loss.detach()) == 0.0
+        torch.testing.assert_close(out.codes, expected_codes)  # the codes it would give
+        rvq.zero_grad()
+        (out.quantized.sum() + out.loss).backward()
+        # every parameter takes part with a zero gradient (DistributedDataParallel)
+        assert all(p.grad is not None and not p.grad.any() for p in rvq.parameters())
+    assert int(rvq.warmup_count) == 2 and not rvq.warming_up
+    out = rvq(z)  # from now on it quantizes
+    assert not torch.equal(out.quantized, z) and float(out.loss.detach()) > 0
+    assert int(rvq.warmup_count) == 2
+    # the count is saved, so a resumed run does not warm up again
+    again = ResidualVQ(RVQConfig(warmup_steps=2, **cfg))
+    again.load_state_dict(rvq.state_dict())
+    assert not again.warming_up
+
+
 def test_kmeans_converges_to_a_lloyd_fixed_point():
     g = torch.Generator().manual_seed(0)
     samples = torch.randn(300, 3, generator=g)

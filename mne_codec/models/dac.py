@@ -114,6 +114,11 @@ class DACConfig(ConfigMixin):
         Dimension each level projects its residual to before the lookup.
     quantizer_dropout : float
         Fraction of a training batch that uses a random number of levels.
+    quantizer_warmup_steps : int
+        Training steps at the start that bypass the quantizer (the
+        :class:`~mne_codec.quantization.RVQConfig` ``warmup_steps``; not part
+        of DAC, whose files do not have it). Needed to train on EEG from
+        scratch without the codes collapsing.
     sample_rate : int
         Audio rate the weights were trained at (kept as metadata; the rate the
         codec reads is ``preprocessing.sfreq``).
@@ -131,6 +136,7 @@ class DACConfig(ConfigMixin):
     codebook_size: int = 1024
     codebook_dim: int = 8
     quantizer_dropout: float = 0.5
+    quantizer_warmup_steps: int = 0
     sample_rate: int = 16000
     preprocessing: Preprocessing = field(default_factory=_eeg_preprocessing)
 
@@ -185,6 +191,7 @@ class DACConfig(ConfigMixin):
             commitment_weight=0.25, codebook_weight=1.0,  # conf/base.yml loss weights
             quantizer_dropout=self.quantizer_dropout,
             projection="conv1x1_weight_norm", loss_reduction="sum", detach_residual=False,
+            warmup_steps=self.quantizer_warmup_steps,
         )
 
     # -- constructors ------------------------------------------------------------

@@ -94,6 +94,15 @@ class RVQConfig:
     detach_residual : bool
         Stop gradients through the residual passed to the next level. DAC
         does not, so later levels' losses also train earlier projections.
+    warmup_steps : int
+        Training forwards at the start during which the quantizer is
+        bypassed: the latent reaches the decoder unquantized and the
+        quantizer's loss is zero, so that encoder and decoder first learn a
+        latent that carries the signal, and codes are then drawn from it.
+        Trained from scratch on EEG without it, DAC's factorised codes
+        collapse onto one code per level (see the DAC page of the
+        documentation). The forwards are counted in the ``warmup_count``
+        buffer, part of the state dict only when ``warmup_steps > 0``.
     """
 
     dim: int = 128
@@ -114,6 +123,7 @@ class RVQConfig:
     projection: Literal["linear", "conv1x1_weight_norm"] = "linear"
     loss_reduction: Literal["mean", "sum"] = "mean"
     detach_residual: bool = True
+    warmup_steps: int = 0
 
     def to_dict(self):
         """Return the configuration as a JSON-serialisable dict."""
@@ -384,6 +394,15 @@ class ResidualVQ(nn.Module):
         super().__init__()
         self.config = config
         self.layers = nn.ModuleList(VectorQuantizer(config) for _ in range(config.n_codebooks))
+        # without a warm-up the count never changes: kept out of the state dict
+        # so that files without it (DAC's) load strictly
+        self.register_buffer("warmup_count", torch.zeros((), dtype=torch.long),
+                             persistent=config.warmup_steps > 0)
+
+    @property
+    def warming_up(self):
+        """Whether the next training forward bypasses the quantizer."""
+        return int(self.warmup_count) < self.config.warmup_steps
 
     @property
     def n_codebooks(self):
@@ -440,6 +459,14 @@ class ResidualVQ(nn.Module):
             ``quantized`` (batch, dim, n_frames), ``codes`` and ``loss``.
         """
         n = self._check_n(n_codebooks)
+        if self.training and self.warming_up:
+            self.warmup_count += 1
+            with torch.no_grad():
+                codes = self.encode(z, n)  # what the codes would be, for logging
+            # every parameter in the graph with a zero gradient, as
+            # DistributedDataParallel expects of all of them at every step
+            zero = sum(p.sum() for p in self.parameters()) * 0.0
+            return QuantizerOutput(z, codes, zero)
         residual, (b, t) = self._flatten(z)
         quantized = torch.zeros_like(residual)
         codes, losses = [], []

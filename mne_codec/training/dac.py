@@ -24,12 +24,17 @@ Models:
   with scalp distance (:class:`~mne_codec.training.MontageCrops`,
   ``channel_sampling="neighbours"``).
 
-Objective: :class:`~mne_codec.training.DACLoss` (15 x multi-scale mel with
-the mel scale of the model's audio rate, 1 x waveform L1, DAC's commitment
-0.25 and codebook 1 losses summed over levels; quantizer dropout 0.5; no
-discriminator). Optimiser: Adam, betas (0.8, 0.99) as DAC, linear warm-up
-then cosine to 0, gradient clipping at 1000 as DAC, fp32. Crops of 8 frames
-(10.24 s at 250 Hz).
+Objective: :class:`~mne_codec.training.DACLoss`, DAC's commitment 0.25 and
+codebook 1 losses summed over levels, quantizer dropout 0.5, no
+discriminator. From scratch: 15 x waveform L1 and no mel term, and the first
+``--quantizer-warmup-steps`` (100) steps bypass the quantizer, so that the
+encoder and decoder learn a latent that carries the waveform before codes
+are drawn from it (without either, the codes collapse onto one per level
+and the output loses the waveform: see the DAC page of the documentation).
+From ``--init``: DAC's 15 x multi-scale mel (with the mel scale of the
+model's audio rate) and 1 x waveform L1. Optimiser: Adam, betas (0.8, 0.99)
+as DAC, linear warm-up then cosine to 0, gradient clipping at 1000 as DAC,
+fp32. Crops of 8 frames (10.24 s at 250 Hz).
 
 Data (``shared/data``): the default codec's splits
 (:mod:`mne_codec.training.default`): training on EEGMMIDB S001-S008 runs
@@ -61,9 +66,14 @@ SIZES = {
     "tiny": dict(encoder_dim=4, encoder_rates=(2, 5), decoder_dim=16, decoder_rates=(5, 2),
                  codebook_dim=4),
 }
+#: from scratch, steps that bypass the quantizer before codes are drawn
+WARMUP_STEPS = 100
+#: loss weights (mel, waveform): from scratch, and from an --init (DAC's mel 15)
+LOSS_WEIGHTS = {"scratch": (0.0, 15.0), "init": (15.0, 1.0)}
 
 
-def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small"):
+def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
+                 quantizer_warmup_steps=WARMUP_STEPS):
     """The small DAC-EEG of this recipe (see the module docstring).
 
     Parameters
@@ -78,6 +88,9 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small"):
         Widths: ``"compact"`` (encoder 16, decoder 128, hop 320) trains
         about 3x faster than ``"small"`` on a CPU; ``"tiny"`` (hop 10) is
         for smoke tests.
+    quantizer_warmup_steps : int
+        Training steps that bypass the quantizer at the start (see
+        :class:`~mne_codec.models.DACConfig`).
 
     Returns
     -------
@@ -86,7 +99,8 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small"):
     from ..models import DACConfig
 
     return DACConfig.eeg(sfreq=sfreq, n_codebooks=n_codebooks, codebook_size=codebook_size,
-                         quantizer_dropout=0.5, **SIZES[size])
+                         quantizer_dropout=0.5, quantizer_warmup_steps=quantizer_warmup_steps,
+                         **SIZES[size])
 
 
 @torch.no_grad()
@@ -195,7 +209,7 @@ def _build_model(args):
         base = _initial_dac(args.init, args.sfreq)
     else:
         base = DAC(small_config(args.sfreq, args.n_codebooks or 12, args.codebook_size or 1024,
-                                args.size))
+                                args.size, args.quantizer_warmup_steps))
     if args.model == "dac":
         if base.family != "dac":
             raise SystemExit(f"--init holds a {base.family} model, not a DAC")
@@ -206,6 +220,10 @@ def _build_model(args):
     if args.init is None:
         return DACMC(DACMCConfig.from_dac(base.config, **mc))
     return DACMC.from_dac(base.train(), **mc)
+
+
+def _given(value, default):
+    return default if value is None else value
 
 
 def _datasets(codec, data, args):
@@ -286,9 +304,14 @@ def main(argv=None):
     parser.add_argument("--heads", type=int, default=4, help="DAC-MC")
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate (default 1e-3 from scratch, 1e-4 from --init)")
-    parser.add_argument("--waveform-weight", type=float, default=1.0)
-    parser.add_argument("--mel-weight", type=float, default=15.0,
-                        help="weight of the multi-scale mel loss (DAC: 15)")
+    parser.add_argument("--waveform-weight", type=float, default=None,
+                        help="weight of the waveform L1 loss (default 15 from scratch, 1 "
+                             "from --init)")
+    parser.add_argument("--mel-weight", type=float, default=None,
+                        help="weight of the multi-scale mel loss (default 0 from scratch, "
+                             "DAC's 15 from --init)")
+    parser.add_argument("--quantizer-warmup-steps", type=int, default=WARMUP_STEPS,
+                        help="from scratch: steps that bypass the quantizer at the start")
     parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
@@ -332,8 +355,10 @@ def main(argv=None):
                          log_every=20, val_every=args.val_every,
                          checkpoint_every=args.val_every, num_threads=args.threads,
                          progress=not args.no_progress)
-    loss = DACLoss(sfreq=codec.config.sample_rate, waveform_weight=args.waveform_weight,
-                   mel_weight=args.mel_weight)
+    mel_weight, waveform_weight = LOSS_WEIGHTS["scratch" if args.init is None else "init"]
+    loss = DACLoss(sfreq=codec.config.sample_rate,
+                   waveform_weight=_given(args.waveform_weight, waveform_weight),
+                   mel_weight=_given(args.mel_weight, mel_weight))
     meta = {"recipe": "mne_codec.training.dac", "model": args.model,
             "init": None if args.init is None else str(args.init),
             "licence": "weights: BSD-3 (mne-codec); an audio initialisation is DAC's (MIT)",
