@@ -31,8 +31,9 @@ discriminator. From scratch: 15 x waveform L1 and no mel term, and the first
 encoder and decoder learn a latent that carries the waveform before codes
 are drawn from it (without either, the codes collapse onto one per level
 and the output loses the waveform: see the DAC page of the documentation).
-From ``--init``: DAC's 15 x multi-scale mel (with the mel scale of the
-model's audio rate) and 1 x waveform L1. Optimiser: Adam, betas (0.8, 0.99)
+From a released ``.pth`` (``--init``): DAC's 15 x multi-scale mel (with the
+mel scale of the model's audio rate) and 1 x waveform L1; from a model of
+this recipe (``--init DIR/final``), the from-scratch objective. Optimiser: Adam, betas (0.8, 0.99)
 as DAC, linear warm-up then cosine to 0, gradient clipping at 1000 as DAC,
 fp32. Crops of 8 frames (10.24 s at 250 Hz).
 
@@ -68,7 +69,8 @@ SIZES = {
 }
 #: from scratch, steps that bypass the quantizer before codes are drawn
 WARMUP_STEPS = 100
-#: loss weights (mel, waveform): from scratch, and from an --init (DAC's mel 15)
+#: loss weights (mel, waveform): from scratch or from a model of this recipe, and
+#: from a released audio DAC (DAC's mel 15)
 LOSS_WEIGHTS = {"scratch": (0.0, 15.0), "init": (15.0, 1.0)}
 
 
@@ -305,11 +307,11 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate (default 1e-3 from scratch, 1e-4 from --init)")
     parser.add_argument("--waveform-weight", type=float, default=None,
-                        help="weight of the waveform L1 loss (default 15 from scratch, 1 "
-                             "from --init)")
+                        help="weight of the waveform L1 loss (default 15; 1 from a "
+                             "released .pth)")
     parser.add_argument("--mel-weight", type=float, default=None,
-                        help="weight of the multi-scale mel loss (default 0 from scratch, "
-                             "DAC's 15 from --init)")
+                        help="weight of the multi-scale mel loss (default 0; DAC's 15 "
+                             "from a released .pth)")
     parser.add_argument("--quantizer-warmup-steps", type=int, default=WARMUP_STEPS,
                         help="from scratch: steps that bypass the quantizer at the start")
     parser.add_argument("--warmup-steps", type=int, default=100)
@@ -355,7 +357,9 @@ def main(argv=None):
                          log_every=20, val_every=args.val_every,
                          checkpoint_every=args.val_every, num_threads=args.threads,
                          progress=not args.no_progress)
-    mel_weight, waveform_weight = LOSS_WEIGHTS["scratch" if args.init is None else "init"]
+    # DAC's objective for its audio weights; the EEG one for a model of this recipe
+    audio_init = args.init is not None and not args.init.is_dir()
+    mel_weight, waveform_weight = LOSS_WEIGHTS["init" if audio_init else "scratch"]
     loss = DACLoss(sfreq=codec.config.sample_rate,
                    waveform_weight=_given(args.waveform_weight, waveform_weight),
                    mel_weight=_given(args.mel_weight, mel_weight))
