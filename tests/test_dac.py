@@ -834,3 +834,35 @@ def test_trainer_with_discriminator_resumes_exactly(tmp_path):
         assert sa.keys() == sb.keys()
         for key in sa:
             torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=0, msg=key)
+
+
+def test_training_recipe_adversarial_flags(shared_data, tmp_path, monkeypatch):
+    """--adversarial-weight and --feature-matching-weight reach DACLoss (default: off)."""
+    import mne_codec.training.losses as losses
+    from mne_codec.training.dac import main
+
+    real, seen = losses.DACLoss, []
+
+    class _Stop(Exception):
+        pass
+
+    def spy(**kwargs):
+        if "adversarial_weight" in kwargs:  # the recipe's objective: stop before training
+            seen.append(kwargs)
+            raise _Stop
+        return real(**kwargs)
+
+    monkeypatch.setattr(losses, "DACLoss", spy)
+    data = _recipe_data(tmp_path, shared_data)
+    common = ["--model", "dac", "--out", str(tmp_path / "dac"), "--data", str(data), "--steps",
+              "1", "--size", "tiny", "--max-recordings", "1", "--val-segments", "2",
+              "--threads", "1", "--no-progress"]
+    n = torch.get_num_threads()
+    try:
+        for extra in ([], ["--adversarial-weight", "1", "--feature-matching-weight", "3"]):
+            with pytest.raises(_Stop):
+                main(common + extra)
+    finally:
+        torch.set_num_threads(n)
+    assert [(k["adversarial_weight"], k["feature_matching_weight"]) for k in seen] == [
+        (0.0, 2.0), (1.0, 3.0)]

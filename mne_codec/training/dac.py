@@ -310,6 +310,12 @@ def main(argv=None):
     parser.add_argument("--mel-weight", type=float, default=None,
                         help="weight of the multi-scale mel loss (default 0 from scratch, "
                              "DAC's 15 from --init)")
+    parser.add_argument("--adversarial-weight", type=float, default=0.0,
+                        help="weight of DAC's adversarial (LSGAN) term; > 0 trains DAC's "
+                             "multi-period and multi-band STFT discriminators (default 0: off; "
+                             "DAC: 1)")
+    parser.add_argument("--feature-matching-weight", type=float, default=2.0,
+                        help="weight of the discriminators' feature-matching term (DAC: 2)")
     parser.add_argument("--quantizer-warmup-steps", type=int, default=WARMUP_STEPS,
                         help="from scratch: steps that bypass the quantizer at the start")
     parser.add_argument("--warmup-steps", type=int, default=100)
@@ -358,7 +364,9 @@ def main(argv=None):
     mel_weight, waveform_weight = LOSS_WEIGHTS["scratch" if args.init is None else "init"]
     loss = DACLoss(sfreq=codec.config.sample_rate,
                    waveform_weight=_given(args.waveform_weight, waveform_weight),
-                   mel_weight=_given(args.mel_weight, mel_weight))
+                   mel_weight=_given(args.mel_weight, mel_weight),
+                   adversarial_weight=args.adversarial_weight,
+                   feature_matching_weight=args.feature_matching_weight)
     meta = {"recipe": "mne_codec.training.dac", "model": args.model,
             "init": None if args.init is None else str(args.init),
             "licence": "weights: BSD-3 (mne-codec); an audio initialisation is DAC's (MIT)",
