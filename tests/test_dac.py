@@ -866,3 +866,52 @@ def test_training_recipe_adversarial_flags(shared_data, tmp_path, monkeypatch):
         torch.set_num_threads(n)
     assert [(k["adversarial_weight"], k["feature_matching_weight"]) for k in seen] == [
         (0.0, 2.0), (1.0, 3.0)]
+
+
+_DDP_ADVERSARIAL = """
+import sys, torch
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.test_dac import DAC, _SMALL_DISC, _EEGLikeCrops, _small_config
+from mne_codec.training import DACLoss, TrainConfig, Trainer
+
+rank = int(__import__("os").environ["RANK"])
+torch.manual_seed(0)
+codec = DAC(_small_config())
+torch.manual_seed(100 + rank)  # unrelated discriminators: rank 0's must be broadcast
+loss = DACLoss(sfreq=100.0, adversarial_weight=1.0, discriminator=_SMALL_DISC)
+
+
+class Shard(_EEGLikeCrops):
+    def __iter__(self):
+        yield from self.x[rank::2][self.skip // 2:]
+
+
+cfg = TrainConfig(lr=1e-3, warmup_steps=1, total_steps=3, batch_size=2, log_every=1,
+                  val_every=None, checkpoint_every=None, num_threads=1, progress=False)
+Trainer(codec, Shard(), None, cfg, Path({out!r}) / "run", loss=loss, device="cpu",
+        save=lambda *args: None).fit()
+torch.save(loss.discriminator.state_dict(), Path({out!r}) / f"disc{{rank}}.pt")
+torch.distributed.destroy_process_group()
+"""
+
+
+def test_discriminator_identical_across_ddp_ranks(tmp_path):
+    """torchrun with 2 CPU ranks on different crops: the discriminators stay identical."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_ADVERSARIAL.format(root=str(Path(__file__).parents[1]),
+                                              out=str(tmp_path)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+         str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s0 = torch.load(tmp_path / "disc0.pt", weights_only=True)
+    s1 = torch.load(tmp_path / "disc1.pt", weights_only=True)
+    for key in s0:
+        torch.testing.assert_close(s0[key], s1[key], rtol=0, atol=0, msg=key)
