@@ -181,6 +181,42 @@ def mel_filterbank(n_fft, n_mels, sfreq, fmin=0.0, fmax=None):
     return _mel_filterbank(int(n_fft), int(n_mels), float(sfreq), float(fmin), fmax)
 
 
+def _dac_stft(x, n_fft, match_stride=False):
+    """Complex STFT with DAC's (``audiotools``') framing.
+
+    A periodic Hann window of ``n_fft`` samples, a hop of ``n_fft // 4``,
+    ``center=True`` with reflect padding. With ``match_stride`` (DAC's
+    spectrogram discriminator), the signal is first reflect-padded by
+    ``(n_fft - hop) // 2`` on each side plus, on the right, up to a
+    multiple of the hop, and the first and last two frames are dropped:
+    ``ceil(n_times / hop)`` frames.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (n_signals, n_times)
+        Real floating-point signals.
+    n_fft : int
+        Window length and FFT size.
+    match_stride : bool
+        ``audiotools``' ``match_stride`` framing.
+
+    Returns
+    -------
+    spec : torch.Tensor, shape (n_signals, n_fft // 2 + 1, n_frames)
+        Complex.
+    """
+    hop = n_fft // 4
+    if match_stride:
+        n = x.shape[-1]
+        pad = (n_fft - hop) // 2
+        right = -(-n // hop) * hop - n
+        x = F.pad(x[:, None], (pad, pad + right), mode="reflect")[:, 0]
+    spec = torch.stft(x, n_fft=n_fft, hop_length=hop, win_length=n_fft,
+                      window=_window(n_fft, x), center=True, pad_mode="reflect",
+                      return_complex=True)
+    return spec[..., 2:-2] if match_stride else spec
+
+
 def mel_spectrogram(x, n_fft, n_mels, sfreq, fmin=0.0, fmax=None):
     """Mel magnitude spectrogram with DAC's framing.
 
@@ -209,9 +245,7 @@ def mel_spectrogram(x, n_fft, n_mels, sfreq, fmin=0.0, fmax=None):
     flat = x.reshape(-1, x.shape[-1])
     if not flat.is_floating_point():
         flat = flat.float()
-    spec = torch.stft(flat, n_fft=n_fft, hop_length=n_fft // 4, win_length=n_fft,
-                      window=_window(n_fft, flat), center=True, pad_mode="reflect",
-                      return_complex=True)
+    spec = _dac_stft(flat, n_fft)
     fb = torch.from_numpy(np.array(mel_filterbank(n_fft, n_mels, sfreq, fmin, fmax)))
     mel = torch.matmul(fb.to(device=flat.device, dtype=flat.dtype), spec.abs())
     return mel.reshape(*lead, *mel.shape[1:])

@@ -688,3 +688,230 @@ def test_training_recipe_smoke(shared_data, tmp_path, capsys):
     assert "eegmmidb at step 0" in out and "eegmmidb after 2 steps" in out
     assert "levels  3:   300.0 bit/s per channel, NMSE" in out
     assert "eegmat: files absent, skipped" in out
+
+
+# -- adversarial option (DAC's discriminators) ---------------------------------------
+#: a cheap discriminator of DAC's layout for the tests (DAC's widths: 42 M parameters)
+_SMALL_DISC = dict(period_channels=(4, 8, 8, 16, 16), band_channels=4, window_lengths=(128, 64))
+
+
+def test_discriminator_shapes_on_an_eeg_crop():
+    """Five period and three spectrogram discriminators on a 2560-sample crop."""
+    from mne_codec.spectral import _dac_stft
+    from mne_codec.training.discriminators import Discriminator
+
+    torch.manual_seed(0)
+    disc = Discriminator()
+    assert len(disc.discriminators) == 8
+    x = torch.randn(2, 1, 2560)
+    with torch.no_grad():
+        fmaps = disc(x)
+    assert len(fmaps) == 8
+    for period, maps in zip((2, 3, 5, 7, 11), fmaps[:5]):
+        assert len(maps) == 6 and [m.shape[1] for m in maps] == [32, 128, 512, 1024, 1024, 1]
+        assert all(m.shape[0] == 2 and m.shape[-1] == period for m in maps)
+        assert maps[-1].shape[2] == maps[-2].shape[2] > 1
+    for window, maps in zip((512, 256, 128), fmaps[5:]):
+        assert len(maps) == 5 * 5 + 1  # five bands of five layers, then the score map
+        score = maps[-1]
+        assert score.shape[:3] == (2, 1, 2560 // (window // 4))  # ceil(n / hop) frames
+        assert maps[0].shape[1:3] == (32, 2560 // (window // 4))
+    assert all(torch.isfinite(m).all() for maps in fmaps for m in maps)
+    # DAC's framing of the spectrogram: ceil(n / hop) frames, periodic Hann
+    spec = _dac_stft(torch.randn(3, 1000), 128, match_stride=True)
+    assert spec.shape == (3, 65, 32) and spec.is_complex()
+    # channels are judged separately (folded into the batch)
+    small = Discriminator(**_SMALL_DISC)
+    with torch.no_grad():
+        out = small(torch.randn(2, 3, 640))
+    assert len(out) == 7 and all(maps[-1].shape[0] == 6 for maps in out)
+    with pytest.raises(ValueError, match="no bin"):
+        Discriminator(window_lengths=(8,))
+
+
+def test_dac_loss_default_has_no_discriminator():
+    from mne_codec.training import DACLoss
+
+    torch.manual_seed(0)
+    loss = DACLoss(sfreq=100.0)
+    assert loss.discriminator is None and loss.discriminator_optimizer is None
+    assert loss.checkpoint_state() == {} and list(loss.state_dict()) == []
+    codec = DAC(_small_config()).train()
+    out = loss.step(codec, torch.randn(2, 1, 640))
+    assert set(out) == {"loss", "mel", "waveform", "quantizer"}
+    with pytest.raises(ValueError, match="has none"):
+        loss.load_checkpoint_state({"discriminator": {}, "optimizer": {}})
+
+
+@pytest.mark.parametrize("model", ["dac", "dac_mc"])
+def test_dac_loss_adversarial_step(model):
+    """One step trains the discriminator; the generator terms reach the codec only."""
+    from mne_codec.training import DACLoss
+
+    torch.manual_seed(0)
+    codec = DAC(_small_config())
+    x = torch.randn(2, 3, 640)
+    if model == "dac_mc":
+        codec = _trained_like(_dacmc(codec))
+        batch = (x, torch.tensor([[1, 2, 3]] * 2))
+    else:
+        batch = x[:, :1]
+    codec.train()
+    loss = DACLoss(sfreq=100.0, adversarial_weight=1.0, discriminator=_SMALL_DISC)
+    assert any(k.startswith("discriminator.") for k in loss.state_dict())
+    before = {k: v.clone() for k, v in loss.discriminator.state_dict().items()}
+    out = loss.step(codec, batch)
+    assert set(out) == {"loss", "mel", "waveform", "quantizer", "adversarial",
+                        "feature_matching", "discriminator"}
+    assert all(torch.isfinite(v) for v in out.values())
+    terms = {k: float(v.detach()) for k, v in out.items()}
+    assert terms["feature_matching"] > 0 and terms["adversarial"] > 0
+    expected = (15.0 * terms["mel"] + terms["waveform"] + terms["quantizer"]
+                + terms["adversarial"] + 2.0 * terms["feature_matching"])
+    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+    changed = [k for k, v in loss.discriminator.state_dict().items()
+               if not torch.equal(v, before[k])]
+    assert changed  # the discriminator took its step
+    d_grads = {n: p.grad.clone() for n, p in loss.discriminator.named_parameters()}
+    enc = [p for n, p in codec.named_parameters() if n.startswith("encoder")]
+    grads = torch.autograd.grad(out["adversarial"] + out["feature_matching"], enc,
+                                retain_graph=True, allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    out["loss"].backward()
+    # the generator's backward leaves the discriminator's gradients as its own step left them
+    for n, p in loss.discriminator.named_parameters():
+        assert torch.equal(p.grad, d_grads[n]), n
+        assert p.requires_grad
+    assert len(loss.checkpoint_state()["optimizer"]["state"]) > 0
+
+
+class _EEGLikeCrops(torch.utils.data.IterableDataset):
+    """Fixed random crops (1, n_times), resumable as the trainer expects."""
+
+    def __init__(self, n=8, n_times=640):
+        gen = torch.Generator().manual_seed(0)
+        self.x = torch.randn(n, 1, n_times, generator=gen)
+        self.skip = 0
+
+    def set_resume(self, step, batch_size):
+        self.skip = (step * batch_size) % len(self.x)
+
+    def __iter__(self):
+        yield from self.x[self.skip:]
+
+
+def _adversarial_run(out, steps, max_steps=None, resume=False):
+    from mne_codec.training import DACLoss, TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    codec = DAC(_small_config())
+    loss = DACLoss(sfreq=100.0, adversarial_weight=1.0, discriminator=_SMALL_DISC)
+    cfg = TrainConfig(lr=1e-3, betas=(0.8, 0.99), warmup_steps=1, total_steps=steps,
+                      batch_size=2, log_every=1, val_every=None, checkpoint_every=None,
+                      num_threads=1, progress=False)
+    trainer = Trainer(codec, _EEGLikeCrops(), None, cfg, out, loss=loss, device="cpu",
+                      save=lambda *args: None)
+    trainer.fit(resume=resume, max_steps=max_steps)
+    return codec, loss, trainer
+
+
+def test_trainer_with_discriminator_resumes_exactly(tmp_path):
+    n = torch.get_num_threads()
+    try:
+        ref, ref_loss, trainer = _adversarial_run(tmp_path / "a", 4)
+        rows = [r for r in trainer.history if r["kind"] == "train"]
+        assert len(rows) == 4 and all(np.isfinite(r["adversarial"]) for r in rows)
+        state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+        assert set(state["loss"]) == {"discriminator", "optimizer"}
+        _, _, first = _adversarial_run(tmp_path / "b", 4, max_steps=2)
+        assert first.step == 2
+        resumed, resumed_loss, second = _adversarial_run(tmp_path / "b", 4, resume=True)
+    finally:
+        torch.set_num_threads(n)
+    assert second.step == 4
+    for a, b in ((ref, resumed), (ref_loss, resumed_loss)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=0, msg=key)
+
+
+def test_training_recipe_adversarial_flags(shared_data, tmp_path, monkeypatch):
+    """--adversarial-weight and --feature-matching-weight reach DACLoss (default: off)."""
+    import mne_codec.training.losses as losses
+    from mne_codec.training.dac import main
+
+    real, seen = losses.DACLoss, []
+
+    class _Stop(Exception):
+        pass
+
+    def spy(**kwargs):
+        if "adversarial_weight" in kwargs:  # the recipe's objective: stop before training
+            seen.append(kwargs)
+            raise _Stop
+        return real(**kwargs)
+
+    monkeypatch.setattr(losses, "DACLoss", spy)
+    data = _recipe_data(tmp_path, shared_data)
+    common = ["--model", "dac", "--out", str(tmp_path / "dac"), "--data", str(data), "--steps",
+              "1", "--size", "tiny", "--max-recordings", "1", "--val-segments", "2",
+              "--threads", "1", "--no-progress"]
+    n = torch.get_num_threads()
+    try:
+        for extra in ([], ["--adversarial-weight", "1", "--feature-matching-weight", "3"]):
+            with pytest.raises(_Stop):
+                main(common + extra)
+    finally:
+        torch.set_num_threads(n)
+    assert [(k["adversarial_weight"], k["feature_matching_weight"]) for k in seen] == [
+        (0.0, 2.0), (1.0, 3.0)]
+
+
+_DDP_ADVERSARIAL = """
+import sys, torch
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.test_dac import DAC, _SMALL_DISC, _EEGLikeCrops, _small_config
+from mne_codec.training import DACLoss, TrainConfig, Trainer
+
+rank = int(__import__("os").environ["RANK"])
+torch.manual_seed(0)
+codec = DAC(_small_config())
+torch.manual_seed(100 + rank)  # unrelated discriminators: rank 0's must be broadcast
+loss = DACLoss(sfreq=100.0, adversarial_weight=1.0, discriminator=_SMALL_DISC)
+
+
+class Shard(_EEGLikeCrops):
+    def __iter__(self):
+        yield from self.x[rank::2][self.skip // 2:]
+
+
+cfg = TrainConfig(lr=1e-3, warmup_steps=1, total_steps=3, batch_size=2, log_every=1,
+                  val_every=None, checkpoint_every=None, num_threads=1, progress=False)
+Trainer(codec, Shard(), None, cfg, Path({out!r}) / "run", loss=loss, device="cpu",
+        save=lambda *args: None).fit()
+torch.save(loss.discriminator.state_dict(), Path({out!r}) / f"disc{{rank}}.pt")
+torch.distributed.destroy_process_group()
+"""
+
+
+def test_discriminator_identical_across_ddp_ranks(tmp_path):
+    """torchrun with 2 CPU ranks on different crops: the discriminators stay identical."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_ADVERSARIAL.format(root=str(Path(__file__).parents[1]),
+                                              out=str(tmp_path)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+         str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s0 = torch.load(tmp_path / "disc0.pt", weights_only=True)
+    s1 = torch.load(tmp_path / "disc1.pt", weights_only=True)
+    for key in s0:
+        torch.testing.assert_close(s0[key], s1[key], rtol=0, atol=0, msg=key)

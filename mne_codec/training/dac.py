@@ -25,17 +25,18 @@ Models:
   ``channel_sampling="neighbours"``).
 
 Objective: :class:`~mne_codec.training.DACLoss`, DAC's commitment 0.25 and
-codebook 1 losses summed over levels, quantizer dropout 0.5, no
-discriminator. From scratch: 15 x waveform L1 and no mel term, and the first
+codebook 1 losses summed over levels, quantizer dropout 0.5; DAC's
+discriminators only with ``--adversarial-weight`` > 0 (off by default). From
+scratch: 15 x waveform L1 and no mel term, and the first
 ``--quantizer-warmup-steps`` (100) steps bypass the quantizer, so that the
 encoder and decoder learn a latent that carries the waveform before codes
 are drawn from it (without either, the codes collapse onto one per level
 and the output loses the waveform: see the DAC page of the documentation).
 From a released ``.pth`` (``--init``): DAC's 15 x multi-scale mel (with the
 mel scale of the model's audio rate) and 1 x waveform L1; from a model of
-this recipe (``--init DIR/final``), the from-scratch objective. Optimiser: Adam, betas (0.8, 0.99)
-as DAC, linear warm-up then cosine to 0, gradient clipping at 1000 as DAC,
-fp32. Crops of 8 frames (10.24 s at 250 Hz).
+this recipe (``--init DIR/final``), the from-scratch objective. Optimiser:
+Adam, betas (0.8, 0.99) as DAC, linear warm-up then cosine to 0, gradient
+clipping at 1000 as DAC, fp32. Crops of 8 frames (10.24 s at 250 Hz).
 
 Data (``shared/data``): the default codec's splits
 (:mod:`mne_codec.training.default`): training on EEGMMIDB S001-S008 runs
@@ -312,6 +313,12 @@ def main(argv=None):
     parser.add_argument("--mel-weight", type=float, default=None,
                         help="weight of the multi-scale mel loss (default 0; DAC's 15 "
                              "from a released .pth)")
+    parser.add_argument("--adversarial-weight", type=float, default=0.0,
+                        help="weight of DAC's adversarial (LSGAN) term; > 0 trains DAC's "
+                             "multi-period and multi-band STFT discriminators (default 0: off; "
+                             "DAC: 1)")
+    parser.add_argument("--feature-matching-weight", type=float, default=2.0,
+                        help="weight of the discriminators' feature-matching term (DAC: 2)")
     parser.add_argument("--quantizer-warmup-steps", type=int, default=WARMUP_STEPS,
                         help="from scratch: steps that bypass the quantizer at the start")
     parser.add_argument("--warmup-steps", type=int, default=100)
@@ -362,7 +369,9 @@ def main(argv=None):
     mel_weight, waveform_weight = LOSS_WEIGHTS["init" if audio_init else "scratch"]
     loss = DACLoss(sfreq=codec.config.sample_rate,
                    waveform_weight=_given(args.waveform_weight, waveform_weight),
-                   mel_weight=_given(args.mel_weight, mel_weight))
+                   mel_weight=_given(args.mel_weight, mel_weight),
+                   adversarial_weight=args.adversarial_weight,
+                   feature_matching_weight=args.feature_matching_weight)
     meta = {"recipe": "mne_codec.training.dac", "model": args.model,
             "init": None if args.init is None else str(args.init),
             "licence": "weights: BSD-3 (mne-codec); an audio initialisation is DAC's (MIT)",

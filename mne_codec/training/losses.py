@@ -177,21 +177,57 @@ class DACLoss(nn.Module):
         Weights of the four terms.
     stft_n_ffts : tuple of int
         Resolutions of the STFT term.
+    adversarial_weight : float
+        Weight of DAC's adversarial (LSGAN) term; 0 (the default) turns the
+        discriminator off. DAC: 1.
+    feature_matching_weight : float
+        Weight of the feature-matching term (used when
+        ``adversarial_weight`` is not 0). DAC: 2.
+    discriminator : dict | torch.nn.Module | None
+        The discriminator when ``adversarial_weight`` is not 0: a module
+        called as :class:`~mne_codec.training.discriminators.Discriminator`,
+        or keyword arguments of that class (``None``: its defaults).
+    discriminator_lr : float
+        Learning rate of the discriminator's Adam (DAC: 1e-4, constant here;
+        DAC decays it by 0.999996 per step).
+    discriminator_betas : tuple of float
+        Its Adam betas (DAC: 0.8, 0.99).
+    discriminator_grad_clip : float | None
+        Max gradient norm of the discriminator (DAC: 10).
 
     Notes
     -----
-    DAC's adversarial terms (multi-period and multi-resolution STFT
-    discriminators, LSGAN, feature matching weighted 2) are not part of this
-    objective; the trainer runs one optimiser, and only DAC's generator is
-    released, so fine-tuning from the audio weights starts any
-    discriminator afresh. ``waveform_weight`` takes their place in keeping
-    the phase, which the mel loss ignores; 1 makes both terms of the same
-    order at initialisation on robust-scaled EEG.
+    Without a discriminator (the default), ``waveform_weight`` takes the
+    place of DAC's adversarial terms in keeping the phase, which the mel
+    loss ignores; 1 makes both terms of the same order at initialisation on
+    robust-scaled EEG.
+
+    With ``adversarial_weight > 0``, the loss owns DAC's discriminator
+    (:class:`~mne_codec.training.discriminators.Discriminator`: multi-period
+    and multi-band STFT discriminators) and its own Adam optimiser, and
+    :meth:`step` trains both as DAC does: after the generator's forward, the
+    discriminator takes one step on the LSGAN loss ``sum mean(d(y)^2) +
+    mean((1 - d(x))^2)`` over its sub-discriminators (``y`` detached), then
+    the terms ``"adversarial"`` (``sum mean((1 - d(y))^2)``) and
+    ``"feature_matching"`` (L1 between the feature maps of ``y`` and of
+    ``x``, the latter detached) are added to ``"loss"`` with their weights,
+    for the trainer's optimiser of the codec (the discriminator receives no
+    gradient from them). ``"discriminator"`` reports the discriminator's
+    loss. The discriminator follows the batch's device;
+    :meth:`checkpoint_state` holds its weights and optimiser for the
+    :class:`~mne_codec.training.Trainer`'s checkpoints. Only DAC's
+    generator is released, so fine-tuning from the audio weights starts the
+    discriminator afresh. Under ``torchrun`` the discriminator's weights
+    are broadcast from rank 0 at the first step and its gradients averaged
+    over the ranks.
     """
 
     def __init__(self, sfreq=16000.0, window_lengths=(32, 64, 128, 256, 512),
                  n_mels=(5, 10, 20, 40, 80), mel_weight=15.0, waveform_weight=1.0,
-                 stft_weight=0.0, quantizer_weight=1.0, stft_n_ffts=(32, 64, 128, 256)):
+                 stft_weight=0.0, quantizer_weight=1.0, stft_n_ffts=(32, 64, 128, 256),
+                 adversarial_weight=0.0, feature_matching_weight=2.0, discriminator=None,
+                 discriminator_lr=1e-4, discriminator_betas=(0.8, 0.99),
+                 discriminator_grad_clip=10.0):
         super().__init__()
         if len(window_lengths) != len(n_mels):
             raise ValueError("window_lengths and n_mels must have the same length")
@@ -201,6 +237,23 @@ class DACLoss(nn.Module):
         self.weights = {"mel": float(mel_weight), "waveform": float(waveform_weight),
                         "stft": float(stft_weight), "quantizer": float(quantizer_weight)}
         self.stft_n_ffts = tuple(stft_n_ffts)
+        self.adversarial_weight = float(adversarial_weight)
+        self.feature_matching_weight = float(feature_matching_weight)
+        self.discriminator_grad_clip = discriminator_grad_clip
+        self.discriminator = None
+        self.discriminator_optimizer = None
+        if self.adversarial_weight < 0:
+            raise ValueError(f"adversarial_weight must be >= 0, got {adversarial_weight}")
+        if self.adversarial_weight:
+            from .discriminators import Discriminator
+
+            if not isinstance(discriminator, nn.Module):
+                discriminator = Discriminator(**(discriminator or {}))
+            self.discriminator = discriminator
+            self.discriminator_optimizer = torch.optim.Adam(
+                self.discriminator.parameters(), lr=discriminator_lr,
+                betas=tuple(discriminator_betas))
+        self._synced = False
 
     def forward(self, y, x, quantizer_loss):
         """Compute the loss.
@@ -246,7 +299,10 @@ class DACLoss(nn.Module):
         Returns
         -------
         losses : dict of str to torch.Tensor
-            See :meth:`forward`.
+            See :meth:`forward`; with a discriminator, also
+            ``"adversarial"`` and ``"feature_matching"`` (unweighted, in
+            ``"loss"`` with their weights) and ``"discriminator"`` (its
+            LSGAN loss before its step, detached).
         """
         if isinstance(batch, (tuple, list)):
             x, ch_ix = batch
@@ -254,7 +310,105 @@ class DACLoss(nn.Module):
         else:
             x = batch
             y, _, q_loss = model(x)
-        return self(y.float(), x.float(), q_loss.float())
+        out = self(y.float(), x.float(), q_loss.float())
+        if self.discriminator is not None:
+            out.update(self._adversarial(y.float(), x.float()))
+            out["loss"] = (out["loss"] + self.adversarial_weight * out["adversarial"]
+                           + self.feature_matching_weight * out["feature_matching"])
+        return out
+
+    def _adversarial(self, y, x):
+        """One discriminator step, then the generator's adversarial terms."""
+        from .discriminators import discriminator_loss, generator_losses
+
+        disc, opt = self.discriminator, self.discriminator_optimizer
+        self._discriminator_to(x.device)
+        disc.train()
+        params = list(disc.parameters())
+        opt.zero_grad(set_to_none=True)
+        d_loss = discriminator_loss(disc(y.detach()), disc(x))
+        d_loss.backward()
+        world = _world_size()
+        if world > 1:
+            import torch.distributed as dist
+
+            for p in params:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
+        if self.discriminator_grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, self.discriminator_grad_clip)
+        opt.step()
+        # the generator's terms: no gradient to the discriminator's weights
+        flags = [p.requires_grad for p in params]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            with torch.no_grad():
+                d_real = disc(x)
+            adv, fm = generator_losses(disc(y), d_real)
+        finally:
+            for p, f in zip(params, flags):
+                p.requires_grad_(f)
+        return {"adversarial": adv, "feature_matching": fm, "discriminator": d_loss.detach()}
+
+    def _discriminator_to(self, device):
+        """Move the discriminator and its optimiser's state to ``device``; sync ranks once."""
+        disc, opt = self.discriminator, self.discriminator_optimizer
+        p0 = next(disc.parameters())
+        if p0.device != device:
+            disc.to(device)
+            for state in opt.state.values():
+                for k, v in state.items():
+                    if torch.is_tensor(v) and k != "step":
+                        state[k] = v.to(device)
+        if not self._synced:
+            if _world_size() > 1:
+                import torch.distributed as dist
+
+                with torch.no_grad():
+                    for t in list(disc.parameters()) + list(disc.buffers()):
+                        dist.broadcast(t, 0)
+            self._synced = True
+
+    def checkpoint_state(self):
+        """The discriminator's weights and optimiser state (empty without one).
+
+        :class:`~mne_codec.training.Trainer` saves this with its checkpoint
+        and gives it back to :meth:`load_checkpoint_state` on resume.
+
+        Returns
+        -------
+        state : dict
+            ``{"discriminator": ..., "optimizer": ...}``, or ``{}``.
+        """
+        if self.discriminator is None:
+            return {}
+        return {"discriminator": self.discriminator.state_dict(),
+                "optimizer": self.discriminator_optimizer.state_dict()}
+
+    def load_checkpoint_state(self, state):
+        """Restore what :meth:`checkpoint_state` returned.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`checkpoint_state`.
+        """
+        if not state:
+            return
+        if self.discriminator is None:
+            raise ValueError("The checkpoint holds a discriminator but this DACLoss has none "
+                             "(adversarial_weight=0).")
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.discriminator_optimizer.load_state_dict(state["optimizer"])
+        self._synced = True  # every rank loads the same state
+
+
+def _world_size():
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _unwrap(model):

@@ -264,7 +264,10 @@ class Trainer:
         dataset yields, collated: a tensor, or e.g. ``(x, ch_ix)`` from
         :class:`~mne_codec.training.MontageCrops`. Otherwise the model is
         called as ``y, codes, commit = model(x)`` and the loss as
-        ``loss(y, x, commit)``, as for BioCodec.
+        ``loss(y, x, commit)``, as for BioCodec. A loss with state of its
+        own (e.g. :class:`~mne_codec.training.DACLoss`'s discriminator) has
+        ``checkpoint_state()`` and ``load_checkpoint_state(state)``: that
+        state is saved with the checkpoint and restored on resume.
     meta : dict | None
         Extra JSON metadata saved with the final model (data description...).
     device : str | torch.device | None
@@ -361,6 +364,10 @@ class Trainer:
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
+        if hasattr(self.loss_fn, "checkpoint_state"):
+            loss_state = self.loss_fn.checkpoint_state()
+            if loss_state:  # e.g. DACLoss's discriminator and its optimiser
+                state["loss"] = loss_state
         return state
 
     def save_checkpoint(self, path=None):
@@ -379,6 +386,8 @@ class Trainer:
         self.codec.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if "loss" in state:
+            self.loss_fn.load_checkpoint_state(state["loss"])
         self.step = int(state["step"])
         self._total_steps = None if state["total_steps"] < 0 else int(state["total_steps"])
         self.elapsed = float(state["elapsed"])
