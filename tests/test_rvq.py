@@ -134,6 +134,41 @@ def test_dead_codes_are_replaced_in_training():
     assert (cb.cluster_size > 0).all()
 
 
+def test_dead_codes_of_gradient_codebooks_are_replaced():
+    torch.manual_seed(0)
+    cfg = dict(dim=8, n_codebooks=2, codebook_size=16, codebook_dim=4, ema_decay=None,
+               kmeans_init=False, normalize_codewords=False, distance="cosine",
+               dead_code_clamp=None)
+    off = ResidualVQ(RVQConfig(dead_code_threshold=0.0, **cfg))
+    assert "layers.0.codebook.code_usage" not in off.state_dict()  # as DAC's files
+    rvq = ResidualVQ(RVQConfig(dead_code_threshold=0.5, code_usage_decay=0.5, **cfg))
+    cb, layer = rvq.layers[0].codebook, rvq.layers[0]
+    assert torch.equal(cb.code_usage, torch.ones(16))  # nothing is dead at the start
+    z = torch.randn(2, 8, 5)
+    rvq.eval()(z)  # eval never touches the statistics
+    assert torch.equal(cb.code_usage, torch.ones(16))
+    rvq.train()
+    codes = rvq(z).codes[:, 0].reshape(-1)
+    counts = torch.bincount(codes, minlength=16).float()
+    torch.testing.assert_close(cb.code_usage, 0.5 + 0.5 * counts)  # moving average of uses
+    cb.code_usage[3:] = 0.0  # codes 3.. look dead
+    old = cb.embed.detach().clone()
+    counts = torch.bincount(rvq(z).codes[:, 0].reshape(-1), minlength=16).float()
+    dead = torch.zeros(16, dtype=torch.bool)
+    dead[3:] = counts[3:] == 0  # unused in this step too
+    assert dead.sum() >= 5
+    assert torch.equal(cb.code_usage[dead], torch.ones(int(dead.sum())))  # grace period
+    torch.testing.assert_close(cb.code_usage[3:][~dead[3:]], 0.5 * counts[3:][~dead[3:]])
+    with torch.no_grad():
+        zp = layer.project_in(z.transpose(1, 2).reshape(-1, 8))
+    # every replaced codeword is one of the batch's projected vectors; others are kept
+    for row in cb.embed.detach()[dead]:
+        assert torch.isclose(zp, row).all(1).any()
+    assert not torch.equal(cb.embed.detach()[dead], old[dead])
+    used = counts > 0
+    assert torch.equal(cb.embed.detach()[used], old[used])  # codes in use are kept
+
+
 def test_gradient_codebook_and_quantizer_dropout():
     torch.manual_seed(0)
     rvq = ResidualVQ(RVQConfig(dim=8, n_codebooks=4, codebook_size=16, codebook_dim=2,

@@ -114,6 +114,11 @@ class DACConfig(ConfigMixin):
         Dimension each level projects its residual to before the lookup.
     quantizer_dropout : float
         Fraction of a training batch that uses a random number of levels.
+    dead_code_threshold : float
+        In training, codes used less than this many times per step (moving
+        average) are replaced with vectors of the batch (the
+        :class:`~mne_codec.quantization.RVQConfig` field; not part of DAC:
+        0 turns it off).
     quantizer_warmup_steps : int
         Training steps at the start that bypass the quantizer (the
         :class:`~mne_codec.quantization.RVQConfig` ``warmup_steps``; not part
@@ -136,6 +141,7 @@ class DACConfig(ConfigMixin):
     codebook_size: int = 1024
     codebook_dim: int = 8
     quantizer_dropout: float = 0.5
+    dead_code_threshold: float = 0.0
     quantizer_warmup_steps: int = 0
     sample_rate: int = 16000
     preprocessing: Preprocessing = field(default_factory=_eeg_preprocessing)
@@ -187,7 +193,7 @@ class DACConfig(ConfigMixin):
             codebook_size=self.codebook_size, codebook_dim=self.codebook_dim,
             distance="cosine",  # DAC: nearest L2-normalised codeword
             ema_decay=None, normalize_codewords=False, kmeans_init=False,
-            dead_code_threshold=0.0, dead_code_clamp=None,
+            dead_code_threshold=self.dead_code_threshold, dead_code_clamp=None,
             commitment_weight=0.25, codebook_weight=1.0,  # conf/base.yml loss weights
             quantizer_dropout=self.quantizer_dropout,
             projection="conv1x1_weight_norm", loss_reduction="sum", detach_residual=False,

@@ -72,9 +72,16 @@ class RVQConfig:
         Number of k-means iterations.
     dead_code_threshold : float
         Codes whose EMA cluster size falls below this are replaced with random
-        vectors from the current batch (training only). 0 disables it.
+        vectors from the current batch (training only). 0 disables it. For
+        codebooks learned by gradient (``ema_decay=None``), the statistic is
+        an exponential moving average (decay ``code_usage_decay``) of the
+        number of vectors a code is assigned per training step, kept in the
+        ``code_usage`` buffer (part of the state dict only then), starting
+        at and reset to 1 on replacement.
     dead_code_clamp : float | None
         Clamp replacement vectors to ``[-clamp, clamp]`` before use (BioCodec).
+    code_usage_decay : float
+        Decay of the ``code_usage`` statistic of gradient codebooks.
     commitment_weight : float
         Weight of the commitment loss ``||sg(q) - z||^2``.
     codebook_weight : float
@@ -117,6 +124,7 @@ class RVQConfig:
     kmeans_iters: int = 50
     dead_code_threshold: float = 2.0
     dead_code_clamp: float | None = 1.0
+    code_usage_decay: float = 0.98
     commitment_weight: float = 0.25
     codebook_weight: float = 1.0
     quantizer_dropout: float = 0.0
@@ -200,6 +208,8 @@ class Codebook(nn.Module):
             self.register_buffer("embed", init)
             self.register_buffer("embed_avg", init.clone())
             self.register_buffer("cluster_size", torch.zeros(size))
+        if config.ema_decay is None and config.dead_code_threshold > 0:
+            self.register_buffer("code_usage", torch.ones(size))
         # without k-means the flag never changes: keep it out of the state dict
         # so that files without it (DAC's) load strictly
         self.register_buffer("inited", torch.tensor([float(not config.kmeans_init)]),
@@ -277,9 +287,10 @@ class Codebook(nn.Module):
         replaced codes are reset too, so that the replacement takes effect.
         """
         cfg = self.config
-        if cfg.dead_code_threshold <= 0 or cfg.ema_decay is None:
+        if cfg.dead_code_threshold <= 0:
             return 0
-        dead = self.cluster_size < cfg.dead_code_threshold
+        usage = self.cluster_size if cfg.ema_decay is not None else self.code_usage
+        dead = usage < cfg.dead_code_threshold
         n_dead = int(dead.sum())
         if n_dead == 0:
             return 0
@@ -290,9 +301,19 @@ class Codebook(nn.Module):
         if cfg.normalize_codewords:
             new = F.normalize(new, dim=1)
         self.embed.data[dead] = new
+        if cfg.ema_decay is None:
+            self.code_usage[dead] = 1.0  # a grace period before the next check
+            return n_dead
         self.embed_avg.data[dead] = new * cfg.dead_code_threshold
         self.cluster_size.data[dead] = cfg.dead_code_threshold
         return n_dead
+
+    @torch.no_grad()
+    def _track_usage(self, codes):
+        """Update ``code_usage`` of a gradient codebook with a step's codes."""
+        counts = torch.bincount(codes, minlength=self.config.codebook_size)
+        decay = self.config.code_usage_decay
+        self.code_usage.mul_(decay).add_(counts.to(self.code_usage.dtype), alpha=1 - decay)
 
 
 class _PointwiseConv1d(nn.Conv1d):
@@ -369,6 +390,11 @@ class VectorQuantizer(nn.Module):
                 loss = loss + cfg.commitment_weight * _masked_mse(zp, q.detach(), mask)
             if cfg.ema_decay is None:
                 loss = loss + cfg.codebook_weight * _masked_mse(q, zp.detach(), mask)
+                if cfg.dead_code_threshold > 0:
+                    # rows that drop this level (quantizer dropout) do not count
+                    used = codes if mask is None else codes[mask > 0]
+                    codebook._track_usage(used)
+                    codebook._replace_dead_codes(zp.detach())
             else:
                 codebook._replace_dead_codes(zp.detach())
                 codebook._ema_update(zp.detach(), codes)

@@ -70,13 +70,17 @@ SIZES = {
 }
 #: from scratch, steps that bypass the quantizer before codes are drawn
 WARMUP_STEPS = 100
+#: from scratch, codes used less than this many times per step (moving average;
+#: a batch of 32 crops has 256 frames, 0.25 per code if all 1024 were used
+#: equally) are replaced with batch vectors
+DEAD_CODE_THRESHOLD = 0.05
 #: loss weights (mel, waveform): from scratch or from a model of this recipe, and
 #: from a released audio DAC (DAC's mel 15)
 LOSS_WEIGHTS = {"scratch": (0.0, 15.0), "init": (15.0, 1.0)}
 
 
 def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
-                 quantizer_warmup_steps=WARMUP_STEPS):
+                 quantizer_warmup_steps=WARMUP_STEPS, dead_code_threshold=DEAD_CODE_THRESHOLD):
     """The small DAC-EEG of this recipe (see the module docstring).
 
     Parameters
@@ -94,6 +98,10 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
     quantizer_warmup_steps : int
         Training steps that bypass the quantizer at the start (see
         :class:`~mne_codec.models.DACConfig`).
+    dead_code_threshold : float
+        Codes used less than this many times per training step (moving
+        average) are replaced with batch vectors (see
+        :class:`~mne_codec.models.DACConfig`).
 
     Returns
     -------
@@ -103,7 +111,7 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
 
     return DACConfig.eeg(sfreq=sfreq, n_codebooks=n_codebooks, codebook_size=codebook_size,
                          quantizer_dropout=0.5, quantizer_warmup_steps=quantizer_warmup_steps,
-                         **SIZES[size])
+                         dead_code_threshold=dead_code_threshold, **SIZES[size])
 
 
 @torch.no_grad()
@@ -212,7 +220,8 @@ def _build_model(args):
         base = _initial_dac(args.init, args.sfreq)
     else:
         base = DAC(small_config(args.sfreq, args.n_codebooks or 12, args.codebook_size or 1024,
-                                args.size, args.quantizer_warmup_steps))
+                                args.size, args.quantizer_warmup_steps,
+                                args.dead_code_threshold))
     if args.model == "dac":
         if base.family != "dac":
             raise SystemExit(f"--init holds a {base.family} model, not a DAC")
@@ -321,6 +330,9 @@ def main(argv=None):
                         help="weight of the discriminators' feature-matching term (DAC: 2)")
     parser.add_argument("--quantizer-warmup-steps", type=int, default=WARMUP_STEPS,
                         help="from scratch: steps that bypass the quantizer at the start")
+    parser.add_argument("--dead-code-threshold", type=float, default=DEAD_CODE_THRESHOLD,
+                        help="from scratch: codes used less than this many times per step "
+                             "(moving average) are replaced with batch vectors; 0: off")
     parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)

@@ -213,7 +213,12 @@ def _sync_codebooks(codec, broadcast):
     world = dist.get_world_size()
     for cb in _codebooks(codec):
         if cb.config.ema_decay is None:
-            continue  # gradient-learned codebooks are synchronised by DDP
+            if hasattr(cb, "code_usage"):
+                # DDP keeps gradient-learned codewords equal, but each rank
+                # replaces dead codes with vectors of its own batch
+                dist.broadcast(cb.embed.data, 0)
+                dist.broadcast(cb.code_usage, 0)
+            continue
         if broadcast:
             for buf in (cb.embed, cb.embed_avg, cb.cluster_size, cb.inited):
                 dist.broadcast(buf, 0)
@@ -420,9 +425,10 @@ class Trainer:
     def _dead_codes(self):
         out = {}
         for k, cb in enumerate(_codebooks(self.codec)):
-            if hasattr(cb, "cluster_size"):
+            usage = getattr(cb, "cluster_size", getattr(cb, "code_usage", None))
+            if usage is not None:
                 thr = cb.config.dead_code_threshold
-                out[f"dead_{k + 1}"] = int((cb.cluster_size < thr).sum())
+                out[f"dead_{k + 1}"] = int((usage < thr).sum())
         return out
 
     def validate(self):
