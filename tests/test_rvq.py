@@ -102,15 +102,17 @@ def _eeg_vectors(raw, n, dim, seed):
 
 
 @pytest.mark.parametrize("block_rows", [1, 32, 100, 256, None])
-def test_blocked_normalized_euclidean_assignment_on_eeg(mi_raw, block_rows):
+def test_blocked_normalized_euclidean_assignment_on_eeg(mi_raw, block_rows, monkeypatch):
     # NeuroRVQ's lookup (128-d, 8192 codes) computed in row blocks into reused
     # buffers, with a two-pass argmin: the codes must be exactly those of the
     # plain expression on the whole matrix (scores()), near-ties included.
     # Vectors and codewords are EEG segments; some codewords are duplicated or
     # one ulp apart, and the vectors near them give ties and near-ties that a
     # reordered sum, single-row matmuls or last-index ties get wrong (checked).
-    # block_rows=1 is raised to the minimum (8 rows per thread).
-    from mne_codec.quantization.rvq import _nearest_normalized
+    # block_rows=1 is raised to the minimum (8 rows per thread). Both forms of
+    # the subtraction: fused into the GEMM and separate, and the first call's
+    # check of which one this BLAS allows.
+    from mne_codec.quantization import rvq
 
     cb = ResidualVQ(RVQConfig(dim=128, n_codebooks=1, codebook_size=8192, codebook_dim=None,
                               distance="normalized_euclidean",
@@ -126,10 +128,14 @@ def test_blocked_normalized_euclidean_assignment_on_eeg(mi_raw, block_rows):
     x[200:300] = embed[200:300] + 1e-6 * torch.randn(100, 128)
     expected = cb.scores(x).argmax(1)
     assert (expected[:100] == torch.arange(100, 200)).all()
-    codes = _nearest_normalized(x, cb.embed, block_rows)
-    assert torch.equal(codes, expected)
-    if block_rows is None:
-        assert torch.equal(cb.assign(x), expected)
+    key = (torch.float32, 128)
+    for fused in [None, True, False]:
+        monkeypatch.setattr(rvq, "_FUSED_EXACT", {} if fused is None else {key: fused})
+        assert torch.equal(rvq._nearest_normalized(x, cb.embed, block_rows), expected)
+        if fused is None:
+            assert key in rvq._FUSED_EXACT
+        if block_rows is None:
+            assert torch.equal(cb.assign(x), expected)
 
 
 def test_two_pass_argmin_is_argmin():

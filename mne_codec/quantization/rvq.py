@@ -183,6 +183,14 @@ def kmeans(samples, n_clusters, n_iters=50, generator=None):
 ASSIGN_BLOCK_ROWS = 256
 
 
+#: Per (dtype, dim): whether ``addmm(s, z, w, alpha=-1)`` gives exactly
+#: ``s - z @ w`` (one rounding of the subtraction, as the reference's separate
+#: operations) with this BLAS. MKL does (a BLAS that splits the depth into
+#: several passes, or a kernel that starts its sums from ``s``, would not):
+#: checked on the first block of real data, the fused form used only if equal.
+_FUSED_EXACT = {}
+
+
 def _argmin_rows(d, width=128):
     """``d.argmin(1)`` for a 2-d ``d``, with the same result, faster on the CPU.
 
@@ -208,9 +216,10 @@ def _nearest_normalized(x, embed, block_rows=None):
     roundings (``(||z||^2 + ||e||^2) - z @ (2e).T``; ``z @ (2e).T`` equals
     ``2 * (z @ e.T)`` bit for bit, scaling by 2 being exact), so that
     near-ties resolve as in the authors' code. On the CPU the rows go in
-    blocks of ``block_rows`` into two reused buffers: this avoids allocating
-    (and page-faulting) matrices of tens of MB and keeps the add, subtract and
-    argmin passes in cache.
+    blocks of ``block_rows`` into a reused buffer: this avoids allocating
+    (and page-faulting) matrices of tens of MB and keeps the passes over the
+    block in cache. The subtraction is fused into the GEMM where that rounds
+    alike (see ``_FUSED_EXACT``).
 
     Parameters
     ----------
@@ -243,13 +252,25 @@ def _nearest_normalized(x, embed, block_rows=None):
     n_blocks = max(1, n // block_rows)
     bounds = [i * n // n_blocks for i in range(n_blocks + 1)]
     rows = max(b - a for a, b in zip(bounds[:-1], bounds[1:])) if n else 0
-    prod = z.new_empty(rows, embed.shape[0])
-    dist = torch.empty_like(prod)
+    dist = z.new_empty(rows, embed.shape[0])
+    prod, key = None, (z.dtype, z.shape[1])
     codes = torch.empty(n, dtype=torch.long, device=z.device)
     for a, b in zip(bounds[:-1], bounds[1:]):
-        p = torch.mm(z[a:b], e2t, out=prod[:b - a])
         d = torch.add(z_sq[a:b], e_sq, out=dist[:b - a])
-        codes[a:b] = _argmin_rows(d.sub_(p))
+        fused = _FUSED_EXACT.get(key)
+        if fused:
+            # one pass fewer and half the cache: the product is subtracted
+            # inside the GEMM (beta = 1, alpha = -1)
+            d.addmm_(z[a:b], e2t, alpha=-1)
+        else:
+            if prod is None:
+                prod = torch.empty_like(dist)
+            p = torch.mm(z[a:b], e2t, out=prod[:b - a])
+            if fused is None:  # first block of the process: does addmm round alike?
+                _FUSED_EXACT[key] = torch.equal(torch.addmm(d, z[a:b], e2t, alpha=-1),
+                                                    d - p)
+            d.sub_(p)
+        codes[a:b] = _argmin_rows(d)
     return codes
 
 
