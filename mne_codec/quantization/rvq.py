@@ -21,6 +21,7 @@ codebooks on eval forwards in some places; we do not).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from typing import Literal, NamedTuple
 
@@ -183,11 +184,12 @@ def kmeans(samples, n_clusters, n_iters=50, generator=None):
 ASSIGN_BLOCK_ROWS = 256
 
 
-#: Per (dtype, dim): whether ``addmm(s, z, w, alpha=-1)`` gives exactly
-#: ``s - z @ w`` (one rounding of the subtraction, as the reference's separate
-#: operations) with this BLAS. MKL does (a BLAS that splits the depth into
-#: several passes, or a kernel that starts its sums from ``s``, would not):
-#: checked on the first block of real data, the fused form used only if equal.
+#: Per (dtype, dim): whether ``addmm(s, z, e.T, alpha=-2)`` gives exactly
+#: ``s - z @ (2e).T`` (one rounding of the subtraction, as the reference's
+#: separate operations) with this BLAS. MKL does (a BLAS that splits the depth
+#: into several passes, or a kernel that starts its sums from ``s``, would
+#: not): checked on the first block of real data, the fused form used only if
+#: equal.
 _FUSED_EXACT = {}
 
 
@@ -216,9 +218,9 @@ def _nearest_normalized(x, embed, block_rows=None):
     roundings (``(||z||^2 + ||e||^2) - z @ (2e).T``; ``z @ (2e).T`` equals
     ``2 * (z @ e.T)`` bit for bit, scaling by 2 being exact), so that
     near-ties resolve as in the authors' code. On the CPU the rows go in
-    blocks of ``block_rows`` into a reused buffer: this avoids allocating
-    (and page-faulting) matrices of tens of MB and keeps the passes over the
-    block in cache. The subtraction is fused into the GEMM where that rounds
+    blocks of ``block_rows`` into a reused per-thread buffer: this avoids
+    allocating (and page-faulting) matrices of tens of MB and keeps the passes
+    over the block in cache. The subtraction is fused into the GEMM where that rounds
     alike (see ``_FUSED_EXACT``).
 
     Parameters
@@ -240,10 +242,9 @@ def _nearest_normalized(x, embed, block_rows=None):
     z = F.normalize(x, dim=1)
     z_sq = z.pow(2).sum(1, keepdim=True)
     e_sq = embed.pow(2).sum(1)
-    e2t = (2 * embed).T
     n = z.shape[0]
     if x.device.type != "cpu":
-        return (z_sq + e_sq - z @ e2t).argmin(1)
+        return (z_sq + e_sq - z @ (2 * embed).T).argmin(1)
     if block_rows is None:
         block_rows = ASSIGN_BLOCK_ROWS
     # never fewer than 8 rows per thread: MKL's kernel for 1 to 3 rows (per
@@ -252,26 +253,46 @@ def _nearest_normalized(x, embed, block_rows=None):
     n_blocks = max(1, n // block_rows)
     bounds = [i * n // n_blocks for i in range(n_blocks + 1)]
     rows = max(b - a for a, b in zip(bounds[:-1], bounds[1:])) if n else 0
-    dist = z.new_empty(rows, embed.shape[0])
-    prod, key = None, (z.dtype, z.shape[1])
+    dist = _scratch(rows, embed.shape[0], z)
+    e2t, key = None, (z.dtype, z.shape[1])
     codes = torch.empty(n, dtype=torch.long, device=z.device)
     for a, b in zip(bounds[:-1], bounds[1:]):
         d = torch.add(z_sq[a:b], e_sq, out=dist[:b - a])
         fused = _FUSED_EXACT.get(key)
         if fused:
-            # one pass fewer and half the cache: the product is subtracted
-            # inside the GEMM (beta = 1, alpha = -1)
-            d.addmm_(z[a:b], e2t, alpha=-1)
+            # one pass fewer: the product is subtracted inside the GEMM
+            # (beta = 1, alpha = -2: scaling by -2 is exact wherever BLAS applies it)
+            d.addmm_(z[a:b], embed.T, alpha=-2)
         else:
-            if prod is None:
-                prod = torch.empty_like(dist)
-            p = torch.mm(z[a:b], e2t, out=prod[:b - a])
+            if e2t is None:
+                e2t = (2 * embed).T
+            p = torch.mm(z[a:b], e2t)
             if fused is None:  # first block of the process: does addmm round alike?
-                _FUSED_EXACT[key] = torch.equal(torch.addmm(d, z[a:b], e2t, alpha=-1),
-                                                    d - p)
+                _FUSED_EXACT[key] = torch.equal(torch.addmm(d, z[a:b], embed.T, alpha=-2),
+                                                d - p)
             d.sub_(p)
         codes[a:b] = _argmin_rows(d)
     return codes
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(rows, cols, like):
+    """A (rows, cols) work buffer like ``like``, kept per thread and reused.
+
+    A fresh buffer of several MB per codebook lookup would be mapped and
+    page-faulted by the allocator at every call (NeuroRVQ makes 32 per window
+    batch); the buffer is only written and read within one lookup.
+    """
+    buf = getattr(_SCRATCH, "buf", None)
+    size = rows * cols
+    # an inference-mode tensor cannot be written in place outside inference
+    # mode (and a normal one inside it is fine, but keep them apart anyway)
+    if (buf is None or buf.numel() < size or buf.dtype != like.dtype
+            or buf.device != like.device or buf.is_inference() != like.is_inference()):
+        buf = _SCRATCH.buf = like.new_empty(size)
+    return buf[:size].view(rows, cols)
 
 
 class Codebook(nn.Module):
