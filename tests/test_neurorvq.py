@@ -94,6 +94,29 @@ def test_fewer_levels_are_a_prefix(ref_small):
     assert y.shape == (2, 5, 550)
 
 
+def test_transformer_in_groups_of_windows_is_bitwise_the_same(ref_small, monkeypatch):
+    # without autograd the blocks run on groups of windows (cache, no page
+    # faults); every operation is per window, and the latents must not change
+    # by a bit, whatever the group size, with one montage or one per window
+    from mne_codec.channels import channel_indices
+    from mne_codec.models import neurorvq
+
+    ref = np.load(DATA_DIR / "neurorvq_ref_small.npz")
+    x, ch = torch.from_numpy(ref["x_a"]), [str(c) for c in ref["ch_names_a"]]
+    x = torch.cat([x, 1.5 * x, -x])  # 6 windows
+    _, idx = channel_indices(ch)
+    per_item = torch.as_tensor(idx, dtype=torch.long)[None].expand(len(x), -1)
+    with torch.no_grad():
+        monkeypatch.setattr(neurorvq, "GROUP_TOKENS", 10 ** 9)
+        whole = ref_small._latents(x, ch)[0]
+        whole_items = ref_small._latents(x, per_item)[0]
+        for tokens in [1, 10, 25, 60]:
+            monkeypatch.setattr(neurorvq, "GROUP_TOKENS", tokens)
+            for got, expected in [(ref_small._latents(x, ch)[0], whole),
+                                  (ref_small._latents(x, per_item)[0], whole_items)]:
+                assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
 def test_eval_is_read_only(ref_small):
     before = {k: v.clone() for k, v in ref_small.state_dict().items()}
     x = 20 * torch.randn(2, 3, 600)

@@ -92,6 +92,71 @@ def test_normalized_euclidean_fast_assignment_is_the_reference_expression():
     assert (codes[:10] == 7).all()
 
 
+def _eeg_vectors(raw, n, dim, seed):
+    """``n`` EEG segments of ``dim`` samples (one channel each), in microvolts."""
+    data = raw.get_data() * 1e6
+    rng = np.random.default_rng(seed)
+    ch = rng.integers(0, data.shape[0], n)
+    start = rng.integers(0, data.shape[1] - dim, n)
+    return torch.from_numpy(np.stack([data[c, s:s + dim] for c, s in zip(ch, start)])).float()
+
+
+@pytest.mark.parametrize("block_rows", [1, 32, 100, 256, None])
+def test_blocked_normalized_euclidean_assignment_on_eeg(mi_raw, block_rows, monkeypatch):
+    # NeuroRVQ's lookup (128-d, 8192 codes) computed in row blocks into reused
+    # buffers, with a two-pass argmin: the codes must be exactly those of the
+    # plain expression on the whole matrix (scores()), near-ties included.
+    # Vectors and codewords are EEG segments; some codewords are duplicated or
+    # one ulp apart, and the vectors near them give ties and near-ties that a
+    # reordered sum, single-row matmuls or last-index ties get wrong (checked).
+    # block_rows=1 is raised to the minimum (8 rows per thread). Both forms of
+    # the subtraction: fused into the GEMM and separate, and the first call's
+    # check of which one this BLAS allows.
+    from mne_codec.quantization import rvq
+
+    cb = ResidualVQ(RVQConfig(dim=128, n_codebooks=1, codebook_size=8192, codebook_dim=None,
+                              distance="normalized_euclidean",
+                              kmeans_init=False)).layers[0].codebook
+    embed = F.normalize(_eeg_vectors(mi_raw, 8192, 128, seed=1), dim=1)
+    embed = embed * (1 + 1e-3 * torch.randn(8192, 1, generator=torch.Generator().manual_seed(0)))
+    embed[4000:4100] = embed[100:200]  # exact ties: the first index wins
+    embed[5000:5100] = torch.nextafter(embed[200:300], torch.tensor(2.0))
+    cb.embed.copy_(embed)
+    x = _eeg_vectors(mi_raw, 1300, 128, seed=2)
+    x[:100] = 7.0 * embed[100:200]
+    x[100:200] = -0.5 * embed[200:300]
+    x[200:300] = embed[200:300] + 1e-6 * torch.randn(100, 128)
+    expected = cb.scores(x).argmax(1)
+    assert (expected[:100] == torch.arange(100, 200)).all()
+    key = (torch.float32, 128)
+    for fused in [None, True, False]:
+        monkeypatch.setattr(rvq, "_FUSED_EXACT", {} if fused is None else {key: fused})
+        assert torch.equal(rvq._nearest_normalized(x, cb.embed, block_rows), expected)
+        if fused is None:
+            assert key in rvq._FUSED_EXACT
+        if block_rows is None:
+            assert torch.equal(cb.assign(x), expected)
+
+
+def test_two_pass_argmin_is_argmin():
+    from mne_codec.quantization.rvq import _argmin_rows
+
+    g = torch.Generator().manual_seed(0)
+    d = torch.randint(0, 4, (300, 1024), generator=g).float()  # many exact ties
+    d[3, 700], d[3, 900] = -1.0, -1.0
+    d[4] += 1.0
+    d[4, 129], d[4, 5] = -0.0, 0.0  # signed zeros compare equal: the first wins
+    d[5, 300], d[5, 1000] = float("nan"), float("nan")  # the first NaN, as argmin
+    d[6] = float("nan")
+    d[7, 1023] = -5.0
+    assert torch.equal(_argmin_rows(d), d.argmin(1))
+    for shape in [(10, 1000), (10, 128), (0, 1024)]:  # fallback and empty
+        d = torch.randn(*shape, generator=g)
+        assert torch.equal(_argmin_rows(d), d.argmin(1))
+    d = torch.randn(1024, 10, generator=g).T  # not contiguous
+    assert torch.equal(_argmin_rows(d), d.argmin(1))
+
+
 def test_fewer_levels_are_a_prefix_and_decode_improves():
     # Euclidean k-means codebooks without projection: each level must reduce the error
     # (with random projections and unit codewords, as in an untrained BioCodec, it need not)

@@ -442,6 +442,12 @@ class Block(nn.Module):
         return x + self.gamma_2 * self.mlp(self.norm2(x))
 
 
+#: Tokens per group of windows that the transformer blocks process at once
+#: without autograd (at least one window per group); see
+#: :meth:`NeuroRVQTransformer._branch_in_groups`.
+GROUP_TOKENS = 512
+
+
 class NeuroRVQTransformer(nn.Module):
     """Encoder (``use_as_encoder=True``: conv front) or decoder (1x1 patch embeds).
 
@@ -481,13 +487,35 @@ class NeuroRVQTransformer(nn.Module):
             x = blk(x)
         return getattr(self, f"fc_norm_{k}")(x[:, 1:])
 
+    def _branch_in_groups(self, x, k, spatial_ix, temporal_ix):
+        """:meth:`_branch` on groups of about :data:`GROUP_TOKENS` tokens, without autograd.
+
+        Every operation of the blocks works per window (attention within a
+        window, the rest per token), so the result is the same, and measured
+        bitwise equal (the GEMMs' rows do not depend on their number). The
+        temporaries of a group (attention maps of MB rather than tens of MB)
+        stay in cache and are reused by the allocator instead of being mapped
+        and page-faulted at each operation.
+        """
+        b, n = x.shape[:2]
+        step = max(1, GROUP_TOKENS // max(n, 1))
+        if torch.is_grad_enabled() or b <= step:
+            return self._branch(x, k, spatial_ix, temporal_ix)
+        per_item = spatial_ix.ndim == 2 and spatial_ix.shape[0] == b
+        return torch.cat([
+            self._branch(x[i:i + step], k, spatial_ix[i:i + step] if per_item else spatial_ix,
+                         temporal_ix)
+            for i in range(0, b, step)
+        ])
+
     def forward(self, x, spatial_ix, temporal_ix):
         """Encoder: ``x`` patches (B, L, T). Decoder: list of (B, code_dim, C, A)."""
         if self.use_as_encoder:
-            tokens = self.patch_embed(x)
+            tokens = self.patch_embed(x)  # whole batch: oneDNN convolutions round per batch size
         else:
             tokens = [getattr(self, f"patch_embed_{k + 1}")(q) for k, q in enumerate(x)]
-        return [self._branch(t, k + 1, spatial_ix, temporal_ix) for k, t in enumerate(tokens)]
+        return [self._branch_in_groups(t, k + 1, spatial_ix, temporal_ix)
+                for k, t in enumerate(tokens)]
 
 
 def _embed_tokens(module, x, spatial_ix, temporal_ix):

@@ -21,6 +21,7 @@ codebooks on eval forwards in some places; we do not).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from typing import Literal, NamedTuple
 
@@ -190,6 +191,128 @@ def kmeans(samples, n_clusters, n_iters=50, generator=None):
     return centroids, counts
 
 
+#: Rows of the distance matrix computed at a time on the CPU (at least this
+#: many per block, fewer only when there are fewer rows). A block of 256 x 8192
+#: floats stays in the last-level cache while the elementwise passes and the
+#: argmin run (the whole matrix, tens of MB, goes to memory several times).
+#: BLAS may pick another kernel, with other roundings, for a product of very
+#: few rows (MKL does below 4 rows per thread); the blocks are large enough to
+#: stay on the kernel of the whole matrix, so the codes are those of one matmul
+#: (blocks never have fewer than 8 rows per thread).
+ASSIGN_BLOCK_ROWS = 256
+
+
+#: Per (dtype, dim): whether ``addmm(s, z, e.T, alpha=-2)`` gives exactly
+#: ``s - z @ (2e).T`` (one rounding of the subtraction, as the reference's
+#: separate operations) with this BLAS. MKL does (a BLAS that splits the depth
+#: into several passes, or a kernel that starts its sums from ``s``, would
+#: not): checked on the first block of real data, the fused form used only if
+#: equal.
+_FUSED_EXACT = {}
+
+
+def _argmin_rows(d, width=128):
+    """``d.argmin(1)`` for a 2-d ``d``, with the same result, faster on the CPU.
+
+    PyTorch's CPU argmin is a scalar loop, while ``amin`` is vectorised. Each
+    row is cut into blocks of ``width``; the first block whose minimum equals
+    the row minimum holds the row's first minimum, and an argmin within that
+    block alone finds it. Ties (first index), signed zeros and NaN (the first
+    NaN wins, as in argmin) resolve exactly as in ``d.argmin(1)``.
+    """
+    m, k = d.shape
+    if k % width or k < 2 * width or not d.is_contiguous():
+        return d.argmin(1)
+    blocks = d.view(m, k // width, width)
+    first = blocks.amin(2).argmin(1)
+    rows = torch.arange(m, device=d.device)
+    return first * width + blocks[rows, first].argmin(1)
+
+
+def _nearest_normalized(x, embed, block_rows=None):
+    """NeuroRVQ's assignment: argmin of ``||z||^2 + ||e||^2 - 2 z.e``, ``z = x/||x||``.
+
+    The distance is evaluated with the reference's operation order and
+    roundings (``(||z||^2 + ||e||^2) - z @ (2e).T``; ``z @ (2e).T`` equals
+    ``2 * (z @ e.T)`` bit for bit, scaling by 2 being exact), so that
+    near-ties resolve as in the authors' code. On the CPU the rows go in
+    blocks of ``block_rows`` into a reused per-thread buffer: this avoids
+    allocating (and page-faulting) matrices of tens of MB and keeps the passes
+    over the block in cache. The subtraction is fused into the GEMM where that rounds
+    alike (see ``_FUSED_EXACT``).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (n, dim)
+        Vectors to quantize (not normalised).
+    embed : torch.Tensor, shape (codebook_size, dim)
+        Codewords (any norm).
+    block_rows : int | None
+        Rows per block (default: :data:`ASSIGN_BLOCK_ROWS`), at least 8 per
+        thread; blocks hold between ``block_rows`` and ``2 * block_rows - 1``
+        rows (one block when ``n < 2 * block_rows``).
+
+    Returns
+    -------
+    codes : torch.Tensor, shape (n,)
+        Index of the nearest codeword (first index on ties).
+    """
+    z = F.normalize(x, dim=1)
+    z_sq = z.pow(2).sum(1, keepdim=True)
+    e_sq = embed.pow(2).sum(1)
+    n = z.shape[0]
+    if x.device.type != "cpu":
+        return (z_sq + e_sq - z @ (2 * embed).T).argmin(1)
+    if block_rows is None:
+        block_rows = ASSIGN_BLOCK_ROWS
+    # never fewer than 8 rows per thread: MKL's kernel for 1 to 3 rows (per
+    # thread) rounds otherwise, and would flip near-ties (measured)
+    block_rows = max(int(block_rows), 8 * torch.get_num_threads())
+    n_blocks = max(1, n // block_rows)
+    bounds = [i * n // n_blocks for i in range(n_blocks + 1)]
+    rows = max(b - a for a, b in zip(bounds[:-1], bounds[1:])) if n else 0
+    dist = _scratch(rows, embed.shape[0], z)
+    e2t, key = None, (z.dtype, z.shape[1])
+    codes = torch.empty(n, dtype=torch.long, device=z.device)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        d = torch.add(z_sq[a:b], e_sq, out=dist[:b - a])
+        fused = _FUSED_EXACT.get(key)
+        if fused:
+            # one pass fewer: the product is subtracted inside the GEMM
+            # (beta = 1, alpha = -2: scaling by -2 is exact wherever BLAS applies it)
+            d.addmm_(z[a:b], embed.T, alpha=-2)
+        else:
+            if e2t is None:
+                e2t = (2 * embed).T
+            p = torch.mm(z[a:b], e2t)
+            if fused is None:  # first block of the process: does addmm round alike?
+                _FUSED_EXACT[key] = torch.equal(torch.addmm(d, z[a:b], embed.T, alpha=-2),
+                                                d - p)
+            d.sub_(p)
+        codes[a:b] = _argmin_rows(d)
+    return codes
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(rows, cols, like):
+    """A (rows, cols) work buffer like ``like``, kept per thread and reused.
+
+    A fresh buffer of several MB per codebook lookup would be mapped and
+    page-faulted by the allocator at every call (NeuroRVQ makes 32 per window
+    batch); the buffer is only written and read within one lookup.
+    """
+    buf = getattr(_SCRATCH, "buf", None)
+    size = rows * cols
+    # an inference-mode tensor cannot be written in place outside inference
+    # mode (and a normal one inside it is fine, but keep them apart anyway)
+    if (buf is None or buf.numel() < size or buf.dtype != like.dtype
+            or buf.device != like.device or buf.is_inference() != like.is_inference()):
+        buf = _SCRATCH.buf = like.new_empty(size)
+    return buf[:size].view(rows, cols)
+
+
 class Codebook(nn.Module):
     """One codebook with its assignment rule and (optional) EMA state."""
 
@@ -238,14 +361,8 @@ class Codebook(nn.Module):
     def assign(self, x):
         """Return code indices for ``x`` of shape (n, dim): one matmul."""
         if self.config.distance == "normalized_euclidean":
-            # the distance of scores() with two passes over the (n, codebook_size)
-            # matrix fewer and bit-identical: z @ (2e).T equals 2 * (z @ e.T)
-            # exactly (scaling by 2 is exact in binary floating point), and argmin
-            # of d picks the same first index as argmax of -d
-            embed = self.embed
-            z = F.normalize(x, dim=1)
-            dist = z.pow(2).sum(1, keepdim=True) + embed.pow(2).sum(1) - z @ (2 * embed).T
-            return dist.argmin(dim=1)
+            with torch.no_grad():  # integer codes: no gradient, and out= needs none
+                return _nearest_normalized(x.detach(), self.embed.detach())
         return self.scores(x).argmax(dim=1)
 
     def lookup(self, codes):
