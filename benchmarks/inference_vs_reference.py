@@ -26,7 +26,12 @@ differ), ratios ours / authors per run:
 On the same 2 cores once idle (load below 1.3), old and new encoder in
 turn: before 1.03 / 1.10 and 1.09 / 1.09 (ours 424-484 and 820-832
 channel-s/s); with it 1.29 / 1.32, 1.26 / 1.27 and 1.52 / 1.53 (ours
-443-467 and 782-834 channel-s/s, the authors' 292-368 and 541-655).
+443-467 and 782-834 channel-s/s, the authors' 292-368 and 541-655);
+later, on main: 1.46 / 1.62, 1.18 / 1.13, 1.54 / 1.58 and 1.47 / 1.53
+(the last two at load 0.25: ours 454-455 and 793-814, the authors' 296-308
+and 514-517). Over these seven idle runs the median ratio is 1.46 with 1
+thread and 1.53 with 2 (range 1.13-1.62): our throughput is steady, the
+authors' swings.
 With 2 threads on the busy cores both implementations ran slower than
 with 1, so those ratios measure the load. Nine interleaved runs per
 implementation in one process (1 thread), the old and the new encoder in
