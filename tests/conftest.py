@@ -133,3 +133,20 @@ def assert_codes_equal_up_to_near_ties(codec, x, a, b, rtol=1e-4):
                 assert gap < rtol, f"codes differ at level {level} by {gap:.2e} of the scores"
             decided |= ca[:, level] != cb[:, level]
             residual = residual - layer.decode(ca[:, level])
+
+
+def run_torchrun(args, timeout, nproc=2):
+    """Run ``python -m torch.distributed.run`` with ``nproc`` single-threaded CPU ranks.
+
+    ``args`` follow torchrun's options (a script path, or ``-m module ...``);
+    the run must succeed (its stderr tail is shown otherwise).
+    """
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+           *[str(a) for a in args]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc

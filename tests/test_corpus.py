@@ -1,10 +1,7 @@
 """Corpus tokenization: shards equal to CodecTokenizer, resume, parallel, torchrun ranks."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import mne
 import numpy as np
@@ -14,7 +11,7 @@ from mne_codec import CodecTokenizer, read_tokens, save_codec
 from mne_codec.cli import main
 from mne_codec.corpus import find_recordings, tokenize_corpus
 
-from .conftest import make_tiny_codec
+from .conftest import make_tiny_codec, run_torchrun
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +92,8 @@ def test_cli_tokenize_with_channel_options(corpus, tmp_path, capsys):
 def test_torchrun_ranks_take_their_own_recordings(corpus, tmp_path):
     root, codec_dir = corpus
     out = tmp_path / "ranks"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-port", "29533", "-m", "mne_codec.cli", "tokenize", str(root), "--out",
-           str(out), "--codec", str(codec_dir), "--window-s", "4", "--no-progress"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_torchrun(["--master-port", "29533", "-m", "mne_codec.cli", "tokenize", root, "--out",
+                  out, "--codec", codec_dir, "--window-s", "4", "--no-progress"], timeout=300)
     assert "2 tokenized" in proc.stdout and "1 tokenized" in proc.stdout  # ranks 0 and 1
     manifest = (out / "manifest.jsonl").read_text().splitlines()
     assert len(manifest) == 3

@@ -898,19 +898,14 @@ torch.distributed.destroy_process_group()
 
 def test_discriminator_identical_across_ddp_ranks(tmp_path):
     """torchrun with 2 CPU ranks on different crops: the discriminators stay identical."""
-    import os
-    import subprocess
-    import sys
     from pathlib import Path
+
+    from .conftest import run_torchrun
 
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_ADVERSARIAL.format(root=str(Path(__file__).parents[1]),
                                               out=str(tmp_path)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-         str(script)], capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_torchrun(["--standalone", script], timeout=120)
     s0 = torch.load(tmp_path / "disc0.pt", weights_only=True)
     s1 = torch.load(tmp_path / "disc1.pt", weights_only=True)
     for key in s0:

@@ -1,8 +1,6 @@
 """Tests of the training stack (spectral loss, data stream, trainer, DDP)."""
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -265,14 +263,12 @@ torch.distributed.destroy_process_group()
 @needs_data
 def test_ddp_two_processes_stay_identical(tmp_path):
     """torchrun with 2 CPU ranks: parameters and codebook buffers agree after 3 steps."""
+    from .conftest import run_torchrun  # here: the ranks import this module top-level
+
     script = tmp_path / "ddp.py"
     script.write_text(textwrap.dedent(_DDP_SCRIPT.format(tests=str(Path(__file__).parent),
                                                          out=str(tmp_path))))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-         str(script)], capture_output=True, text=True, timeout=90, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_torchrun(["--standalone", script], timeout=90)
     s0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     s1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert any("codebook.embed_avg" in k for k in s0)

@@ -365,6 +365,18 @@ class Codebook(nn.Module):
                 return _nearest_normalized(x.detach(), self.embed.detach())
         return self.scores(x).argmax(dim=1)
 
+    @property
+    def usage(self):
+        """Moving average of each code's uses per training step, or ``None``.
+
+        ``cluster_size`` for EMA codebooks, ``code_usage`` for gradient ones
+        with dead-code replacement; codes below ``dead_code_threshold`` are
+        replaced.
+        """
+        if self.config.ema_decay is not None:
+            return self.cluster_size
+        return getattr(self, "code_usage", None)
+
     def lookup(self, codes):
         """Return the raw codewords for integer ``codes``."""
         return F.embedding(codes, self.embed)
@@ -406,8 +418,7 @@ class Codebook(nn.Module):
         cfg = self.config
         if cfg.dead_code_threshold <= 0:
             return 0
-        usage = self.cluster_size if cfg.ema_decay is not None else self.code_usage
-        dead = usage < cfg.dead_code_threshold
+        dead = self.usage < cfg.dead_code_threshold
         n_dead = int(dead.sum())
         if n_dead == 0:
             return 0

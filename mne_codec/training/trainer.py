@@ -200,7 +200,7 @@ def _to_device(batch, device):
 
 @torch.no_grad()
 def _sync_codebooks(codec, broadcast):
-    """Keep the ranks' EMA codebooks identical.
+    """Keep the ranks' EMA codebooks (and replaced gradient codewords) identical.
 
     ``broadcast``: copy rank 0's state (after k-means initialisation, when
     the ranks' codebooks are unrelated). Otherwise average the EMA statistics
@@ -213,7 +213,7 @@ def _sync_codebooks(codec, broadcast):
     world = dist.get_world_size()
     for cb in _codebooks(codec):
         if cb.config.ema_decay is None:
-            if hasattr(cb, "code_usage"):
+            if cb.usage is not None:
                 # DDP keeps gradient-learned codewords equal, but each rank
                 # replaces dead codes with vectors of its own batch
                 dist.broadcast(cb.embed.data, 0)
@@ -425,10 +425,8 @@ class Trainer:
     def _dead_codes(self):
         out = {}
         for k, cb in enumerate(_codebooks(self.codec)):
-            usage = getattr(cb, "cluster_size", getattr(cb, "code_usage", None))
-            if usage is not None:
-                thr = cb.config.dead_code_threshold
-                out[f"dead_{k + 1}"] = int((usage < thr).sum())
+            if cb.usage is not None:
+                out[f"dead_{k + 1}"] = int((cb.usage < cb.config.dead_code_threshold).sum())
         return out
 
     def validate(self):
