@@ -1,4 +1,4 @@
-"""Tokenization speed of mne_codec's BioCodec against the authors' code, same weights.
+r"""Tokenization speed of mne_codec's BioCodec against the authors' code, same weights.
 
 Both encode the same real EEG (EEGMMIDB S009, 64 channels, 10 s windows at
 250 Hz, preprocessed as the tokenizer does) with the same weights (the shipped

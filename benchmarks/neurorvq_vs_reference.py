@@ -1,4 +1,4 @@
-"""Tokenization speed of mne_codec's NeuroRVQ against the authors' code, same weights.
+r"""Tokenization speed of mne_codec's NeuroRVQ against the authors' code, same weights.
 
 Builds the authors' full EEG tokenizer (``flags/NeuroRVQ_EEG_v1.yml``, 76 M
 parameters) with seeded random weights and random L2-normalised codebooks

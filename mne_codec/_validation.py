@@ -122,7 +122,7 @@ def _check_quality(data, ch_names):
 
 
 def filter_margin_samples(continuous_filter, sfreq, rtol=1e-12):
-    """Samples after which the filter's response to an impulse falls below ``rtol``.
+    """Return the samples after which the filter's impulse response falls below ``rtol``.
 
     Blocks of a recording filtered with this margin on each side match the
     whole recording filtered at once to ``rtol`` (relative).
@@ -300,7 +300,8 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
 
     Parameters
     ----------
-    X : mne.io.Raw | mne.Epochs | array, shape (n_epochs, n_channels, n_times) or (n_epochs, n_times)
+    X : mne.io.Raw | mne.Epochs | array
+        Of shape (n_epochs, n_channels, n_times) or (n_epochs, n_times).
         The data. A 2-D array is read as single-channel epochs.
     sfreq : float | None
         Sampling frequency; required for arrays, checked against ``info`` else.

@@ -41,7 +41,7 @@ _OUTPUTS = ("tokens", "embedding")
 
 
 def codec_preprocessors(codec="default"):
-    """braindecode preprocessors that apply a codec's filters to continuous data.
+    """Braindecode preprocessors that apply a codec's filters to continuous data.
 
     The modules of this file scale and resample each window as the codec
     expects, but leave filtering to the continuous recordings (filtering
@@ -162,6 +162,7 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
         self.codec.eval()
 
     def train(self, mode=True):
+        """Set the training mode; a frozen codec stays in eval mode."""
         super().train(mode)
         if self.freeze:
             self.codec.eval()  # no dropout, no codebook updates, ever
@@ -351,7 +352,7 @@ _NO_DECAY = ("cls_token", "pos_embed", "time_embed", "mask_token")
 
 
 def layer_decay_param_groups(lr, layer_decay=0.975, depth=12, prefix="encoder."):
-    """skorch ``optimizer__param_groups`` for layer-wise learning-rate decay.
+    """Skorch ``optimizer__param_groups`` for layer-wise learning-rate decay.
 
     For :class:`NeuroRVQFMClassifier` in :class:`braindecode.EEGClassifier`::
 

@@ -163,7 +163,7 @@ def _lookup(vocabulary):
 
 
 def channel_indices(ch_names, unknown="raise"):
-    """Indices of channels in :data:`CHANNEL_VOCABULARY`.
+    """Return the indices of channels in :data:`CHANNEL_VOCABULARY`.
 
     Parameters
     ----------

@@ -284,7 +284,7 @@ def _load_ours(path, sha256=None):
 
 
 def _read_ours(path, sha256=None):
-    """The config document, the state dict and the weights path of our format."""
+    """Read the config document, the state dict and the weights path of our format."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -378,7 +378,8 @@ def _infer_biocodec_config(state):
         raise CheckpointError(f"Not a BioCodec checkpoint: missing {err}") from err
     strides = []
     for key, value in sorted(state.items()):
-        m = re.match(r"^encoder\.model\.(\d+)\.conv\.conv\.parametrizations\.weight\.original1$", key)
+        m = re.match(r"^encoder\.model\.(\d+)\.conv\.conv\.parametrizations\.weight"
+                     r"\.original1$", key)
         if m and value.shape[0] == 2 * value.shape[1]:
             strides.append((int(m.group(1)), value.shape[2] // 2))
     ratios = tuple(s for _, s in sorted(strides, reverse=True))
@@ -643,7 +644,7 @@ _FM_HEAD = re.compile(r"^head_pre_(\d+)\.weight$")
 
 
 def _fm_config_from_state(state, source):
-    """The NeuroRVQFMConfig that an authors'-layout state dict was saved from."""
+    """Infer the NeuroRVQFMConfig that an authors'-layout state dict was saved from."""
     from .models.neurorvq_fm import NeuroRVQFMConfig
 
     try:

@@ -37,10 +37,12 @@ def _demo(args):
           f"hop {codec.hop_length}, {tok.n_codebooks_} x {codec.codebook_size} codes)")
     print(f"Recording        {raw.filenames[0].name}: {n_ch} channels x "
           f"{raw.times[-1] + 1 / sfreq:g} s at {sfreq:g} Hz")
+    ratio = metrics.compression_ratio(sfreq, codec.frame_rate, tok.n_codebooks_,
+                                      codec.codebook_size)
     print(f"Tokens           shape {tokens.codes.shape} (windows, channels, codebooks, frames)")
     print(f"Rate             {codec.frame_rate:.2f} frames/s, {bps:g} bit/s per channel, "
           f"{bps * n_ch / 1000:.1f} kbit/s for {n_ch} channels; "
-          f"{metrics.compression_ratio(sfreq, codec.frame_rate, tok.n_codebooks_, codec.codebook_size):.0f}x "
+          f"{ratio:.0f}x "
           f"smaller than float32 at {sfreq:g} Hz")
     print(f"Reconstruction   NMSE {np.mean(metrics.nmse(ref, rec)):.3f}, "
           f"SNR {np.mean(metrics.snr_db(ref, rec)):.1f} dB, "

@@ -16,9 +16,10 @@ Output folder layout (format version 1)::
 
 ``<name>`` is the recording's path relative to the folder it was found in,
 with ``/`` replaced by ``__`` (a file given directly: its name), plus a short
-hash of its full path where two recordings would get the same name. Shards are written atomically, so a run that is
-interrupted and started again skips the recordings whose shard and record
-exist (and whose source has not changed) and does the rest.
+hash of its full path where two recordings would get the same name. Shards are
+written atomically, so a run that is interrupted and started again skips the
+recordings whose shard and record exist (and whose source has not changed) and
+does the rest.
 
 Work is spread over ``n_jobs`` processes on one machine, and over the ranks
 of ``torchrun`` (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``): rank ``r`` takes
@@ -45,7 +46,7 @@ EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set", ".gdf", ".cnt")
 
 
 def _collect(inputs, extensions=EXTENSIONS):
-    """Recordings -> shard names, stable across runs with the same inputs."""
+    """Map recordings to shard names, stable across runs with the same inputs."""
     found = {}
     for item in map(Path, inputs):
         if item.is_dir():
@@ -68,7 +69,7 @@ def _collect(inputs, extensions=EXTENSIONS):
 
 
 def find_recordings(inputs, extensions=EXTENSIONS):
-    """Recordings given as files, or found in folders (BIDS folders included).
+    """Find the recordings given as files, or in folders (BIDS folders included).
 
     Parameters
     ----------

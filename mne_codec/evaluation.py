@@ -170,7 +170,7 @@ def format_report(report, title=None):
             + " | ".join(f"{row['band_nmse'][b]:.3f}" for b in bands) + " |"
         )
     last = report["levels"][-1]
-    lines += ["", "| level | codes used (of %d) | perplexity |" % report["codec"]["codebook_size"],
+    lines += ["", f"| level | codes used (of {report['codec']['codebook_size']}) | perplexity |",
               "|---|---|---|"]
     for k, (u, p) in enumerate(zip(last["usage"], last["perplexity"]), 1):
         lines.append(f"| {k} | {u * report['codec']['codebook_size']:.0f} ({100 * u:.0f} %) | "
@@ -199,7 +199,7 @@ def plot_rate_distortion(reports, fname=None):
         bps = [r["bits_per_second"] for r in report["levels"]]
         ax.plot(bps, [r["nmse"] for r in report["levels"]], "o-", label=label)
     ax.set(xlabel="bit/s per channel", ylabel="NMSE (validation)", yscale="log",
-           title="Rate-distortion, 1 to %d RVQ levels" % len(report["levels"]))
+           title=f"Rate-distortion, 1 to {len(report['levels'])} RVQ levels")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     if fname is not None:

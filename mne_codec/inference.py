@@ -119,7 +119,7 @@ def _bytes_per_sample(codec, mode):
 
 
 def _fit_batch(codec, mode, n_times, batch_size, dev):
-    """The batch size to start with, or a clear MemoryError if not even one fits."""
+    """Return the batch size to start with, or raise a clear MemoryError if none fits."""
     available = _available_bytes(dev)
     if available is None:
         return batch_size
@@ -334,7 +334,7 @@ _CHUNK_S = 10.0
 
 
 def _chunk_samples(codec, chunk_s):
-    """Samples per chunk: ``chunk_s`` must be a positive whole number of codec frames."""
+    """Return samples per chunk; ``chunk_s`` must be a whole number of codec frames."""
     hop, sfreq = codec.hop_length, codec.sfreq
     if chunk_s is None:
         return max(1, int(_CHUNK_S * sfreq) // hop) * hop

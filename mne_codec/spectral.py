@@ -99,7 +99,8 @@ def multiscale_stft_loss(y, x, n_ffts=(32, 64, 128, 256), weights=(1.0, 0.2, 0.2
         Scalar.
     """
     if y.shape != x.shape:
-        raise ValueError(f"y and x must have the same shape, got {tuple(y.shape)} and {tuple(x.shape)}")
+        raise ValueError("y and x must have the same shape, "
+                         f"got {tuple(y.shape)} and {tuple(x.shape)}")
     loss = y.new_zeros(())
     for n_fft in n_ffts:
         fy = stft_features(y, n_fft)
@@ -281,7 +282,8 @@ def multiscale_mel_loss(y, x, sfreq, window_lengths=(32, 64, 128, 256, 512),
         Scalar.
     """
     if y.shape != x.shape:
-        raise ValueError(f"y and x must have the same shape, got {tuple(y.shape)} and {tuple(x.shape)}")
+        raise ValueError("y and x must have the same shape, "
+                         f"got {tuple(y.shape)} and {tuple(x.shape)}")
     if len(window_lengths) != len(n_mels):
         raise ValueError("window_lengths and n_mels must have the same length")
     loss = y.new_zeros(())

@@ -39,7 +39,7 @@ _CODEC_CACHE = {}
 
 
 def _load_codec_copy(codec):
-    """A private copy of the codec, so estimators never share mutable state."""
+    """Return a private copy of the codec, so estimators never share mutable state."""
     if isinstance(codec, Codec):
         return copy.deepcopy(codec).prepare_for_inference()
     key = str(codec)
@@ -523,7 +523,7 @@ class CodecReconstructor(_CodecBase):
         return out
 
     def reconstruct(self, inst):
-        """A copy of ``inst`` whose coded channels are replaced by their reconstruction.
+        """Return a copy of ``inst`` whose coded channels are replaced by their reconstruction.
 
         Parameters
         ----------

@@ -498,7 +498,8 @@ def test_dacmc_any_subset_of_known_channels(mi_raw):
 def test_dacmc_rejects_unknown_channels():
     mc = _dacmc().eval()
     x = torch.randn(2, 3, 100)
-    with pytest.raises(ValueError, match=r"not in the DAC-MC electrode vocabulary: \['XYZ', 'EMG1'\]"):
+    match = r"not in the DAC-MC electrode vocabulary: \['XYZ', 'EMG1'\]"
+    with pytest.raises(ValueError, match=match):
         mc.encode(x, ["Cz", "XYZ", "EMG1"])
     with pytest.raises(ValueError, match="same electrode"):
         mc.encode(x, ["T3", "T7", "Cz"])

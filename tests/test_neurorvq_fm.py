@@ -242,10 +242,10 @@ def test_targets_of_a_channel_independent_codec(eeg_crops):
 
 
 def test_targets_of_neurorvq_are_its_tokens(eeg_crops):
+    from mne_codec.checkpoints import load_neurorvq_checkpoint
     from mne_codec.training import MaskedTokenLoss
 
     from .test_neurorvq import REF_PT, small_config
-    from mne_codec.checkpoints import load_neurorvq_checkpoint
 
     tok = load_neurorvq_checkpoint(REF_PT, config=small_config())
     tok.config.canonical_names = True  # channel indices from the 10-05 vocabulary

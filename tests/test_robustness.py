@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from mne_codec import CodecReconstructor, CodecTokenizer, read_tokens
 from mne_codec.checkpoints import CheckpointError, load_codec, save_codec
-
 from mne_codec.preprocessing import band_limit as validation_band_limit
 from mne_codec.preprocessing import preprocess
 

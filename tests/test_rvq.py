@@ -81,8 +81,9 @@ def test_normalized_euclidean_fast_assignment_is_the_reference_expression():
     # codes of the reference expression ||z||^2 + ||e||^2 - 2 z.e (scores()),
     # on codewords that are not unit-norm and with exact ties
     torch.manual_seed(0)
-    cb = ResidualVQ(RVQConfig(dim=16, n_codebooks=1, codebook_size=512, codebook_dim=None,
-                              distance="normalized_euclidean", kmeans_init=False)).layers[0].codebook
+    cfg = RVQConfig(dim=16, n_codebooks=1, codebook_size=512, codebook_dim=None,
+                    distance="normalized_euclidean", kmeans_init=False)
+    cb = ResidualVQ(cfg).layers[0].codebook
     cb.embed.copy_(F.normalize(torch.randn(512, 16), dim=1) * (1 + 1e-3 * torch.randn(512, 1)))
     cb.embed[300] = cb.embed[7]
     x = torch.randn(4000, 16)

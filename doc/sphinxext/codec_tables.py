@@ -18,8 +18,7 @@ FAMILY_CONFIGS = {
 
 def _rows(family):
     from mne_codec import models  # noqa: F401 - used by eval
-    from mne_codec.models import (FAMILIES, BioCodecConfig, DACConfig, DACMCConfig,  # noqa
-                                  NeuroRVQConfig)
+    from mne_codec.models import FAMILIES, BioCodecConfig, DACConfig, DACMCConfig, NeuroRVQConfig  # noqa
 
     cls = FAMILIES[family][0]
     rows = []

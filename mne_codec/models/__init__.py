@@ -2,9 +2,9 @@
 
 from .base import Codec, CodecStream
 from .biocodec import BioCodec, BioCodecConfig
+from .dac import DAC, DACMC, DACConfig, DACMCConfig
 from .neurorvq import NeuroRVQ, NeuroRVQConfig
 from .neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
-from .dac import DAC, DACMC, DACConfig, DACMCConfig
 
 #: family name -> (model class, config class)
 FAMILIES = {"biocodec": (BioCodec, BioCodecConfig), "dac": (DAC, DACConfig),

@@ -223,9 +223,11 @@ class ResidualUnit(nn.Module):
         return self.shortcut(x) + self.block(x)
 
     def _inference(self, x):
-        """:meth:`forward` without autograd: the branch's second ELU in place, and
-        the shortcut added into the branch's output (``y + x`` equals ``x + y``
-        exactly), so that only the branch's own tensors are written."""
+        """Run :meth:`forward` without autograd, writing only the branch's tensors.
+
+        The branch's second ELU runs in place, and the shortcut is added into the
+        branch's output (``y + x`` equals ``x + y`` exactly).
+        """
         elu, conv_k, elu_2, conv_1 = self.block
         y = conv_1(F.elu(conv_k(elu(x)), elu_2.alpha, inplace=True))
         return y.add_(self.shortcut(x))
@@ -330,7 +332,8 @@ def build_encoder(cfg):
         width *= 2
     if cfg.lstm_layers:
         layers.append(SkipLSTM(width, cfg.lstm_layers))
-    layers += [nn.ELU(alpha=1.0), StreamableConv1d(width, cfg.dimension, cfg.last_kernel_size, **conv)]
+    layers += [nn.ELU(alpha=1.0),
+               StreamableConv1d(width, cfg.dimension, cfg.last_kernel_size, **conv)]
     return nn.Sequential(*layers)
 
 
@@ -366,7 +369,7 @@ def fold_weight_norm(module):
 
 
 def count_parameters(module):
-    """Number of parameters of ``module``."""
+    """Count the parameters of ``module``."""
     return sum(p.numel() for p in module.parameters())
 
 

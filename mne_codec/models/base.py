@@ -213,7 +213,7 @@ class Codec(nn.Module):
         return self.frame_rate * self.n_codebooks * math.log2(self.codebook_size)
 
     def n_frames(self, n_times):
-        """Number of token frames for ``n_times`` samples at the codec's rate."""
+        """Return the number of token frames for ``n_times`` samples at the codec's rate."""
         return math.ceil(n_times / self.hop_length)
 
     def fingerprint(self):
@@ -236,12 +236,13 @@ class Codec(nn.Module):
         raise NotImplementedError
 
     def _decode_latent(self, z):
-        """latent (batch*n_channels, dim, n_frames) -> (batch*n_channels, 1, n_samples)."""
+        """Latent (batch*n_channels, dim, n_frames) -> (batch*n_channels, 1, n_samples)."""
         raise NotImplementedError
 
     def _check_signal(self, x):
         if x.ndim != 3:
-            raise ValueError(f"x must have shape (batch, n_channels, n_times), got {tuple(x.shape)}")
+            raise ValueError("x must have shape (batch, n_channels, n_times), "
+                             f"got {tuple(x.shape)}")
         if x.shape[-1] < self.hop_length:
             raise ValueError(
                 f"Windows of {x.shape[-1]} samples are shorter than one codec frame "
@@ -316,7 +317,7 @@ class Codec(nn.Module):
         raise NotImplementedError
 
     def stream(self, mode):
-        """A stateful encoder or decoder that takes a long signal chunk by chunk.
+        """Return a stateful encoder or decoder that takes a long signal chunk by chunk.
 
         Parameters
         ----------

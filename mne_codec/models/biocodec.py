@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..preprocessing import Preprocessing
-from ..quantization import RVQConfig, ResidualVQ
+from ..quantization import ResidualVQ, RVQConfig
 from ._seanet import _inference_forward, build_decoder, build_encoder, stream_forward
 from .base import Codec, ConfigMixin
 
@@ -111,12 +111,12 @@ class BioCodecConfig(ConfigMixin):
 
     @classmethod
     def eeg(cls, **kwargs):
-        """The authors' EEG model: 250 Hz, hop 12, 6 x 256 codes."""
+        """Build the authors' EEG model: 250 Hz, hop 12, 6 x 256 codes."""
         return cls(**kwargs)
 
     @classmethod
     def emg(cls, **kwargs):
-        """The authors' EMG model: 1000 Hz, hop 18, 6 x 256 codes."""
+        """Build the authors' EMG model: 1000 Hz, hop 18, 6 x 256 codes."""
         kwargs.setdefault("ratios", (3, 3, 2))
         kwargs.setdefault(
             "preprocessing",

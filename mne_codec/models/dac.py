@@ -50,7 +50,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..preprocessing import Preprocessing
-from ..quantization import RVQConfig, ResidualVQ
+from ..quantization import ResidualVQ, RVQConfig
 from .base import Codec, ConfigMixin
 
 __all__ = ["DACConfig", "DAC", "DAC_RELEASES", "DACMCConfig", "DACMC", "DACMCEncoding",
@@ -203,8 +203,11 @@ class DACConfig(ConfigMixin):
     # -- constructors ------------------------------------------------------------
     @classmethod
     def release(cls, name="16khz", **kwargs):
-        """Architecture of a released model (``"16khz"``, ``"24khz"``,
-        ``"44khz"``, ``"44khz_16kbps"``); ``kwargs`` override fields."""
+        """Return the architecture of a released model.
+
+        ``name`` is ``"16khz"``, ``"24khz"``, ``"44khz"`` or ``"44khz_16kbps"``;
+        ``kwargs`` override fields.
+        """
         if name not in DAC_RELEASES:
             raise ValueError(f"Unknown DAC release {name!r}; known: {sorted(DAC_RELEASES)}")
         params = dict(DAC_RELEASES[name])
@@ -259,7 +262,7 @@ class DACConfig(ConfigMixin):
         return cls.release(base, preprocessing=prep, **kwargs)
 
     def dac_kwargs(self):
-        """The ten constructor arguments of DAC, as its files store them."""
+        """Return the ten constructor arguments of DAC, as its files store them."""
         d = {k: getattr(self, k) for k in _DAC_KWARGS}
         d["encoder_rates"] = list(self.encoder_rates)
         d["decoder_rates"] = list(self.decoder_rates)
@@ -515,7 +518,7 @@ class DACMCConfig(DACConfig):
 
     @classmethod
     def from_dac(cls, config, **kwargs):
-        """The DAC-MC config of a :class:`DACConfig` (its every field), with ``kwargs``."""
+        """Make the DAC-MC config of a :class:`DACConfig` (its every field), with ``kwargs``."""
         from ..preprocessing import Preprocessing
 
         params = {f.name: getattr(config, f.name) for f in fields(DACConfig)}
@@ -544,7 +547,8 @@ class _AttentionBlock(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
         self.norm2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                                 nn.Linear(4 * width, width))
 
     def forward(self, t):
         n, c, w = t.shape
@@ -588,8 +592,10 @@ class _ChannelMixer(nn.Module):
 
 
 class DACMC(DAC):
-    """DAC-MC: DAC with electrode embeddings, attention across channels and a
-    channel-conditioned decoder (Kastrati et al. 2025).
+    """DAC-MC: DAC with channel attention and a channel-conditioned decoder.
+
+    Kastrati et al. 2025: electrode embeddings, attention across channels and a
+    decoder conditioned on the channel.
 
     Every channel goes through the shared DAC encoder as a mono stream. For
     every latent frame, the channels' latents, plus a projection of their
@@ -644,7 +650,7 @@ class DACMC(DAC):
 
     @classmethod
     def from_dac(cls, dac, **kwargs):
-        """A DAC-MC that starts as ``dac``: its generator weights, new channel modules.
+        """Build a DAC-MC that starts as ``dac``: its generator weights, new channel modules.
 
         Parameters
         ----------

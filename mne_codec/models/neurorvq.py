@@ -42,7 +42,7 @@ from torch import nn
 from ..channels import CHANNEL_ALIASES  # noqa: F401 (re-exported)
 from ..channels import map_channels as _map_channels
 from ..preprocessing import Preprocessing
-from ..quantization import RVQConfig, ResidualVQ
+from ..quantization import ResidualVQ, RVQConfig
 from .base import Codec, ConfigMixin
 
 __all__ = [
@@ -83,7 +83,7 @@ def _eeg_rvq():
 
 
 def neurorvq_preprocessing():
-    """The authors' EEG recipe as a :class:`~mne_codec.preprocessing.Preprocessing`.
+    """Return the authors' EEG recipe as a :class:`~mne_codec.preprocessing.Preprocessing`.
 
     Notches at 50, 60 and 100 Hz (those below Nyquist), a zero-phase
     Butterworth band-pass of order 3 from 0.5 to 44.5 Hz at the native rate,
@@ -103,8 +103,10 @@ def neurorvq_preprocessing():
 
 @dataclass
 class _FrontConfig(ConfigMixin):
-    """Fields of the multi-scale front and the transformer that the NeuroRVQ
-    tokenizer and foundation model share (documented in each subclass)."""
+    """Fields that the NeuroRVQ tokenizer and foundation model share.
+
+    The multi-scale front and the transformer (documented in each subclass).
+    """
 
     patch_size: int = 200
     n_patches: int = 256
@@ -218,14 +220,15 @@ class NeuroRVQConfig(_FrontConfig):
 
     @classmethod
     def eeg(cls, **kwargs):
-        """The authors' EEG v1 tokenizer (76M parameters)."""
+        """Build the authors' EEG v1 tokenizer (76M parameters)."""
         return cls(**kwargs)
 
 
 def _check_front(config):
     """Check that the convolution front and the transformer fit together."""
     reduced = config.patch_size // math.prod(config.pools)
-    if config.patch_size % math.prod(config.pools) or reduced * config.out_chans != config.embed_dim:
+    if (config.patch_size % math.prod(config.pools)
+            or reduced * config.out_chans != config.embed_dim):
         raise ValueError(
             f"embed_dim ({config.embed_dim}) must equal out_chans ({config.out_chans}) x "
             f"patch_size ({config.patch_size}) / {math.prod(config.pools)}"
@@ -267,7 +270,10 @@ _ROWS = []
 
 
 def _vocabulary_rows():
-    """NeuroRVQ vocabulary row of every :data:`~mne_codec.channels.CHANNEL_VOCABULARY` entry (-1: none)."""
+    """Map each :data:`~mne_codec.channels.CHANNEL_VOCABULARY` entry to its NeuroRVQ row.
+
+    -1 where NeuroRVQ has none.
+    """
     if not _ROWS:
         from ..channels import CHANNEL_ALIASES, CHANNEL_VOCABULARY, normalize_channel_name
 
@@ -509,7 +515,7 @@ class NeuroRVQTransformer(nn.Module):
         ])
 
     def forward(self, x, spatial_ix, temporal_ix):
-        """Encoder: ``x`` patches (B, L, T). Decoder: list of (B, code_dim, C, A)."""
+        """Run on ``x``: patches (B, L, T) to encode, or a list of (B, code_dim, C, A) to decode."""
         if self.use_as_encoder:
             tokens = self.patch_embed(x)  # whole batch: oneDNN convolutions round per batch size
         else:
@@ -553,11 +559,11 @@ class _ElectrodeIndexing:
     """
 
     def _names(self, ch_names):
-        """The names as the embedding reads them (see ``canonical_names``)."""
+        """Return the names as the embedding reads them (see ``canonical_names``)."""
         if not self.config.canonical_names:
             return list(ch_names)
-        from ..channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
         from ..channels import CHANNEL_ALIASES as aliases
+        from ..channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
 
         lookup = _lookup(CHANNEL_VOCABULARY)
         out = []

@@ -30,15 +30,14 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .neurorvq import (
     Block,
     MultiDimentionalTemporalConv,
     _ElectrodeIndexing,
-    _FrontConfig,
     _embed_tokens,
+    _FrontConfig,
     _init_weights,
 )
 

@@ -297,7 +297,7 @@ _SCRATCH = threading.local()
 
 
 def _scratch(rows, cols, like):
-    """A (rows, cols) work buffer like ``like``, kept per thread and reused.
+    """Return a (rows, cols) work buffer like ``like``, kept per thread and reused.
 
     A fresh buffer of several MB per codebook lookup would be mapped and
     page-faulted by the allocator at every call (NeuroRVQ makes 32 per window
@@ -340,7 +340,7 @@ class Codebook(nn.Module):
 
     # -- assignment ----------------------------------------------------------
     def scores(self, x):
-        """Assignment scores of ``x`` (n, dim) against every code, (n, codebook_size).
+        """Score ``x`` (n, dim) against every code, as (n, codebook_size).
 
         The code with the highest score wins (first index on ties); the gap
         between the two best scores says how close a token is to a tie.
@@ -401,7 +401,8 @@ class Codebook(nn.Module):
         self.cluster_size.mul_(cfg.ema_decay).add_(onehot_counts, alpha=1 - cfg.ema_decay)
         self.embed_avg.mul_(cfg.ema_decay).add_(sums, alpha=1 - cfg.ema_decay)
         total = self.cluster_size.sum()
-        smoothed = (self.cluster_size + cfg.epsilon) / (total + cfg.codebook_size * cfg.epsilon) * total
+        smoothed = ((self.cluster_size + cfg.epsilon)
+                    / (total + cfg.codebook_size * cfg.epsilon) * total)
         embed = self.embed_avg / smoothed[:, None]
         if cfg.normalize_codewords:
             embed = F.normalize(embed, dim=1)

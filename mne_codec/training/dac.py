@@ -81,7 +81,7 @@ LOSS_WEIGHTS = {"scratch": (0.0, 15.0), "init": (15.0, 1.0)}
 
 def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
                  quantizer_warmup_steps=WARMUP_STEPS, dead_code_threshold=DEAD_CODE_THRESHOLD):
-    """The small DAC-EEG of this recipe (see the module docstring).
+    """Build the small DAC-EEG of this recipe (see the module docstring).
 
     Parameters
     ----------
@@ -172,8 +172,11 @@ def validation_metrics(codec, data, batch_size=64):
 
 
 def segment_seconds(codec, loss=None):
-    """Crop length of the recipe: ``N_FRAMES`` frames, and at least twice the
-    longest window of the loss's mel scales (for models with a short hop)."""
+    """Return the crop length of the recipe, in seconds.
+
+    ``N_FRAMES`` frames, and at least twice the longest window of the loss's mel
+    scales (for models with a short hop).
+    """
     from .losses import DACLoss
 
     loss = loss or DACLoss()
@@ -190,7 +193,7 @@ def _files(data, split):
 
 
 def _initial_dac(path, sfreq):
-    """A DAC to start from: a released ``.pth`` (dropout 0.5) or a saved codec."""
+    """Load a DAC to start from: a released ``.pth`` (dropout 0.5) or a saved codec."""
     from dataclasses import replace
 
     from ..checkpoints import load_codec, load_dac_checkpoint
@@ -279,8 +282,9 @@ def _report(name, metrics, codec, n_segments):
 
 
 def _evaluate(model_dir, data, window_s):
-    """The trained model next to the default codec on the validation recordings."""
-    from .neurorvq import _evaluate as evaluate, _print_report
+    """Evaluate the trained model next to the default codec on the validation recordings."""
+    from .neurorvq import _evaluate as evaluate
+    from .neurorvq import _print_report
 
     report = evaluate(model_dir, data, window_s=window_s)
     _print_report(report)

@@ -221,7 +221,7 @@ class RecordingCrops(IterableDataset):
 
 
 def _signal(d):
-    """The array of a pooled recording (an array, or (array, channel indices))."""
+    """Return the array of a pooled recording (an array, or (array, channel indices))."""
     return d[0] if isinstance(d, tuple) else d
 
 
@@ -229,7 +229,7 @@ _CHANNEL_SAMPLING = ("random", "neighbours")
 
 
 def _load_named(source, prep, prepare_raw, min_channels, min_times):
-    """A preprocessed recording and its indices in the package's channel vocabulary."""
+    """Preprocess a recording; return it and its indices in the channel vocabulary."""
     from ..channels import channel_indices
 
     x, names = load_recording(source, prep, prepare_raw, return_ch_names=True)

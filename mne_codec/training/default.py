@@ -72,7 +72,7 @@ def eegmmidb_files(data, subjects, runs=(4, 8, 12)):
 
 
 def eegmat_files(data, subjects):
-    """eegmat recordings (rest ``_1`` and task ``_2``) of ``subjects``."""
+    """Eegmat recordings (rest ``_1`` and task ``_2``) of ``subjects``."""
     return [Path(data) / "eegmat" / f"Subject{s:02d}_{k}.edf" for s in subjects for k in (1, 2)]
 
 

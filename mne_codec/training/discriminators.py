@@ -149,7 +149,7 @@ class BandSpectrogramDiscriminator(nn.Module):
         self.conv_post = _conv2d(ch, 1, (3, 3), (1, 1), (1, 1))
 
     def spectrogram(self, x):
-        """The bands of the complex STFT.
+        """Compute the bands of the complex STFT.
 
         Parameters
         ----------

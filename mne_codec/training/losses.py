@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 from torch.nn import functional as F
-
-import torch
 
 from ..spectral import multiscale_mel_loss, multiscale_stft_loss
 
@@ -372,7 +371,7 @@ class DACLoss(nn.Module):
             self._synced = True
 
     def checkpoint_state(self):
-        """The discriminator's weights and optimiser state (empty without one).
+        """Return the discriminator's weights and optimiser state (empty without one).
 
         :class:`~mne_codec.training.Trainer` saves this with its checkpoint
         and gives it back to :meth:`load_checkpoint_state` on resume.
@@ -465,6 +464,7 @@ class MaskedTokenLoss(nn.Module):
         self.frames_per_patch = frames_per_patch
 
     def train(self, mode=True):
+        """Set the training mode; the frozen tokenizer stays in eval mode."""
         super().train(mode)
         self.tokenizer.eval()  # frozen: no codebook updates, ever
         return self

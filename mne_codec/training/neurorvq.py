@@ -50,7 +50,7 @@ SEGMENT_S = 8.0
 
 
 def small_config():
-    """The small NeuroRVQ of this recipe (see the module docstring)."""
+    """Build the small NeuroRVQ of this recipe (see the module docstring)."""
     from ..models.neurorvq import NeuroRVQConfig, _eeg_rvq
 
     rvq = replace(_eeg_rvq(), dim=32, n_codebooks=8, codebook_size=1024)
@@ -121,7 +121,7 @@ def _files(data, split):
 
 
 def _evaluate(model_dir, data, window_s=5.0):
-    """The trained model next to the default codec on the validation recordings."""
+    """Evaluate the trained model next to the default codec on the validation recordings."""
     from ..evaluation import evaluate_codec
     from .default import _Prepare
 

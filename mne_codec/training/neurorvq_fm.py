@@ -58,7 +58,7 @@ SEGMENT_S = 4.0
 
 
 def small_config(vocab_size, n_targets, depth=4):
-    """The small NeuroRVQ-FM of this recipe (see the module docstring).
+    """Build the small NeuroRVQ-FM of this recipe (see the module docstring).
 
     Parameters
     ----------

@@ -144,8 +144,8 @@ def validation_metrics(codec, x, batch_size=64):
     -------
     metrics : dict
         ``nmse_k`` (mean over segments and channels of
-        :func:`mne_codec.metrics.nmse` with the first ``k`` levels) for k = 1..K, ``usage_k`` and ``perplexity_k``
-        of level k over all the segments' codes.
+        :func:`mne_codec.metrics.nmse` with the first ``k`` levels) for k = 1..K,
+        ``usage_k`` and ``perplexity_k`` of level k over all the segments' codes.
     """
     was_training = codec.training
     n_prev = codec._n_codebooks
@@ -188,7 +188,7 @@ def _codebooks(codec):
 
 
 def _to_device(batch, device):
-    """A batch (tensor, or tuple/list/dict of tensors) on ``device``."""
+    """Move a batch (tensor, or tuple/list/dict of tensors) to ``device``."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
@@ -231,7 +231,8 @@ def _sync_codebooks(codec, broadcast):
         cb.cluster_size.copy_(flat[n:])
         cfg = cb.config
         total = cb.cluster_size.sum()
-        smoothed = (cb.cluster_size + cfg.epsilon) / (total + cfg.codebook_size * cfg.epsilon) * total
+        smoothed = ((cb.cluster_size + cfg.epsilon)
+                    / (total + cfg.codebook_size * cfg.epsilon) * total)
         embed = cb.embed_avg / smoothed[:, None]
         if cfg.normalize_codewords:
             embed = F.normalize(embed, dim=1)
@@ -337,7 +338,8 @@ class Trainer:
         self.meta = dict(meta or {})
         self.validate_fn = validate or validation_metrics
         self.save_fn = save
-        self.optimizer = torch.optim.Adam(self.codec.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+        self.optimizer = torch.optim.Adam(self.codec.parameters(), lr=cfg.lr,
+                                          betas=tuple(cfg.betas),
                                           weight_decay=cfg.weight_decay)
         self._total_steps = cfg.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -430,7 +432,7 @@ class Trainer:
         return out
 
     def validate(self):
-        """Validation metrics per set (rank 0 computes, others return {})."""
+        """Compute validation metrics per set (rank 0 computes, others return {})."""
         if not self.is_main or not self.val_data:
             return {}
         out = {}
@@ -450,8 +452,7 @@ class Trainer:
         loader = DataLoader(self.train_dataset, batch_size=cfg.batch_size,
                             num_workers=cfg.num_workers, drop_last=True, generator=gen)
         while True:  # a finite dataset is cycled
-            for batch in loader:
-                yield batch
+            yield from loader
             if hasattr(self.train_dataset, "set_resume"):
                 self.train_dataset.set_resume(0, cfg.batch_size)
 
@@ -471,7 +472,8 @@ class Trainer:
                 losses = self.loss_fn(y.float(), batch, commit.float())
         losses["loss"].backward()
         if cfg.grad_clip:
-            losses["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.codec.parameters(), cfg.grad_clip)
+            losses["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.codec.parameters(),
+                                                                  cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         if self.world_size > 1:
@@ -523,7 +525,8 @@ class Trainer:
         elapsed0 = self.elapsed
         step0 = self.step
         budget = cfg.max_minutes * 60 if cfg.max_minutes is not None else math.inf
-        bar = tqdm(total=self._total_steps, initial=self.step, disable=not (cfg.progress and self.is_main),
+        bar = tqdm(total=self._total_steps, initial=self.step,
+                   disable=not (cfg.progress and self.is_main),
                    mininterval=5.0, file=sys.stderr, dynamic_ncols=True)
         acc, n_acc = {}, 0
         t_interval = time.perf_counter()
@@ -543,7 +546,8 @@ class Trainer:
                     calib_start = (time.perf_counter(), val_seconds)
                 elif calib_start is not None and self.step == step0 + 5 + cfg.calibration_steps:
                     t0, v0 = calib_start
-                    per_step = (time.perf_counter() - t0 - (val_seconds - v0)) / cfg.calibration_steps
+                    elapsed = time.perf_counter() - t0 - (val_seconds - v0)
+                    per_step = elapsed / cfg.calibration_steps
                     per_val = 0.0
                     if cfg.val_every and self.val_data:
                         # one validation now, to know what the later ones cost
