@@ -39,6 +39,17 @@ def test_cli_demo(tmp_path, capsys):
     nmse = float(out.split("Reconstruction   NMSE ")[1].split(",")[0])
     assert 0 <= nmse < 0.8  # a trained codec: well below predicting zero (NMSE 1)
     assert plot.stat().st_size > 10_000
+    # the figure reads at a glance: one legend, the same names in every panel, and
+    # traces shown away from the recording's first sample (pinned to 0 by the filter)
+    import matplotlib.pyplot as plt
+
+    fig = plt.gcf()
+    assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert names[0].startswith("original") and "reconstruction from tokens" in names
+    trace = fig.axes[0].get_lines()[0]
+    assert trace.get_xdata()[0] > 1.0 and abs(trace.get_ydata()[0]) > 1e-3
+    plt.close(fig)
 
 
 def test_cli_list(capsys):
