@@ -13,12 +13,12 @@ def _demo(args):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     from . import CodecTokenizer, metrics
     from .datasets import sample_raw
     from .preprocessing import band_limit
+    from .viz import plot_reconstruction
 
     raw = sample_raw(verbose=False)
     tok = CodecTokenizer(args.codec, n_codebooks=args.n_codebooks, output="tokens",
@@ -51,41 +51,12 @@ def _demo(args):
           f"{codec.preprocessing.l_freq}-{codec.preprocessing.h_freq} Hz)")
     print("Per-band NMSE    " + ", ".join(f"{b} {np.nanmean(v):.3f}" for b, v in bands.items()))
 
-    # 5 s from the middle of the recording: at its very first sample the zero-phase
-    # band-pass (odd extension) pins both traces to 0 uV, which reads as an offset
-    times = np.arange(rec.shape[1]) / sfreq
-    start = max(0.0, min(times[-1] / 2 - 2.5, times[-1] - 5.0))
-    sel = (times >= start) & (times < start + 5.0)
-    show = [tok.ch_names_.index(c) for c in ("Fp1", "C3", "O1") if c in tok.ch_names_][:3] or [0]
-    fig, axes = plt.subplots(len(show) + 1, 1, figsize=(10, 2.2 * (len(show) + 1)),
-                             layout="constrained")
-    # one name and colour per signal in every panel, and one legend for the figure
-    labels = {"ref": (f"original, band-passed {codec.preprocessing.l_freq:g}-"
-                      f"{codec.preprocessing.h_freq:g} Hz", "k"),
-              "rec": ("reconstruction from tokens", "C1"),
-              "err": ("error (reconstruction - original)", "C3")}
-    for ax, idx in zip(axes, show):
-        ax.plot(times[sel], 1e6 * ref[idx, sel], color=labels["ref"][1], lw=1)
-        ax.plot(times[sel], 1e6 * rec[idx, sel], color=labels["rec"][1], lw=1)
-        ax.set(ylabel=f"{tok.ch_names_[idx]} (µV)", xlim=(start, start + 5.0))
-    axes[0].set_title(f"{raw.filenames[0].name}, {start:g}-{start + 5:g} s", fontsize=10)
-    axes[len(show) - 1].set(xlabel="Time (s)")
-    from scipy.signal import welch
-
-    f, p_ref = welch(ref, sfreq, nperseg=int(2 * sfreq))
-    _, p_rec = welch(rec, sfreq, nperseg=int(2 * sfreq))
-    _, p_err = welch(rec - ref, sfreq, nperseg=int(2 * sfreq))
-    keep = f <= 60
-    ax = axes[-1]
-    for p, key in ((p_ref, "ref"), (p_rec, "rec"), (p_err, "err")):
-        label, color = labels[key]
-        ax.semilogy(f[keep], 1e12 * p[:, keep].mean(0), color=color, label=label)
-    ax.set(xlabel="Frequency (Hz)", ylabel="PSD (µV²/Hz)",
-           title=f"Spectra, mean over the {n_ch} channels")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3,
-               fontsize=9)
-    fig.suptitle(f"{codec.name}: {bps:g} bit/s per channel, mean NMSE "
-                 f"{np.mean(metrics.nmse(ref, rec)):.3f}")
+    prep = codec.preprocessing
+    fig = plot_reconstruction(
+        ref, rec, sfreq, tok.ch_names_,
+        original_label=f"original, band-passed {prep.l_freq:g}-{prep.h_freq:g} Hz",
+        title=f"{codec.name} on {raw.filenames[0].name}: {bps:g} bit/s per channel, "
+              f"mean NMSE {np.mean(metrics.nmse(ref, rec)):.3f}")
     fig.savefig(args.plot, dpi=100)
     print(f"Plot             {args.plot}")
     return 0

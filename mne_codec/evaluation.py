@@ -10,6 +10,7 @@ from mne.utils import logger, verbose
 
 from . import metrics
 from ._validation import check_input
+from .baselines import dct_code, gaussian_rd_nmse
 from .checkpoints import load_codec
 from .inference import (
     decode_named_windows,
@@ -36,7 +37,7 @@ def _read(source, prepare_raw):
 
 @verbose
 def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebooks=None,
-                   batch_size=256, device="auto", verbose=None):
+                   baselines=False, batch_size=256, device="auto", verbose=None):
     """Measure how well a codec reconstructs recordings, level by level.
 
     Every recording is cut into windows of ``window_s``; each window and channel
@@ -58,6 +59,12 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         Window length in seconds.
     n_codebooks : list of int | None
         Levels to evaluate; ``1 ... max`` if None.
+    baselines : bool
+        Also measure, on the same windows and at each level's bit rate, the
+        classical DCT code (:func:`~mne_codec.baselines.dct_code`) and the
+        Gaussian rate-distortion bound
+        (:func:`~mne_codec.baselines.gaussian_rd_nmse`), as ``dct_nmse`` and
+        ``bound_nmse`` of each level (means over channel-windows, like ``nmse``).
     batch_size : int
         Channel-windows per forward pass.
     device : str
@@ -140,6 +147,13 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
             usage=usage.tolist(),
             perplexity=perplexity.tolist(),
         ))
+        if baselines:
+            bps = rows[-1]["bits_per_second"] + rows[-1]["side_bits_per_second"]
+            signals = x[:, 0].astype(np.float64)
+            rows[-1]["dct_nmse"] = float(np.nanmean(
+                metrics.nmse(signals, dct_code(signals, codec.sfreq, bps))))
+            rows[-1]["bound_nmse"] = float(np.nanmean(gaussian_rd_nmse(signals, codec.sfreq,
+                                                                       bps)))
     codec.set_num_codebooks(None)
     return dict(
         codec=dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
@@ -159,13 +173,18 @@ def format_report(report, title=None):
         lines += [f"**{title}** ({report['n_signals']} channel-windows of "
                   f"{report['window_s']:g} s, {report['duration_s'] / 3600:.2f} channel-hours)", ""]
     bands = list(report["levels"][0]["band_nmse"])
-    lines.append("| levels | bit/s | NMSE | SNR (dB) | PRD (%) | r | spectral err | "
+    anchors = [k for k in ("dct_nmse", "bound_nmse") if k in report["levels"][0]]
+    names = {"dct_nmse": "DCT NMSE", "bound_nmse": "Gaussian bound"}
+    lines.append("| levels | bit/s | NMSE | "
+                 + "".join(f"{names[k]} | " for k in anchors)
+                 + "SNR (dB) | PRD (%) | r | spectral err | "
                  + " | ".join(f"{b} NMSE" for b in bands) + " |")
-    lines.append("|" + "---|" * (7 + len(bands)))
+    lines.append("|" + "---|" * (7 + len(anchors) + len(bands)))
     for row in report["levels"]:
         lines.append(
             f"| {row['n_codebooks']} | {row['bits_per_second']:.0f} | {row['nmse']:.3f} | "
-            f"{row['snr_db']:.1f} | {row['prd']:.1f} | {row['pearson_r']:.3f} | "
+            + "".join(f"{row[k]:.4f} | " for k in anchors)
+            + f"{row['snr_db']:.1f} | {row['prd']:.1f} | {row['pearson_r']:.3f} | "
             f"{row['spectral_error']:.3f} | "
             + " | ".join(f"{row['band_nmse'][b]:.3f}" for b in bands) + " |"
         )
@@ -195,13 +214,19 @@ def plot_rate_distortion(reports, fname=None):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
-    for label, report in reports.items():
+    for i, (label, report) in enumerate(reports.items()):
         bps = [r["bits_per_second"] for r in report["levels"]]
-        ax.plot(bps, [r["nmse"] for r in report["levels"]], "o-", label=label)
+        ax.plot(bps, [r["nmse"] for r in report["levels"]], "o-", color=f"C{i}", label=label)
+        # the classical anchors of evaluate_codec(baselines=True), same colour, dashed
+        for key, style, name in (("dct_nmse", "s--", "DCT code"),
+                                 ("bound_nmse", ":", "Gaussian bound")):
+            if key in report["levels"][0]:
+                ax.plot(bps, [r[key] for r in report["levels"]], style, color=f"C{i}",
+                        alpha=0.6, label=f"{name}, {label}")
     ax.set(xlabel="bit/s per channel", ylabel="NMSE (validation)", yscale="log",
            title=f"Rate-distortion, 1 to {len(report['levels'])} RVQ levels")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     if fname is not None:
         fig.savefig(fname, dpi=100)
     return fig
