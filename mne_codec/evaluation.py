@@ -221,8 +221,9 @@ def plot_rate_distortion(reports, fname=None):
         for key, style, name in (("dct_nmse", "s--", "DCT code"),
                                  ("bound_nmse", ":", "Gaussian bound")):
             if key in report["levels"][0]:
+                suffix = f", {label}" if len(reports) > 1 else " (same bit rate)"
                 ax.plot(bps, [r[key] for r in report["levels"]], style, color=f"C{i}",
-                        alpha=0.6, label=f"{name}, {label}")
+                        alpha=0.6, label=name + suffix)
     ax.set(xlabel="bit/s per channel", ylabel="NMSE (validation)", yscale="log",
            title=f"Rate-distortion, 1 to {len(report['levels'])} RVQ levels")
     ax.grid(True, which="both", alpha=0.3)

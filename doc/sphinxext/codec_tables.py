@@ -92,6 +92,19 @@ def _list_table(header, rows):
     return "\n".join(lines) + "\n"
 
 
+def _registry_all():
+    """Every registered codec, for the landing page: where its weights are, licence."""
+    from mne_codec.checkpoints import DEFAULT_CODEC, REGISTRY
+
+    rows = []
+    for name, info in sorted(REGISTRY.items()):
+        label = f"``{name}`` (default)" if name == DEFAULT_CODEC else f"``{name}``"
+        weights = ("ships with the package" if info.url is None
+                   else "the authors' file (download, or a local path)")
+        rows.append([label, info.family, info.description, weights, info.license])
+    return _list_table(["name", "family", "what", "weights", "licence"], rows)
+
+
 def _write(path, text):
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
@@ -104,6 +117,7 @@ def generate(app):
         text = _table(_rows(family)) + "\nRegistered weights:\n\n" + _registry(family)
         _write(out / f"codec_table_{family}.rst", text)
     _write(out / "codec_table_dac_tradeoffs.rst", _dac_tradeoffs())
+    _write(out / "codec_table_registry.rst", _registry_all())
 
 
 def setup(app):
