@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -34,14 +35,23 @@ class DiskTokenCache:
     def _path(self, key):
         return self.root / key[:2] / f"{key}.npz"
 
-    def load(self, key):
+    def load(self, key, check=None):
+        """Return the entry of ``key``, or None if absent or damaged (recompute it).
+
+        ``check(entry)`` may raise ValueError (or return False) for an entry that
+        loads but holds impossible values (e.g. codes beyond the codebook).
+        """
         path = self._path(key)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        except (OSError, ValueError, KeyError, EOFError):  # damaged: recompute it
+                entry = {k: f[k] for k in f.files}
+            if check is not None and check(entry) is False:
+                return None
+            return entry
+        # a damaged entry, whatever its defect (a truncated zip is BadZipFile)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
 
     def save(self, key, **arrays):

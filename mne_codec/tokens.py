@@ -11,11 +11,15 @@ import numpy as np
 
 from ._io import atomic_path
 
-__all__ = ["Tokens", "read_tokens"]
+__all__ = ["Tokens", "TokenFileError", "read_tokens"]
 
 _FORMAT = "mne-codec-tokens"
 # 2: optional side information (version-1 files have none and still read)
 _VERSION = 2
+
+
+class TokenFileError(ValueError):
+    """A token file that cannot be read as it claims to be: damaged, or not one."""
 
 
 @dataclass
@@ -73,6 +77,24 @@ class Tokens:
             raise ValueError("ch_names does not match the number of channels")
         if len(self.onsets_s) != n_win:
             raise ValueError("onsets_s does not match the number of windows")
+        # values that would decode to a wrong or empty signal without a word
+        for name in ("sfreq", "n_times", "n_times_codec"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.codes.dtype.kind not in "iu":
+            raise ValueError(f"codes must be integers, got dtype {self.codes.dtype}")
+        if self.codes.size and self.codes.min() < 0:
+            raise ValueError(f"codes must be >= 0, got {self.codes.min()}")
+        size = self.codec.get("codebook_size") if isinstance(self.codec, dict) else None
+        if size is not None and self.codes.size and self.codes.max() >= size:
+            raise ValueError(f"codes must be < the codec's codebook_size {size}, "
+                             f"got {self.codes.max()}")
+        if not (np.isfinite(self.center).all() and np.isfinite(self.scale).all()):
+            raise ValueError("center and scale must be finite (NaN or inf would decode to "
+                             "NaN or inf)")
+        if (np.asarray(self.scale) < 0).any():
+            raise ValueError("scale must be >= 0 (0: a flat channel)")
         if self.side is not None:
             side = np.asarray(self.side)
             if (side.ndim != 4 or side.shape[:2] != (n_win, n_ch)
@@ -81,6 +103,8 @@ class Tokens:
                                  f"{self.codes.shape[3]}), got {side.shape}")
             if side.dtype.kind != "f":
                 raise ValueError(f"side must be floating point, got dtype {side.dtype}")
+            if not np.isfinite(side).all():
+                raise ValueError("side information must be finite")
 
     def __repr__(self):
         n_win, n_ch, n_q, n_fr = self.codes.shape
@@ -197,6 +221,13 @@ def read_tokens(fname):
     Returns
     -------
     tokens : Tokens
+
+    Raises
+    ------
+    TokenFileError
+        If the file is damaged or not an mne-codec token file, or its
+        contents are inconsistent (e.g. a negative ``sfreq``, NaN scales,
+        codes beyond the codec's codebook); a ValueError subclass.
     """
     if not Path(fname).is_file():
         raise FileNotFoundError(f"No token file at {fname}")
@@ -217,4 +248,4 @@ def read_tokens(fname):
                       n_times=int(meta["n_times"]), n_times_codec=int(meta["n_times_codec"]),
                       onsets_s=arrays["onsets_s"], codec=dict(meta["codec"]), side=side)
     except Exception as err:  # noqa: BLE001 - any defect of an untrusted file: one error type
-        raise ValueError(f"{fname} is not a valid mne-codec token file: {err}") from err
+        raise TokenFileError(f"{fname} is not a valid mne-codec token file: {err}") from err

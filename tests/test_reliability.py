@@ -1,0 +1,103 @@
+"""No silent wrong results: token files, caches and written files that say what is wrong."""
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from mne_codec import CodecTokenizer, read_tokens
+from mne_codec._cache import DiskTokenCache
+from mne_codec._io import atomic_path
+from mne_codec.tokens import TokenFileError, Tokens
+
+from .conftest import make_tiny_codec
+
+TINY = make_tiny_codec()
+
+
+def _tokens(rng):
+    X = rng.standard_normal((2, 2, 300)) * 1e-5
+    return CodecTokenizer(TINY, sfreq=100.0).fit(X).tokenize(X)
+
+
+def _rewrite(fname, out, **changes):
+    """Copy a token file with some arrays or metadata fields replaced."""
+    with np.load(fname, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    for key, value in changes.items():
+        if key in arrays and key != "meta":
+            arrays[key] = value
+        else:
+            meta[key] = value
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(out, "wb") as f:
+        np.savez(f, **arrays)
+    return out
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(sfreq=-5.0), "sfreq must be a positive"),
+    (dict(n_times=0), "n_times must be a positive"),
+    (dict(n_times_codec=0), "n_times_codec must be a positive"),
+    (dict(sfreq=float("nan")), "sfreq must be a positive"),
+])
+def test_token_file_metadata_are_validated_on_read(tmp_path, rng, change, match):
+    fname = _tokens(rng).save(tmp_path / "t.npz")
+    bad = _rewrite(fname, tmp_path / "bad.npz", **change)
+    with pytest.raises(TokenFileError, match=match):
+        read_tokens(bad)
+
+
+def test_token_file_values_are_validated_on_read(tmp_path, rng):
+    tokens = _tokens(rng)
+    fname = tokens.save(tmp_path / "t.npz")
+    scale = tokens.scale.copy()
+    scale[0, 0] = np.nan
+    with pytest.raises(TokenFileError, match="finite"):
+        read_tokens(_rewrite(fname, tmp_path / "nan.npz", scale=scale))
+    codes = tokens.codes.copy()
+    codes[0, 0, 0, 0] = 999  # beyond the 16-code book of the tiny codec
+    with pytest.raises(TokenFileError, match="codebook_size 16"):
+        read_tokens(_rewrite(fname, tmp_path / "range.npz", codes=codes))
+    codes[0, 0, 0, 0] = -1
+    with pytest.raises(TokenFileError, match=">= 0"):
+        read_tokens(_rewrite(fname, tmp_path / "neg.npz", codes=codes))
+    assert isinstance(TokenFileError("x"), ValueError)  # callers catching ValueError still do
+    with pytest.raises(ValueError, match="scale must be >= 0"):
+        Tokens(**{**vars(tokens), "scale": -tokens.scale})
+
+
+def test_atomic_writes_respect_the_umask(tmp_path, rng):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "a.bin") as tmp, open(tmp, "wb") as f:
+            f.write(b"x")
+        np.save(tmp_path / "b.npy", np.zeros(2))
+        mode_atomic = stat.S_IMODE((tmp_path / "a.bin").stat().st_mode)
+        mode_plain = stat.S_IMODE((tmp_path / "b.npy").stat().st_mode)
+        assert mode_atomic == mode_plain == 0o644
+        os.umask(0o007)  # a group-shared lab folder
+        fname = _tokens(rng).save(tmp_path / "t.npz")
+        assert stat.S_IMODE(fname.stat().st_mode) == 0o660
+    finally:
+        os.umask(old)
+
+
+def test_damaged_cache_entries_are_recomputed(tmp_path):
+    cache = DiskTokenCache(tmp_path)
+    cache.save("ab" + "0" * 38, codes=np.arange(4))
+    path = cache._path("ab" + "0" * 38)
+    assert cache.load("ab" + "0" * 38)["codes"].tolist() == [0, 1, 2, 3]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # half-truncated: BadZipFile inside numpy
+    assert cache.load("ab" + "0" * 38) is None
+    cache.save("cd" + "0" * 38, codes=np.array([999]))
+
+    def in_range(entry):
+        return bool((entry["codes"] < 16).all())
+
+    assert cache.load("cd" + "0" * 38, check=in_range) is None
+    assert cache.load("cd" + "0" * 38) is not None  # without a check it loads as it is
