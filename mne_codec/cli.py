@@ -209,11 +209,21 @@ def _tokenize(args):
 
 
 def _list(args):
-    """List the registered codecs."""
-    from .checkpoints import REGISTRY
+    """List the registered codecs and whether each is ready to use."""
+    from ._registry import DEFAULT_CODEC, REGISTRY, codec_status, get_cache_dir
 
     for name, info in sorted(REGISTRY.items()):
-        print(f"{name:20s} {info.family:10s} {info.license}\n    {info.description}")
+        status, path = codec_status(name)
+        if status == "download":
+            size = f"{info.size_mb:g} MB" if info.size_mb else "size not known"
+            where = f"needs a download ({size}): mne_codec.fetch_codec({name!r})"
+        else:
+            files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+            where = f"{status} ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB, {path})"
+        default = " (default)" if name == DEFAULT_CODEC else ""
+        print(f"{name}{default}\n    {info.family}; {where}\n    licence: {info.license}"
+              f"\n    {info.description}")
+    print(f"\nCache folder: {get_cache_dir()} (MNE config key MNE_CODEC_DATA)")
     return 0
 
 
