@@ -142,6 +142,13 @@ def test_token_file_round_trip(tmp_path, small_epochs, ref_codec):
     np.testing.assert_array_equal(tok.inverse_transform(again), tok.inverse_transform(tokens))
     with pytest.raises(FileExistsError):
         tokens.save(fname)
+    # Tokens.load is the counterpart of save, and takes the name save was given
+    assert tokens.save(tmp_path / "tok2") == tmp_path / "tok2.npz"
+    for loaded in (Tokens.load(fname), Tokens.load(tmp_path / "tok2")):
+        np.testing.assert_array_equal(loaded.codes, tokens.codes)
+        assert loaded.ch_names == tokens.ch_names
+    with pytest.raises(FileNotFoundError, match="No token file"):
+        Tokens.load(tmp_path / "missing")
     assert again.side is None  # a channel-independent codec sends no side information
     # version-1 files (written before side information existed) still read; files of
     # a newer format are refused
