@@ -199,10 +199,17 @@ def _tokenize(args):
     summary = tokenize_corpus(args.inputs, args.out, codec=args.codec, window_s=args.window_s,
                               n_codebooks=args.n_codebooks,
                               reject_by_annotation=not args.keep_bad, batch_size=args.batch_size,
-                              device=args.device, unknown=args.unknown, n_jobs=args.jobs,
-                              prepare_raw=_prepare_from(args), progress=not args.no_progress)
+                              device=args.device, unknown=args.unknown, picks=args.picks,
+                              n_jobs=args.jobs, prepare_raw=_prepare_from(args),
+                              progress=not args.no_progress)
     print(f"{summary['n_recordings']} recordings: {summary['done']} tokenized, "
           f"{summary['skipped']} already done, {len(summary['failed'])} failed")
+    for group in summary["channels"]:
+        left_out = ", ".join(group["left_out"]) or "none"
+        print(f"  {group['n_recordings']} recording(s): coded {len(group['ch_names'])} channels "
+              f"({', '.join(group['ch_names'])}); left out as not EEG: {left_out}")
+    if any(group["left_out"] for group in summary["channels"]):
+        print("  (choose the channels with --picks; the manifest lists them per recording)")
     for record in summary["failed"]:
         print(f"  FAILED {record['source']}: {record['error']}")
     return 1 if summary["failed"] else 0
@@ -285,6 +292,10 @@ def _build_parser():
     p.add_argument("--unknown", choices=("raise", "drop"), default="raise",
                    help="channels a codec that reads channel names (NeuroRVQ) does not know: "
                         "fail the recording, or drop them with a warning")
+    p.add_argument("--picks", nargs="+", default=None,
+                   help="channels to code (names, or types such as 'eeg'); default: the EEG "
+                        "channels, less those whose names say they are not EEG (ECG, EOG, "
+                        "EMG, A1/A2/M1/M2, bipolar labels such as A2-A1, status/trigger)")
     p.add_argument("--jobs", type=int, default=1, help="processes on this machine")
     p.add_argument("--no-progress", action="store_true")
     _data_options(p)

@@ -57,9 +57,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
-                 n_codebooks=None, unknown="raise", resample=True, device="auto",
+                 n_codebooks=None, picks=None, unknown="raise", resample=True, device="auto",
                  precision="fp32", batch_size=256, memory=None, verbose=None):
         self.codec = codec
+        self.picks = picks
         self.chunk_s = chunk_s
         self.precision = precision
         self.unknown = unknown
@@ -108,7 +109,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             window_s, reject = X.n_times / X.info["sfreq"], False
         return iter_input(X, sfreq=self.sfreq, window_s=window_s, ch_types=prep.ch_types,
                           pad_tail=pad_tail, reject_by_annotation=reject,
-                          continuous_filter=continuous_filter)
+                          continuous_filter=continuous_filter, picks=self.picks)
 
     @property
     def _streamed(self):
@@ -147,6 +148,11 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                 self._check_names(w)
                 self.picks_ = np.asarray(codec.pick_channels(w.ch_names, self.unknown))
             self.n_codebooks_ = codec.n_codebooks
+            self.ch_names_left_out_ = list(w.left_out)
+            if w.left_out:
+                logger.info(f"Coding {len(w.ch_names)} channels; left out "
+                            f"{len(w.left_out)} typed EEG whose names say they are not EEG: "
+                            f"{list(w.left_out)} (choose the channels with picks=).")
             self.sfreq_ = w.sfreq
             self.ch_names_ = w.ch_names
             self.n_features_in_ = _n_features(w)
@@ -299,6 +305,7 @@ class CodecTokenizer(_CodecBase):
     %(window_s)s
     %(chunk_s)s
     %(n_codebooks)s
+    %(picks)s
     output : ``"histogram"`` | ``"embedding"`` | ``"tokens"``
         What :meth:`transform` returns:
 
@@ -344,11 +351,11 @@ class CodecTokenizer(_CodecBase):
     """
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
-                 n_codebooks=None, output="histogram", reject_by_annotation=True,
+                 n_codebooks=None, picks=None, output="histogram", reject_by_annotation=True,
                  unknown="raise", resample=True, device="auto", precision="fp32",
                  batch_size=256, memory=None, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, chunk_s=chunk_s,
-                         n_codebooks=n_codebooks,
+                         n_codebooks=n_codebooks, picks=picks,
                          unknown=unknown, resample=resample, device=device,
                          precision=precision, batch_size=batch_size, memory=memory,
                          verbose=verbose)
@@ -467,6 +474,7 @@ class CodecReconstructor(_CodecBase):
     %(window_s)s
     %(chunk_s)s
     %(n_codebooks)s
+    %(picks)s
     %(unknown)s
     %(resample)s
     %(device)s
@@ -542,7 +550,8 @@ class CodecReconstructor(_CodecBase):
         if not hasattr(self, "codec_"):
             self.fit(inst)
         rec = self.transform(inst)
-        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types)[self.picks_]
+        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types,
+                            self.picks)[self.picks_]
         out = inst.copy().load_data()
         if isinstance(out, BaseRaw):
             out._data[picks] = rec
