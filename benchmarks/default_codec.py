@@ -87,7 +87,7 @@ def main():
         import matplotlib
 
         matplotlib.use("Agg")
-        fig = plot_rate_distortion(reports)
+        fig = plot_rate_distortion(reports, ylabel="NMSE (validation)")
         ax = fig.axes[0]
         for i, (name, rep) in enumerate(reports.items()):
             ax.plot([r["bits_per_second"] for r in rep["levels"]], rep["dct_baseline_nmse"],

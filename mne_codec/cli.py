@@ -174,21 +174,29 @@ def _overrides(args):
 def _evaluate(args):
     """Fidelity report of a codec on recordings (NMSE, SNR, per band, usage) per level."""
     import json
+    from pathlib import Path
 
     from .evaluation import evaluate_codec, format_report, plot_rate_distortion
 
     report = evaluate_codec(args.codec, args.files, prepare_raw=_prepare_from(args),
-                            window_s=args.window_s, device=args.device, verbose="WARNING")
-    print(format_report(report, title=f"{report['codec']['name']} on {len(args.files)} "
-                                      "recording(s)"))
+                            window_s=args.window_s, device=args.device,
+                            progress=not args.no_progress, verbose="WARNING")
+    on = (Path(args.files[0]).name if len(args.files) == 1
+          else f"{len(args.files)} recordings")
+    print(format_report(report, title=f"{report['codec']['name']} on {on}"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
+        print(f"\nReport written to {Path(args.json).resolve()}")
     if args.plot:
         import matplotlib
 
         matplotlib.use("Agg")
-        plot_rate_distortion({report["codec"]["name"]: report}, args.plot)
+        plot_rate_distortion({report["codec"]["name"]: report}, args.plot,
+                             ylabel=f"NMSE on {on}")
+        print(f"Plot written to {Path(args.plot).resolve()}")
+    if not (args.json or args.plot):
+        print("\n(--json FILE saves the report, --plot FILE a rate-distortion plot)")
     return 0
 
 
@@ -274,6 +282,7 @@ def _build_parser():
     p.add_argument("--device", default="auto")
     p.add_argument("--json", default=None, help="write the report as JSON")
     p.add_argument("--plot", default=None, help="save a rate-distortion plot")
+    p.add_argument("--no-progress", action="store_true")
     _data_options(p)
     p.set_defaults(func=_evaluate)
     p = sub.add_parser("tokenize", help=_tokenize.__doc__,

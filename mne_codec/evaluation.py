@@ -12,10 +12,12 @@ from . import metrics
 from ._validation import check_input
 from .checkpoints import load_codec
 from .inference import (
+    _progress,
     decode_named_windows,
     decode_windows,
     encode_named_windows,
     encode_windows,
+    show_progress,
 )
 from .preprocessing import band_limit, preprocess
 
@@ -36,7 +38,7 @@ def _read(source, prepare_raw):
 
 @verbose
 def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebooks=None,
-                   batch_size=256, device="auto", verbose=None):
+                   batch_size=256, device="auto", progress=None, verbose=None):
     """Measure how well a codec reconstructs recordings, level by level.
 
     Every recording is cut into windows of ``window_s``; each window and channel
@@ -62,6 +64,11 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         Channel-windows per forward pass.
     device : str
         Device.
+    progress : bool | None
+        Show progress bars (recordings encoded, levels decoded). None: as
+        MNE's ``verbose`` says (shown at ``"INFO"`` and below), so that
+        ``progress=True, verbose="WARNING"`` shows the bars without the
+        messages.
     %(verbose)s
 
     Returns
@@ -75,11 +82,18 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         ``prd``, ``pearson_r``, ``spectral_error``, ``band_nmse`` (per band) and
         ``usage``/``perplexity`` of each level's codes.
     """
+    with show_progress(progress):
+        return _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, device)
+
+
+def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, device):
     codec = load_codec(codec)
     levels = list(range(1, codec.max_codebooks + 1)) if n_codebooks is None else list(n_codebooks)
     named = codec.channel_policy == "named"
     # named codecs code a window's channels jointly: keep each recording's windows whole
     xs, codes, sides, names, side_bits = [], [], [], [], 0.0
+    sources = list(sources)
+    bar = _progress(len(sources), "Encoding recordings", unit="rec", leave=True, min_total=1)
     for source in sources:
         raw = _read(source, prepare_raw)
         prep = codec.preprocessing
@@ -104,6 +118,8 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         xs.append(x)
         logger.info(f"{getattr(source, 'filenames', [source])[0]}: {w.data.shape[0]} windows "
                     f"x {w.data.shape[1]} channels")
+        bar.update()
+    bar.close()
 
     def decode(k):
         if not named:
@@ -117,6 +133,7 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
     x = np.concatenate([v.reshape(-1, 1, v.shape[-1]) for v in xs])
     duration_s = float(x.shape[0] * x.shape[-1] / codec.sfreq)
     rows = []
+    bar = _progress(len(levels), "Decoding levels", unit="level", leave=True, min_total=1)
     for k in levels:
         y = decode(k)
         nmse = metrics.nmse(x, y)
@@ -140,6 +157,8 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
             usage=usage.tolist(),
             perplexity=perplexity.tolist(),
         ))
+        bar.update()
+    bar.close()
     codec.set_num_codebooks(None)
     return dict(
         codec=dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
@@ -178,7 +197,7 @@ def format_report(report, title=None):
     return "\n".join(lines)
 
 
-def plot_rate_distortion(reports, fname=None):
+def plot_rate_distortion(reports, fname=None, *, ylabel="NMSE"):
     """Plot NMSE against bit rate for one or more reports.
 
     Parameters
@@ -187,6 +206,9 @@ def plot_rate_distortion(reports, fname=None):
         Label -> report of :func:`evaluate_codec`.
     fname : path-like | None
         Save the figure there if given.
+    ylabel : str
+        Label of the y-axis: say what was measured (e.g. ``"NMSE on the
+        validation recordings"``).
 
     Returns
     -------
@@ -198,7 +220,7 @@ def plot_rate_distortion(reports, fname=None):
     for label, report in reports.items():
         bps = [r["bits_per_second"] for r in report["levels"]]
         ax.plot(bps, [r["nmse"] for r in report["levels"]], "o-", label=label)
-    ax.set(xlabel="bit/s per channel", ylabel="NMSE (validation)", yscale="log",
+    ax.set(xlabel="bit/s per channel", ylabel=ylabel, yscale="log",
            title=f"Rate-distortion, 1 to {len(report['levels'])} RVQ levels")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()

@@ -38,11 +38,32 @@ def test_train_then_evaluate(tmp_path, shared_data, capsys, one_thread):
     assert (out / "final" / "model.safetensors").exists()
     assert (out / "log_train.csv").exists() and (out / "log_val.csv").exists()
     capsys.readouterr()
-    report = tmp_path / "report.json"
-    assert main(["evaluate", str(eeg / "S002/S002R04.edf"), "--codec", str(out / "final"),
-                 "--eegbci-names", "--json", str(report), "--window-s", "4"]) == 0
-    text = capsys.readouterr().out
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mne_codec import evaluation
+
+    labels = []
+
+    def plot(*args, ylabel, **kwargs):
+        fig = plot_rate_distortion(*args, ylabel=ylabel, **kwargs)
+        labels.append(fig.axes[0].get_ylabel())
+        return fig
+
+    plot_rate_distortion = evaluation.plot_rate_distortion
+    report, plot_file = tmp_path / "report.json", tmp_path / "rd.png"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(evaluation, "plot_rate_distortion", plot)
+        assert main(["evaluate", str(eeg / "S002/S002R04.edf"), "--codec", str(out / "final"),
+                     "--eegbci-names", "--json", str(report), "--window-s", "4",
+                     "--plot", str(plot_file)]) == 0
+    captured = capsys.readouterr()
+    text = captured.out
     assert "| levels | bit/s | NMSE |" in text
+    # progress bars (stderr) although messages are silenced; where the outputs went
+    assert "Encoding recordings" in captured.err and "Decoding levels" in captured.err
+    assert f"Report written to {report}" in text and f"Plot written to {plot_file}" in text
+    assert labels == ["NMSE on S002R04.edf"] and plot_file.stat().st_size > 5000
     rep = json.loads(report.read_text())
     assert [r["n_codebooks"] for r in rep["levels"]] == [1, 2]
     assert rep["n_signals"] == 64 * 30  # 123 s of 64 channels in 4 s windows
