@@ -43,8 +43,15 @@ docdict["memory"] = """memory : None | str | joblib.Memory
     the codec's fingerprint and the parameters that change tokens): the
     folds of ``cross_val_score`` or ``GridSearchCV`` then tokenize each
     window once, and later sessions reuse the files. None: no cache."""
+docdict["progress"] = """progress : bool | None
+    Progress bars of encoding and decoding: None follows ``verbose`` (shown
+    at ``"INFO"`` and below), True shows them whatever ``verbose`` says
+    (``verbose="WARNING", progress=True``: the bars without the messages),
+    False hides them."""
 docdict["verbose_est"] = """verbose : bool | str | int | None
-    MNE verbosity; progress bars show at ``"INFO"`` and below."""
+    MNE verbosity: messages at ``"INFO"`` and below, such as the channels
+    left out and the resampling (said once per process and pair of rates,
+    not at every fold); progress bars too unless ``progress`` is set."""
 docdict["fitted_attributes"] = """codec_ : Codec
     The (frozen) codec.
 n_codebooks_ : int

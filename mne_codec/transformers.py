@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
+from contextlib import ExitStack
 
 import numpy as np
 from mne import BaseEpochs
@@ -27,6 +27,7 @@ from .inference import (
     encode_windows,
     quantized_windows,
     resolve_device,
+    show_progress,
 )
 from .models import Codec
 from .preprocessing import band_limit, preprocess, restore
@@ -58,8 +59,9 @@ class _CodecBase(TransformerMixin, BaseEstimator):
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
                  n_codebooks=None, picks=None, unknown="raise", resample=True, device="auto",
-                 precision="fp32", batch_size=256, memory=None, verbose=None):
+                 precision="fp32", batch_size=256, memory=None, progress=None, verbose=None):
         self.codec = codec
+        self.progress = progress
         self.picks = picks
         self.chunk_s = chunk_s
         self.precision = precision
@@ -74,7 +76,12 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def _log(self):
-        return use_log_level(self.verbose) if self.verbose is not None else nullcontext()
+        """Apply ``verbose`` (messages) and ``progress`` (bars) within."""
+        stack = ExitStack()
+        if self.verbose is not None:
+            stack.enter_context(use_log_level(self.verbose))
+        stack.enter_context(show_progress(self.progress))
+        return stack
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -330,6 +337,7 @@ class CodecTokenizer(_CodecBase):
     %(precision)s
     %(batch_size)s
     %(memory)s
+    %(progress)s
     %(verbose_est)s
 
     Attributes
@@ -353,12 +361,12 @@ class CodecTokenizer(_CodecBase):
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
                  n_codebooks=None, picks=None, output="histogram", reject_by_annotation=True,
                  unknown="raise", resample=True, device="auto", precision="fp32",
-                 batch_size=256, memory=None, verbose=None):
+                 batch_size=256, memory=None, progress=None, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, chunk_s=chunk_s,
                          n_codebooks=n_codebooks, picks=picks,
                          unknown=unknown, resample=resample, device=device,
                          precision=precision, batch_size=batch_size, memory=memory,
-                         verbose=verbose)
+                         progress=progress, verbose=verbose)
         self.output = output
         self.reject_by_annotation = reject_by_annotation
 
@@ -481,6 +489,7 @@ class CodecReconstructor(_CodecBase):
     %(precision)s
     %(batch_size)s
     %(memory)s
+    %(progress)s
     %(verbose_est)s
 
     Attributes

@@ -508,3 +508,26 @@ def test_non_eeg_names_left_out_unless_picked(tiny_codec, rng):
                            verbose=False)
     with pytest.raises(ValueError, match="left out as not EEG by their names"):
         CodecTokenizer(tiny_codec, window_s=2.0).fit(only)
+
+
+def test_resampling_said_once_and_progress_bars_kept(small_epochs, tiny_codec, monkeypatch,
+                                                     capsys):
+    """The resampling notice is said once per process; verbose and progress are apart."""
+    from mne_codec import preprocessing
+
+    monkeypatch.setattr(preprocessing, "_RESAMPLING_SAID", set())
+    epochs = small_epochs[:4]
+    tok = CodecTokenizer(tiny_codec, output="tokens", verbose="INFO", progress=False)
+    with mne.utils.catch_logging(verbose="INFO") as log:
+        for est in (tok, clone(tok)):  # two folds of a cross-validation
+            est.fit(epochs).transform(epochs)
+        log = log.getvalue()
+    assert log.count("Resampling from 160 Hz") == 1, log
+    assert capsys.readouterr().err == ""  # progress=False: no bar even at INFO
+    # silenced messages, bars kept
+    CodecTokenizer(tiny_codec, output="tokens", verbose="WARNING",
+                   progress=True).fit(epochs).transform(epochs)
+    assert "Encoding" in capsys.readouterr().err
+    # the default follows verbose, as before
+    CodecTokenizer(tiny_codec, output="tokens", verbose="WARNING").fit(epochs).transform(epochs)
+    assert capsys.readouterr().err == ""
