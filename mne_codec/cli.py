@@ -179,7 +179,7 @@ def _evaluate(args):
     from .evaluation import evaluate_codec, format_report, plot_rate_distortion
 
     report = evaluate_codec(args.codec, args.files, prepare_raw=_prepare_from(args),
-                            window_s=args.window_s, device=args.device,
+                            window_s=args.window_s, device=args.device, picks=args.picks,
                             progress=not args.no_progress, verbose="WARNING")
     on = (Path(args.files[0]).name if len(args.files) == 1
           else f"{len(args.files)} recordings")
@@ -250,6 +250,11 @@ def _sys_info(args):
     return 0
 
 
+_PICKS_HELP = ("channels to code (names, or types such as 'eeg'); default: the EEG channels, "
+               "less those whose names say they are not EEG (ECG, EOG, EMG, A1/A2/M1/M2, "
+               "bipolar labels such as A2-A1, status/trigger)")
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(prog="mne-codec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +287,7 @@ def _build_parser():
     p.add_argument("--device", default="auto")
     p.add_argument("--json", default=None, help="write the report as JSON")
     p.add_argument("--plot", default=None, help="save a rate-distortion plot")
+    p.add_argument("--picks", nargs="+", default=None, help=_PICKS_HELP)
     p.add_argument("--no-progress", action="store_true")
     _data_options(p)
     p.set_defaults(func=_evaluate)
@@ -301,10 +307,7 @@ def _build_parser():
     p.add_argument("--unknown", choices=("raise", "drop"), default="raise",
                    help="channels a codec that reads channel names (NeuroRVQ) does not know: "
                         "fail the recording, or drop them with a warning")
-    p.add_argument("--picks", nargs="+", default=None,
-                   help="channels to code (names, or types such as 'eeg'); default: the EEG "
-                        "channels, less those whose names say they are not EEG (ECG, EOG, "
-                        "EMG, A1/A2/M1/M2, bipolar labels such as A2-A1, status/trigger)")
+    p.add_argument("--picks", nargs="+", default=None, help=_PICKS_HELP)
     p.add_argument("--jobs", type=int, default=1, help="processes on this machine")
     p.add_argument("--no-progress", action="store_true")
     _data_options(p)

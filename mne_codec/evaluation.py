@@ -38,7 +38,7 @@ def _read(source, prepare_raw):
 
 @verbose
 def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebooks=None,
-                   batch_size=256, device="auto", progress=None, verbose=None):
+                   batch_size=256, device="auto", picks=None, progress=None, verbose=None):
     """Measure how well a codec reconstructs recordings, level by level.
 
     Every recording is cut into windows of ``window_s``; each window and channel
@@ -64,6 +64,9 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         Channel-windows per forward pass.
     device : str
         Device.
+    picks : str | list | None
+        Channels to evaluate, as in :class:`~mne_codec.CodecTokenizer`
+        (None: the EEG channels, less those whose names say they are not EEG).
     progress : bool | None
         Show progress bars (recordings encoded, levels decoded). None: as
         MNE's ``verbose`` says (shown at ``"INFO"`` and below), so that
@@ -83,10 +86,11 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         ``usage``/``perplexity`` of each level's codes.
     """
     with show_progress(progress):
-        return _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, device)
+        return _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, device,
+                         picks)
 
 
-def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, device):
+def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, device, picks):
     codec = load_codec(codec)
     levels = list(range(1, codec.max_codebooks + 1)) if n_codebooks is None else list(n_codebooks)
     named = codec.channel_policy == "named"
@@ -97,7 +101,7 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, de
     for source in sources:
         raw = _read(source, prepare_raw)
         prep = codec.preprocessing
-        w = check_input(raw, window_s=window_s, ch_types=prep.ch_types,
+        w = check_input(raw, window_s=window_s, ch_types=prep.ch_types, picks=picks,
                         continuous_filter=lambda d, sf: band_limit(d, sf, prep))
         x, _, _ = preprocess(w.data, w.sfreq, prep, band_limited=True, verbose=False)
         codec.set_num_codebooks(None)
@@ -117,7 +121,8 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, batch_size, de
             x = x.reshape(-1, 1, x.shape[-1])
         xs.append(x)
         logger.info(f"{getattr(source, 'filenames', [source])[0]}: {w.data.shape[0]} windows "
-                    f"x {w.data.shape[1]} channels")
+                    f"x {w.data.shape[1]} channels"
+                    + (f"; left out as not EEG: {list(w.left_out)}" if w.left_out else ""))
         bar.update()
     bar.close()
 

@@ -87,3 +87,15 @@ def test_plot_training_log(tmp_path, shared_data, one_thread):
     assert "loss" in train and any(k.endswith("nmse_6") for k in val)
     plot_log(out, tmp_path / "log.png")
     assert (tmp_path / "log.png").stat().st_size > 5000
+
+
+def test_evaluate_leaves_out_non_eeg_unless_picked(rng, tiny_codec):
+    import mne
+
+    from mne_codec.evaluation import evaluate_codec
+
+    info = mne.create_info(["Fp1", "Cz", "ECG ECG"], 100.0, "eeg")
+    raw = mne.io.RawArray(1e-5 * rng.standard_normal((3, 800)), info, verbose=False)
+    kw = dict(window_s=2.0, n_codebooks=[1], progress=False, verbose="ERROR")
+    assert evaluate_codec(tiny_codec, [raw], **kw)["n_signals"] == 2 * 4
+    assert evaluate_codec(tiny_codec, [raw], picks="eeg", **kw)["n_signals"] == 3 * 4
