@@ -54,7 +54,7 @@ def main():
         import matplotlib
 
         matplotlib.use("Agg")
-        plot_rate_distortion(reports, args.plot)
+        plot_rate_distortion(reports, args.plot, ylabel="NMSE (validation)")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,15 @@ docdict["chunk_s"] = """chunk_s : float | None
     codec frames (None: about 10 s). Ignored otherwise."""
 docdict["n_codebooks"] = """n_codebooks : int | None
     Number of RVQ levels to use (fewer levels, fewer bits); all if None."""
+docdict["picks"] = """picks : str | list of str | list of int | None
+    For MNE input, the channels to code, as MNE's ``picks`` (names, types
+    such as ``"eeg"``, or indices), taken as given. None (default): the
+    channels of the codec's types (EEG), less those typed EEG whose names
+    say they are not EEG electrodes (ECG, EOG, EMG, A1/A2/M1/M2, bipolar
+    labels such as ``"A2-A1"``, status and trigger channels: see
+    :func:`~mne_codec.channels.non_eeg_channels`); :meth:`fit` says which
+    (at ``"INFO"``) and lists them in ``ch_names_left_out_``. ``picks="eeg"``
+    codes every channel typed EEG. Ignored for arrays."""
 docdict["resample"] = """resample : bool
     Allow resampling to the codec's rate (and back); if False, other rates raise."""
 docdict["device"] = """device : str
@@ -34,8 +43,15 @@ docdict["memory"] = """memory : None | str | joblib.Memory
     the codec's fingerprint and the parameters that change tokens): the
     folds of ``cross_val_score`` or ``GridSearchCV`` then tokenize each
     window once, and later sessions reuse the files. None: no cache."""
+docdict["progress"] = """progress : bool | None
+    Progress bars of encoding and decoding: None follows ``verbose`` (shown
+    at ``"INFO"`` and below), True shows them whatever ``verbose`` says
+    (``verbose="WARNING", progress=True``: the bars without the messages),
+    False hides them."""
 docdict["verbose_est"] = """verbose : bool | str | int | None
-    MNE verbosity; progress bars show at ``"INFO"`` and below."""
+    MNE verbosity: messages at ``"INFO"`` and below, such as the channels
+    left out and the resampling (said once per process and pair of rates,
+    not at every fold); progress bars too unless ``progress`` is set."""
 docdict["fitted_attributes"] = """codec_ : Codec
     The (frozen) codec.
 n_codebooks_ : int
@@ -46,10 +62,13 @@ ch_names_ : list of str | None
     Channel names seen in fit (None for arrays).
 n_features_in_ : int
     Number of channels (``X.shape[1]`` for arrays).
+ch_names_left_out_ : list of str
+    Channels typed EEG left out because their names say they are not EEG
+    (with ``picks=None``; empty otherwise).
 picks_ : ndarray of int
-    Positions, among the input's channels of the codec's types, of the
-    channels coded (all of them, except those a named codec does not know
-    when ``unknown="drop"``)."""
+    Positions, among the channels picked (``picks``), of the channels coded
+    (all of them, except those a named codec does not know when
+    ``unknown="drop"``)."""
 
 
 def fill_doc(obj):

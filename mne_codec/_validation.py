@@ -10,6 +10,8 @@ from mne.io import BaseRaw
 from mne.utils import _validate_type, logger, warn
 from sklearn.utils import check_array
 
+from .channels import non_eeg_channels
+
 #: median absolute amplitude above which EEG "in volts" is implausible (10 mV)
 _MAX_PLAUSIBLE_VOLTS = 1e-2
 #: a Raw is read, filtered and coded in blocks of about this length (seconds)
@@ -33,23 +35,48 @@ class Windows(NamedTuple):
     """True if a 2-D array (single channel) was given."""
     band_limited: bool = False
     """True if ``continuous_filter`` was applied to the whole recording (Raw)."""
+    left_out: tuple = ()
+    """Channels of the coded types left out because their names say they are not EEG."""
 
 
-def _pick_types(info, ch_types):
+def _pick_channels(info, ch_types, picks=None):
+    """Return the channels to code and the names left out by the name rule.
+
+    ``picks=None``: the channels of ``ch_types``, less those typed EEG whose
+    names say they are not EEG (:func:`~mne_codec.channels.non_eeg_channels`:
+    ECG, EOG, A2-A1...). Otherwise MNE's ``picks`` (names, types, indices),
+    taken as given.
+    """
     from mne import pick_types
+    from mne._fiff.pick import _picks_to_idx
 
-    kw = {t: True for t in ch_types if t != "eeg"}
-    picks = pick_types(info, eeg="eeg" in ch_types, exclude=(), **kw)
-    if len(picks) == 0:
-        present = sorted(set(info.get_channel_types()))
-        raise ValueError(
-            f"No channel of type {', '.join(ch_types)} in the data (types present: "
-            f"{', '.join(present)}). Set the channel types, e.g. raw.set_channel_types()."
-        )
-    names = [info["ch_names"][p] for p in picks]
+    left_out = []
+    if picks is None:
+        kw = {t: True for t in ch_types if t != "eeg"}
+        idx = pick_types(info, eeg="eeg" in ch_types, exclude=(), **kw)
+        if "eeg" in ch_types:
+            eeg = [info["ch_names"][p] for p in idx if info.get_channel_types([p])[0] == "eeg"]
+            left_out = non_eeg_channels(eeg)
+            idx = np.array([p for p in idx if info["ch_names"][p] not in left_out], int)
+        if len(idx) == 0:
+            present = sorted(set(info.get_channel_types()))
+            raise ValueError(
+                f"No channel of type {', '.join(ch_types)} in the data (types present: "
+                f"{', '.join(present)}"
+                + (f"; left out as not EEG by their names: {left_out}" if left_out else "")
+                + "). Set the channel types, e.g. raw.set_channel_types(), or pass picks=."
+            )
+    else:
+        idx = _picks_to_idx(info, picks, exclude=())
+    names = [info["ch_names"][p] for p in idx]
     if len(set(names)) != len(names):
         raise ValueError("Duplicated channel names in the data.")
-    return picks
+    return idx, left_out
+
+
+def _pick_types(info, ch_types, picks=None):
+    """Return the indices of the channels to code (see :func:`_pick_channels`)."""
+    return _pick_channels(info, ch_types, picks)[0]
 
 
 def _check_finite(data):
@@ -213,7 +240,7 @@ def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=False,
 
 
 def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
-               reject_by_annotation=False, continuous_filter=None, block_s=None):
+               reject_by_annotation=False, continuous_filter=None, block_s=None, picks=None):
     """Validate Raw, Epochs or an array and yield windows in volts, in blocks.
 
     A Raw yields one :class:`Windows` per block of about ``block_s`` seconds
@@ -236,13 +263,14 @@ def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fals
             raise ValueError(
                 f"sfreq={sfreq} does not match the data's info['sfreq']={info['sfreq']}."
             )
-        picks = _pick_types(info, ch_types)
+        picks, left_out = _pick_channels(info, ch_types, picks)
         ch_names = [info["ch_names"][p] for p in picks]
         bads = [name for name in ch_names if name in info["bads"]]
         if bads:
             warn(f"Channels marked bad are coded too (kept so the channel order is "
                  f"preserved): {bads}")
-        meta = dict(sfreq=float(info["sfreq"]), ch_names=ch_names, picks=picks, squeeze=False)
+        meta = dict(sfreq=float(info["sfreq"]), ch_names=ch_names, picks=picks, squeeze=False,
+                    left_out=tuple(left_out))
         if isinstance(X, BaseRaw):
             if window_s is None:
                 raise ValueError("window_s is required to cut a Raw into windows.")
@@ -295,7 +323,7 @@ def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fals
 
 
 def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
-                reject_by_annotation=False, continuous_filter=None):
+                reject_by_annotation=False, continuous_filter=None, picks=None):
     """Validate Raw, Epochs or an array and return windows in volts.
 
     Parameters
@@ -308,7 +336,7 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
     window_s : float | None
         Window length used to cut a Raw.
     ch_types : tuple of str
-        Channel types to pick from Raw/Epochs.
+        Channel types to pick from Raw/Epochs (see ``picks``).
     pad_tail : bool
         For Raw: pad the last partial window (True) or drop it (False).
     reject_by_annotation : bool
@@ -318,6 +346,10 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         For Raw: ``f(data, sfreq) -> data`` applied to the whole recording before
         it is cut into windows (the codec's band-pass); the result has
         ``band_limited=True``.
+    picks : str | list | slice | None
+        For Raw/Epochs: the channels to code, as MNE's ``picks``. None: those
+        of ``ch_types``, less those typed EEG whose names say they are not
+        (:func:`~mne_codec.channels.non_eeg_channels`).
 
     Returns
     -------
@@ -326,7 +358,7 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
     """
     blocks = list(iter_input(X, sfreq=sfreq, window_s=window_s, ch_types=ch_types,
                              pad_tail=pad_tail, reject_by_annotation=reject_by_annotation,
-                             continuous_filter=continuous_filter))
+                             continuous_filter=continuous_filter, picks=picks))
     if len(blocks) == 1:
         return blocks[0]
     return blocks[0]._replace(data=np.concatenate([b.data for b in blocks]),

@@ -13,7 +13,11 @@ MNE channel names are matched to electrodes:
   with an explicit policy for names that match nothing;
 - :data:`CHANNEL_VOCABULARY` is the package-wide vocabulary (the 10-05
   system), whose indices are what multi-channel training batches carry;
-- :func:`channel_positions` gives their 3-D positions (for spatial sampling).
+- :func:`channel_positions` gives their 3-D positions (for spatial sampling);
+- :func:`non_eeg_channels` tells channels that files type as EEG but whose
+  names say otherwise (ECG, EOG, EMG, the reference electrodes A1/A2/M1/M2,
+  bipolar derivations such as ``"A2-A1"`` or ``"Fp1-F7"``, status and
+  trigger channels); they are not coded unless picked explicitly.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import warnings
 import numpy as np
 
 __all__ = ["CHANNEL_VOCABULARY", "CHANNEL_ALIASES", "normalize_channel_name", "map_channels",
-           "channel_indices", "channel_names", "channel_positions"]
+           "channel_indices", "channel_names", "channel_positions", "non_eeg_channels"]
 
 #: The package's electrode vocabulary: the names of MNE's standard 10-05
 #: montage (339 electrodes; the old names T3/T4/T5/T6, which sit where T7/T8/
@@ -94,6 +98,55 @@ def normalize_channel_name(name):
     n = _PREFIX.sub("", n)
     n = _SUFFIX.sub("", n)
     return n.strip(" .")
+
+
+#: names that start with a non-EEG signal (``"ECG"``, ``"EKG2"``, ``"HEOG"``,
+#: ``"EMG chin"``) or that are status/trigger channels (``"Status"``, ``"STI 014"``)
+_NON_EEG_WORD = re.compile(r"(?<![a-z])([hv]?eog|ecg|ekg|emg)|(?<![a-z])(status|trigger|trig|"
+                           r"stim?)(?![a-z])")
+#: the ear and mastoid electrodes, which EEG is referenced to, not coded as EEG
+_REFERENCE_ELECTRODES = frozenset({"a1", "a2", "m1", "m2"})
+#: one electrode name (``"fp1"``, ``"afz"``, ``"ffc5h"``, ``"t10"``)
+_ELECTRODE = re.compile(r"[a-z]{1,4}\d{0,2}[hz]?")
+
+
+def non_eeg_channels(ch_names):
+    """Return the channels whose names mark them as something other than EEG electrodes.
+
+    Files (EDF in particular) often type every channel as EEG. These names
+    are read as not EEG: names that start with ECG, EKG, EOG (HEOG, VEOG) or
+    EMG; status and trigger channels (``"Status"``, ``"TRIGGER"``,
+    ``"STI 014"``); the reference electrodes A1, A2, M1, M2 on their own
+    (also as ``"A2-A1"``), unless the recording numbers its electrodes that
+    way (BioSemi's A1...A32: an ``A3`` or ``M3`` is present); and bipolar
+    derivations between two electrodes (``"Fp1-F7"``). Referential names
+    (``"EEG Fp1-REF"``, ``"Fp1-A1"``, ``"C3-LE"``) and EEGBCI names with
+    trailing dots (``"Fc5."``) are EEG: names are first reduced by
+    :func:`normalize_channel_name`.
+
+    Parameters
+    ----------
+    ch_names : list of str
+        Channel names of one recording.
+
+    Returns
+    -------
+    names : list of str
+        Those of ``ch_names`` that are not EEG electrodes, in their order.
+    """
+    normalized = [normalize_channel_name(c) for c in ch_names]
+    numbered = {n[0] for n in normalized if n in ("a3", "m3")}
+    refs = {r for r in _REFERENCE_ELECTRODES if r[0] not in numbered}
+    return [name for name, n in zip(ch_names, normalized) if _non_eeg(name, n, refs)]
+
+
+def _non_eeg(name, normalized, refs):
+    if _NON_EEG_WORD.search(str(name).strip().lower()):
+        return True
+    if normalized in refs:
+        return True
+    parts = [p.strip(" .") for p in normalized.split("-")]
+    return len(parts) == 2 and all(_ELECTRODE.fullmatch(p) for p in parts)
 
 
 def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what="electrode"):

@@ -17,13 +17,22 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from mne.utils import get_config, logger, verbose
+from mne.utils import logger, verbose
 
 from ._io import atomic_path
+from ._registry import (  # noqa: F401 - re-exported, the registry's historical home
+    _CONFIG_KEY,
+    _PACKAGE_CODECS,
+    DEFAULT_CODEC,
+    REGISTRY,
+    CodecInfo,
+    codec_status,
+    get_cache_dir,
+    list_codecs,
+)
 from .models import FAMILIES, Codec
 
 __all__ = [
@@ -42,142 +51,8 @@ __all__ = [
     "CheckpointError",
 ]
 
-_PACKAGE_CODECS = Path(__file__).parent / "data" / "codecs"
-_CONFIG_KEY = "MNE_CODEC_DATA"
-
-
 class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt or does not match its model."""
-
-
-@dataclass(frozen=True)
-class CodecInfo:
-    """An entry of the codec registry.
-
-    Parameters
-    ----------
-    name : str
-        Registry name, e.g. ``"biocodec-eeg-mne"``.
-    family : str
-        Codec family (``"biocodec"``...).
-    description : str
-        One line for humans.
-    filename : str
-        File or folder name, in the package's ``data/codecs`` or the cache.
-    fmt : str
-        ``"mne_codec"`` (safetensors + JSON) or the authors' format
-        (``"biocodec"``, ``"dac"``).
-    license : str
-        Licence of the weights.
-    source : str
-        Where the weights come from (paper, repository).
-    url : str | None
-        Where :func:`fetch_codec` downloads them from (None: shipped).
-    sha256 : str | None
-        Checksum of the weight file, verified on load when known.
-    """
-
-    name: str
-    family: str
-    description: str
-    filename: str
-    fmt: str
-    license: str
-    source: str
-    url: str | None = None
-    sha256: str | None = None
-
-
-REGISTRY = {
-    info.name: info
-    for info in [
-        CodecInfo(
-            name="biocodec-eeg-mne",
-            family="biocodec",
-            description="BioCodec architecture trained by mne-codec on the EEGMMIDB and "
-            "eegmat recordings shipped with the project (250 Hz, 6 x 256 codes); "
-            "the default codec.",
-            filename="biocodec-eeg-mne",
-            fmt="mne_codec",
-            license="BSD-3-Clause (weights); data ODC-By 1.0 (PhysioNet)",
-            source="mne-codec; see MODEL_CARD.md beside the weights",
-        ),
-        CodecInfo(
-            name="biocodec-eeg",
-            family="biocodec",
-            description="BioCodec EEG codec as released by its authors (TUEG pretraining).",
-            filename="biocodec_ckpt.pt",
-            fmt="biocodec",
-            license="MIT",
-            source="Avramidis et al. 2025, arXiv 2510.09095; klean2050/BioCodec-release",
-            url="https://github.com/klean2050/BioCodec-release/raw/main/biocodec_ckpt.pt",
-            sha256=None,  # the authors publish no checksum
-        ),
-        CodecInfo(
-            name="neurorvq-eeg-v1",
-            family="neurorvq",
-            description="NeuroRVQ EEG tokenizer v1 as released by its authors (76M parameters, "
-            "200 Hz, 4 branches x 8 levels x 8192 codes per channel-second). "
-            "NON-COMMERCIAL licence.",
-            filename="NeuroRVQ_EEG_tokenizer_v1.pt",
-            fmt="neurorvq",
-            license="CC BY-NC 4.0 (weights and reference code; non-commercial use only)",
-            source="Barmpas et al. 2025, arXiv 2510.13068; KonstantinosBarmpas/NeuroRVQ; "
-            "huggingface.co/ntinosbarmpas/NeuroRVQ",
-            url="https://huggingface.co/ntinosbarmpas/NeuroRVQ/resolve/main/pretrained_models/"
-            "tokenizers/NeuroRVQ_EEG_tokenizer_v1.pt",
-            sha256=None,  # the authors publish no checksum
-        ),
-        *[
-            CodecInfo(
-                name=f"dac-{tag.replace('_', '-')}",
-                family="dac",
-                description=f"Descript Audio Codec {tag} as released (audio-pretrained, not "
-                "EEG-tuned), reading EEG at 250 Hz sample for sample (DACConfig.eeg).",
-                filename=f"weights_{tag.split('_')[0]}_{bitrate}_{release}.pth",
-                fmt="dac",
-                license="MIT",
-                source="Kumar et al. 2023, arXiv 2306.06546; descriptinc/descript-audio-codec "
-                f"release {release}",
-                url=f"https://github.com/descriptinc/descript-audio-codec/releases/download/"
-                f"{release}/{url_file}",
-                sha256=None,  # the authors publish no checksum
-            )
-            # the cache file names are DAC's own (~/.cache/descript/dac), so its
-            # downloads can be copied into the mne_codec cache as they are
-            for tag, bitrate, release, url_file in [
-                ("16khz", "8kbps", "0.0.5", "weights_16khz.pth"),
-                ("24khz", "8kbps", "0.0.4", "weights_24khz.pth"),
-                ("44khz", "8kbps", "0.0.1", "weights.pth"),
-                ("44khz_16kbps", "16kbps", "1.0.0", "weights_44khz_16kbps.pth"),
-            ]
-        ],
-    ]
-}
-#: name used when ``codec="default"``
-DEFAULT_CODEC = "biocodec-eeg-mne"
-
-
-def list_codecs():
-    """Names of the registered codecs.
-
-    Returns
-    -------
-    names : list of str
-    """
-    return sorted(REGISTRY)
-
-
-def get_cache_dir():
-    """Folder where downloaded codec weights live.
-
-    ``MNE_CODEC_DATA`` from the MNE config (or environment) if set, else
-    ``<MNE_DATA or ~/mne_data>/mne_codec``.
-    """
-    path = get_config(_CONFIG_KEY)
-    if path is None:
-        path = Path(get_config("MNE_DATA", str(Path("~/mne_data").expanduser()))) / "mne_codec"
-    return Path(path).expanduser()
 
 
 def _sha256(path):
@@ -758,10 +633,9 @@ def save_neurorvq_fm(model, path, meta=None):
 
 
 def _resolve_registered(info):
-    for folder in (_PACKAGE_CODECS, get_cache_dir()):
-        candidate = folder / info.filename
-        if candidate.exists():
-            return candidate
+    _, path = codec_status(info.name)
+    if path is not None:
+        return path
     raise CheckpointError(
         f"The weights of codec {info.name!r} are not on this machine. "
         + (f"With internet, run mne_codec.fetch_codec({info.name!r}) to download them into "

@@ -155,21 +155,29 @@ def _overrides(args):
 def _evaluate(args):
     """Fidelity report of a codec on recordings (NMSE, SNR, per band, usage) per level."""
     import json
+    from pathlib import Path
 
     from .evaluation import evaluate_codec, format_report, plot_rate_distortion
 
     report = evaluate_codec(args.codec, args.files, prepare_raw=_prepare_from(args),
-                            window_s=args.window_s, device=args.device, verbose="WARNING")
-    print(format_report(report, title=f"{report['codec']['name']} on {len(args.files)} "
-                                      "recording(s)"))
+                            window_s=args.window_s, device=args.device, picks=args.picks,
+                            progress=not args.no_progress, verbose="WARNING")
+    on = (Path(args.files[0]).name if len(args.files) == 1
+          else f"{len(args.files)} recordings")
+    print(format_report(report, title=f"{report['codec']['name']} on {on}"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
+        print(f"\nReport written to {Path(args.json).resolve()}")
     if args.plot:
         import matplotlib
 
         matplotlib.use("Agg")
-        plot_rate_distortion({report["codec"]["name"]: report}, args.plot)
+        plot_rate_distortion({report["codec"]["name"]: report}, args.plot,
+                             ylabel=f"NMSE on {on}")
+        print(f"Plot written to {Path(args.plot).resolve()}")
+    if not (args.json or args.plot):
+        print("\n(--json FILE saves the report, --plot FILE a rate-distortion plot)")
     return 0
 
 
@@ -180,21 +188,38 @@ def _tokenize(args):
     summary = tokenize_corpus(args.inputs, args.out, codec=args.codec, window_s=args.window_s,
                               n_codebooks=args.n_codebooks,
                               reject_by_annotation=not args.keep_bad, batch_size=args.batch_size,
-                              device=args.device, unknown=args.unknown, n_jobs=args.jobs,
-                              prepare_raw=_prepare_from(args), progress=not args.no_progress)
+                              device=args.device, unknown=args.unknown, picks=args.picks,
+                              n_jobs=args.jobs, prepare_raw=_prepare_from(args),
+                              progress=not args.no_progress)
     print(f"{summary['n_recordings']} recordings: {summary['done']} tokenized, "
           f"{summary['skipped']} already done, {len(summary['failed'])} failed")
+    for group in summary["channels"]:
+        left_out = ", ".join(group["left_out"]) or "none"
+        print(f"  {group['n_recordings']} recording(s): coded {len(group['ch_names'])} channels "
+              f"({', '.join(group['ch_names'])}); left out as not EEG: {left_out}")
+    if any(group["left_out"] for group in summary["channels"]):
+        print("  (choose the channels with --picks; the manifest lists them per recording)")
     for record in summary["failed"]:
         print(f"  FAILED {record['source']}: {record['error']}")
     return 1 if summary["failed"] else 0
 
 
 def _list(args):
-    """List the registered codecs."""
-    from .checkpoints import REGISTRY
+    """List the registered codecs and whether each is ready to use."""
+    from ._registry import DEFAULT_CODEC, REGISTRY, codec_status, get_cache_dir
 
     for name, info in sorted(REGISTRY.items()):
-        print(f"{name:20s} {info.family:10s} {info.license}\n    {info.description}")
+        status, path = codec_status(name)
+        if status == "download":
+            size = f"{info.size_mb:g} MB" if info.size_mb else "size not known"
+            where = f"needs a download ({size}): mne_codec.fetch_codec({name!r})"
+        else:
+            files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+            where = f"{status} ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB, {path})"
+        default = " (default)" if name == DEFAULT_CODEC else ""
+        print(f"{name}{default}\n    {info.family}; {where}\n    licence: {info.license}"
+              f"\n    {info.description}")
+    print(f"\nCache folder: {get_cache_dir()} (MNE config key MNE_CODEC_DATA)")
     return 0
 
 
@@ -204,6 +229,11 @@ def _sys_info(args):
 
     sys_info()
     return 0
+
+
+_PICKS_HELP = ("channels to code (names, or types such as 'eeg'); default: the EEG channels, "
+               "less those whose names say they are not EEG (ECG, EOG, EMG, A1/A2/M1/M2, "
+               "bipolar labels such as A2-A1, status/trigger)")
 
 
 def _build_parser():
@@ -238,6 +268,8 @@ def _build_parser():
     p.add_argument("--device", default="auto")
     p.add_argument("--json", default=None, help="write the report as JSON")
     p.add_argument("--plot", default=None, help="save a rate-distortion plot")
+    p.add_argument("--picks", nargs="+", default=None, help=_PICKS_HELP)
+    p.add_argument("--no-progress", action="store_true")
     _data_options(p)
     p.set_defaults(func=_evaluate)
     p = sub.add_parser("tokenize", help=_tokenize.__doc__,
@@ -256,6 +288,7 @@ def _build_parser():
     p.add_argument("--unknown", choices=("raise", "drop"), default="raise",
                    help="channels a codec that reads channel names (NeuroRVQ) does not know: "
                         "fail the recording, or drop them with a warning")
+    p.add_argument("--picks", nargs="+", default=None, help=_PICKS_HELP)
     p.add_argument("--jobs", type=int, default=1, help="processes on this machine")
     p.add_argument("--no-progress", action="store_true")
     _data_options(p)

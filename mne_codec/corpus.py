@@ -137,7 +137,8 @@ class _Worker:
         n_win, n_ch = tokens.codes.shape[:2]
         record = {"source": str(source), **_source_stamp(source), "shard": shard.name,
                   "n_windows": int(n_win), "n_channels": int(n_ch),
-                  "ch_names": tokens.ch_names, "sfreq": tokens.sfreq,
+                  "ch_names": tokens.ch_names,
+                  "left_out": self.tokenizer.ch_names_left_out_, "sfreq": tokens.sfreq,
                   "duration_s": float(raw.n_times / raw.info["sfreq"]),
                   "seconds": round(time.perf_counter() - t0, 3)}
         _write_json(record_path, record)
@@ -168,7 +169,7 @@ def _codec_header(codec, params):
 
 def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codebooks=None,
                     reject_by_annotation=True, resample=True, batch_size=256, device="auto",
-                    unknown="raise", n_jobs=1, prepare_raw=None, progress=True):
+                    unknown="raise", picks=None, n_jobs=1, prepare_raw=None, progress=True):
     """Tokenize many recordings into a folder of token shards.
 
     Parameters
@@ -179,8 +180,11 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
         Output folder (layout in the module documentation).
     codec : str | path-like
         Registered codec name or path.
-    window_s, n_codebooks, reject_by_annotation, resample, batch_size, device, unknown
-        As in :class:`~mne_codec.CodecTokenizer`. ``unknown`` matters for a
+    window_s, n_codebooks, reject_by_annotation, resample, batch_size, device, unknown, picks
+        As in :class:`~mne_codec.CodecTokenizer`. With ``picks=None``,
+        channels typed EEG whose names say they are not (ECG, A2-A1...) are
+        left out; each record of the manifest lists the channels coded
+        (``ch_names``) and those left out (``left_out``). ``unknown`` matters for a
         codec that reads channel names (NeuroRVQ): with ``"raise"`` a
         recording with a channel the codec does not know fails (and is listed
         in ``failed.jsonl``), with ``"drop"`` that channel is left out of its
@@ -197,7 +201,10 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
     -------
     summary : dict
         ``done`` (newly tokenized), ``skipped`` (already done), ``failed``
-        (records with the error), ``n_recordings``.
+        (records with the error), ``n_recordings``, and ``channels``: for each
+        distinct choice of channels among the recordings tokenized now, the
+        channels coded (``ch_names``), those left out (``left_out``) and the
+        number of recordings (``n_recordings``).
     """
     from .checkpoints import load_codec
 
@@ -214,7 +221,7 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
     model = load_codec(codec, verbose="ERROR")
     params = dict(window_s=window_s, n_codebooks=n_codebooks,
                   reject_by_annotation=reject_by_annotation, resample=resample,
-                  batch_size=batch_size, unknown=unknown)
+                  batch_size=batch_size, unknown=unknown, picks=picks)
     header = _codec_header(model, params)
     header_path = out_dir / "codec.json"
     if header_path.exists():
@@ -263,6 +270,11 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
             bar.update()
     bar.close()
     failed = [r for r in results if "error" in r]
+    channels = {}
+    for r in results:
+        if "error" not in r:
+            key = (tuple(r["ch_names"]), tuple(r["left_out"]))
+            channels[key] = channels.get(key, 0) + 1
     if failed:
         with open(out_dir / f"failed{'' if world == 1 else f'.rank{rank}'}.jsonl", "a") as fid:
             for r in failed:
@@ -271,7 +283,9 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
     if rank == 0:
         _write_manifest(out_dir, files, names)
     return {"n_recordings": len(files), "done": len(results) - len(failed),
-            "skipped": skipped, "failed": failed}
+            "skipped": skipped, "failed": failed,
+            "channels": [{"ch_names": list(k[0]), "left_out": list(k[1]), "n_recordings": n}
+                         for k, n in channels.items()]}
 
 
 def _barrier(world):

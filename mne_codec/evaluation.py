@@ -13,10 +13,12 @@ from ._validation import check_input
 from .baselines import dct_code, gaussian_rd_nmse
 from .checkpoints import load_codec
 from .inference import (
+    _progress,
     decode_named_windows,
     decode_windows,
     encode_named_windows,
     encode_windows,
+    show_progress,
 )
 from .preprocessing import band_limit, preprocess
 
@@ -37,7 +39,8 @@ def _read(source, prepare_raw):
 
 @verbose
 def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebooks=None,
-                   baselines=False, batch_size=256, device="auto", verbose=None):
+                   baselines=False, batch_size=256, device="auto", picks=None, progress=None,
+                   verbose=None):
     """Measure how well a codec reconstructs recordings, level by level.
 
     Every recording is cut into windows of ``window_s``; each window and channel
@@ -69,6 +72,14 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         Channel-windows per forward pass.
     device : str
         Device.
+    picks : str | list | None
+        Channels to evaluate, as in :class:`~mne_codec.CodecTokenizer`
+        (None: the EEG channels, less those whose names say they are not EEG).
+    progress : bool | None
+        Show progress bars (recordings encoded, levels decoded). None: as
+        MNE's ``verbose`` says (shown at ``"INFO"`` and below), so that
+        ``progress=True, verbose="WARNING"`` shows the bars without the
+        messages.
     %(verbose)s
 
     Returns
@@ -82,15 +93,24 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         ``prd``, ``pearson_r``, ``spectral_error``, ``band_nmse`` (per band) and
         ``usage``/``perplexity`` of each level's codes.
     """
+    with show_progress(progress):
+        return _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines,
+                         batch_size, device, picks)
+
+
+def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, batch_size, device,
+              picks):
     codec = load_codec(codec)
     levels = list(range(1, codec.max_codebooks + 1)) if n_codebooks is None else list(n_codebooks)
     named = codec.channel_policy == "named"
     # named codecs code a window's channels jointly: keep each recording's windows whole
     xs, codes, sides, names, side_bits = [], [], [], [], 0.0
+    sources = list(sources)
+    bar = _progress(len(sources), "Encoding recordings", unit="rec", leave=True, min_total=1)
     for source in sources:
         raw = _read(source, prepare_raw)
         prep = codec.preprocessing
-        w = check_input(raw, window_s=window_s, ch_types=prep.ch_types,
+        w = check_input(raw, window_s=window_s, ch_types=prep.ch_types, picks=picks,
                         continuous_filter=lambda d, sf: band_limit(d, sf, prep))
         x, _, _ = preprocess(w.data, w.sfreq, prep, band_limited=True, verbose=False)
         codec.set_num_codebooks(None)
@@ -110,7 +130,10 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
             x = x.reshape(-1, 1, x.shape[-1])
         xs.append(x)
         logger.info(f"{getattr(source, 'filenames', [source])[0]}: {w.data.shape[0]} windows "
-                    f"x {w.data.shape[1]} channels")
+                    f"x {w.data.shape[1]} channels"
+                    + (f"; left out as not EEG: {list(w.left_out)}" if w.left_out else ""))
+        bar.update()
+    bar.close()
 
     def decode(k):
         if not named:
@@ -124,6 +147,7 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
     x = np.concatenate([v.reshape(-1, 1, v.shape[-1]) for v in xs])
     duration_s = float(x.shape[0] * x.shape[-1] / codec.sfreq)
     rows = []
+    bar = _progress(len(levels), "Decoding levels", unit="level", leave=True, min_total=1)
     for k in levels:
         y = decode(k)
         nmse = metrics.nmse(x, y)
@@ -154,6 +178,8 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
                 metrics.nmse(signals, dct_code(signals, codec.sfreq, bps))))
             rows[-1]["bound_nmse"] = float(np.nanmean(gaussian_rd_nmse(signals, codec.sfreq,
                                                                        bps)))
+        bar.update()
+    bar.close()
     codec.set_num_codebooks(None)
     return dict(
         codec=dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
@@ -197,7 +223,7 @@ def format_report(report, title=None):
     return "\n".join(lines)
 
 
-def plot_rate_distortion(reports, fname=None):
+def plot_rate_distortion(reports, fname=None, *, ylabel="NMSE"):
     """Plot NMSE against bit rate for one or more reports.
 
     Parameters
@@ -206,6 +232,9 @@ def plot_rate_distortion(reports, fname=None):
         Label -> report of :func:`evaluate_codec`.
     fname : path-like | None
         Save the figure there if given.
+    ylabel : str
+        Label of the y-axis: say what was measured (e.g. ``"NMSE on the
+        validation recordings"``).
 
     Returns
     -------
@@ -224,7 +253,7 @@ def plot_rate_distortion(reports, fname=None):
                 suffix = f", {label}" if len(reports) > 1 else " (same bit rate)"
                 ax.plot(bps, [r[key] for r in report["levels"]], style, color=f"C{i}",
                         alpha=0.6, label=name + suffix)
-    ax.set(xlabel="bit/s per channel", ylabel="NMSE (validation)", yscale="log",
+    ax.set(xlabel="bit/s per channel", ylabel=ylabel, yscale="log",
            title=f"Rate-distortion, 1 to {len(report['levels'])} RVQ levels")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)

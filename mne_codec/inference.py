@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -32,10 +33,30 @@ def resolve_device(device="auto"):
     return dev
 
 
-def _progress(total, desc):
-    # follows MNE's verbose: shown at INFO and below, for more than one item
-    disable = total <= 1 or logger.level > 20
-    return tqdm(total=total, desc=desc, disable=disable, leave=False, unit="ch-win")
+#: progress bars: None follows MNE's verbose (shown at INFO and below); True or False
+_SHOW_PROGRESS = ContextVar("mne_codec_show_progress", default=None)
+
+
+@contextmanager
+def show_progress(progress):
+    """Show (True), hide (False) or let MNE's verbose decide (None) progress bars within."""
+    token = _SHOW_PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS.reset(token)
+
+
+def progress_enabled():
+    """Return whether progress bars show here (see :func:`show_progress`)."""
+    progress = _SHOW_PROGRESS.get()
+    return logger.level <= 20 if progress is None else bool(progress)
+
+
+def _progress(total, desc, unit="ch-win", leave=False, min_total=2):
+    # shown for at least min_total items, if progress_enabled()
+    disable = total < min_total or not progress_enabled()
+    return tqdm(total=total, desc=desc, disable=disable, leave=leave, unit=unit)
 
 
 def _check_batch_size(batch_size):

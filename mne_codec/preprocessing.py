@@ -163,6 +163,10 @@ def band_limit(data, sfreq, prep):
     return _band_pass(_notch(np.asarray(data, dtype=np.float64), sfreq, prep), sfreq, prep)
 
 
+#: pairs of rates whose resampling was announced in this process
+_RESAMPLING_SAID = set()
+
+
 @verbose
 def preprocess(data, sfreq, prep, *, resample=True, band_limited=False, verbose=None):
     """Bring windows of EEG in volts to what a codec reads.
@@ -177,7 +181,10 @@ def preprocess(data, sfreq, prep, *, resample=True, band_limited=False, verbose=
         The codec's preprocessing.
     resample : bool
         Whether resampling to ``prep.sfreq`` is allowed. If False and the
-        rates differ, a ValueError is raised.
+        rates differ, a ValueError is raised. If True, the resampling is
+        announced (at ``"INFO"``) once per process and pair of rates, not at
+        every call: a cross-validation calls this at every fit and transform
+        of every fold, on new estimators (clones).
     band_limited : bool
         The data were already filtered with :func:`band_limit` (e.g. a whole
         recording before windowing): skip the filters.
@@ -199,7 +206,11 @@ def preprocess(data, sfreq, prep, *, resample=True, band_limited=False, verbose=
         )
     x = data if band_limited else band_limit(data, sfreq, prep)
     if float(sfreq) != float(prep.sfreq):
-        logger.info(f"Resampling from {sfreq:g} Hz to the codec's {prep.sfreq:g} Hz.")
+        rates = (float(sfreq), float(prep.sfreq))
+        if rates not in _RESAMPLING_SAID:  # once per process: not at every fold and block
+            _RESAMPLING_SAID.add(rates)
+            logger.info(f"Resampling from {sfreq:g} Hz to the codec's {prep.sfreq:g} Hz "
+                        "(said once per pair of rates).")
         x = resample_to(x, sfreq, prep.sfreq)
     if prep.unit_scale != 1.0:
         x = x * prep.unit_scale

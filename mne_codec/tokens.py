@@ -194,6 +194,11 @@ class Tokens:
             Target file; ``.npz`` is appended if missing.
         overwrite : bool
             Overwrite an existing file.
+
+        Returns
+        -------
+        fname : Path
+            The file written; read it back with :meth:`Tokens.load`.
         """
         fname = Path(fname)
         if fname.suffix != ".npz":
@@ -209,6 +214,21 @@ class Tokens:
                      **extra)
         return fname
 
+    @classmethod
+    def load(cls, fname):
+        """Read tokens saved with :meth:`save` (the same as :func:`read_tokens`).
+
+        Parameters
+        ----------
+        fname : path-like
+            The ``.npz`` file; as in :meth:`save`, ``.npz`` may be left out.
+
+        Returns
+        -------
+        tokens : Tokens
+        """
+        return read_tokens(fname)
+
 
 def read_tokens(fname):
     """Read tokens saved with :meth:`Tokens.save`.
@@ -216,7 +236,7 @@ def read_tokens(fname):
     Parameters
     ----------
     fname : path-like
-        The ``.npz`` file.
+        The ``.npz`` file; as in :meth:`Tokens.save`, ``.npz`` may be left out.
 
     Returns
     -------
@@ -228,8 +248,15 @@ def read_tokens(fname):
         If the file is damaged or not an mne-codec token file, or its
         contents are inconsistent (e.g. a negative ``sfreq``, NaN scales,
         codes beyond the codec's codebook); a ValueError subclass.
+
+    See Also
+    --------
+    Tokens.load
     """
-    if not Path(fname).is_file():
+    fname = Path(fname)
+    if not fname.is_file() and fname.suffix != ".npz":
+        fname = fname.with_name(fname.name + ".npz")
+    if not fname.is_file():
         raise FileNotFoundError(f"No token file at {fname}")
     try:
         with np.load(fname, allow_pickle=False) as f:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
+from contextlib import ExitStack
 
 import numpy as np
 from mne import BaseEpochs
@@ -27,6 +27,7 @@ from .inference import (
     encode_windows,
     quantized_windows,
     resolve_device,
+    show_progress,
 )
 from .models import Codec
 from .preprocessing import band_limit, preprocess, restore
@@ -57,9 +58,11 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
-                 n_codebooks=None, unknown="raise", resample=True, device="auto",
-                 precision="fp32", batch_size=256, memory=None, verbose=None):
+                 n_codebooks=None, picks=None, unknown="raise", resample=True, device="auto",
+                 precision="fp32", batch_size=256, memory=None, progress=None, verbose=None):
         self.codec = codec
+        self.progress = progress
+        self.picks = picks
         self.chunk_s = chunk_s
         self.precision = precision
         self.unknown = unknown
@@ -73,7 +76,12 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def _log(self):
-        return use_log_level(self.verbose) if self.verbose is not None else nullcontext()
+        """Apply ``verbose`` (messages) and ``progress`` (bars) within."""
+        stack = ExitStack()
+        if self.verbose is not None:
+            stack.enter_context(use_log_level(self.verbose))
+        stack.enter_context(show_progress(self.progress))
+        return stack
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -108,7 +116,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             window_s, reject = X.n_times / X.info["sfreq"], False
         return iter_input(X, sfreq=self.sfreq, window_s=window_s, ch_types=prep.ch_types,
                           pad_tail=pad_tail, reject_by_annotation=reject,
-                          continuous_filter=continuous_filter)
+                          continuous_filter=continuous_filter, picks=self.picks)
 
     @property
     def _streamed(self):
@@ -147,6 +155,11 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                 self._check_names(w)
                 self.picks_ = np.asarray(codec.pick_channels(w.ch_names, self.unknown))
             self.n_codebooks_ = codec.n_codebooks
+            self.ch_names_left_out_ = list(w.left_out)
+            if w.left_out:
+                logger.info(f"Coding {len(w.ch_names)} channels; left out "
+                            f"{len(w.left_out)} typed EEG whose names say they are not EEG: "
+                            f"{list(w.left_out)} (choose the channels with picks=).")
             self.sfreq_ = w.sfreq
             self.ch_names_ = w.ch_names
             self.n_features_in_ = _n_features(w)
@@ -299,6 +312,7 @@ class CodecTokenizer(_CodecBase):
     %(window_s)s
     %(chunk_s)s
     %(n_codebooks)s
+    %(picks)s
     output : ``"histogram"`` | ``"embedding"`` | ``"tokens"``
         What :meth:`transform` returns:
 
@@ -323,6 +337,7 @@ class CodecTokenizer(_CodecBase):
     %(precision)s
     %(batch_size)s
     %(memory)s
+    %(progress)s
     %(verbose_est)s
 
     Attributes
@@ -344,14 +359,14 @@ class CodecTokenizer(_CodecBase):
     """
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
-                 n_codebooks=None, output="histogram", reject_by_annotation=True,
+                 n_codebooks=None, picks=None, output="histogram", reject_by_annotation=True,
                  unknown="raise", resample=True, device="auto", precision="fp32",
-                 batch_size=256, memory=None, verbose=None):
+                 batch_size=256, memory=None, progress=None, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, chunk_s=chunk_s,
-                         n_codebooks=n_codebooks,
+                         n_codebooks=n_codebooks, picks=picks,
                          unknown=unknown, resample=resample, device=device,
                          precision=precision, batch_size=batch_size, memory=memory,
-                         verbose=verbose)
+                         progress=progress, verbose=verbose)
         self.output = output
         self.reject_by_annotation = reject_by_annotation
 
@@ -467,12 +482,14 @@ class CodecReconstructor(_CodecBase):
     %(window_s)s
     %(chunk_s)s
     %(n_codebooks)s
+    %(picks)s
     %(unknown)s
     %(resample)s
     %(device)s
     %(precision)s
     %(batch_size)s
     %(memory)s
+    %(progress)s
     %(verbose_est)s
 
     Attributes
@@ -542,7 +559,8 @@ class CodecReconstructor(_CodecBase):
         if not hasattr(self, "codec_"):
             self.fit(inst)
         rec = self.transform(inst)
-        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types)[self.picks_]
+        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types,
+                            self.picks)[self.picks_]
         out = inst.copy().load_data()
         if isinstance(out, BaseRaw):
             out._data[picks] = rec

@@ -38,11 +38,32 @@ def test_train_then_evaluate(tmp_path, shared_data, capsys, one_thread):
     assert (out / "final" / "model.safetensors").exists()
     assert (out / "log_train.csv").exists() and (out / "log_val.csv").exists()
     capsys.readouterr()
-    report = tmp_path / "report.json"
-    assert main(["evaluate", str(eeg / "S002/S002R04.edf"), "--codec", str(out / "final"),
-                 "--eegbci-names", "--json", str(report), "--window-s", "4"]) == 0
-    text = capsys.readouterr().out
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mne_codec import evaluation
+
+    labels = []
+
+    def plot(*args, ylabel, **kwargs):
+        fig = plot_rate_distortion(*args, ylabel=ylabel, **kwargs)
+        labels.append(fig.axes[0].get_ylabel())
+        return fig
+
+    plot_rate_distortion = evaluation.plot_rate_distortion
+    report, plot_file = tmp_path / "report.json", tmp_path / "rd.png"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(evaluation, "plot_rate_distortion", plot)
+        assert main(["evaluate", str(eeg / "S002/S002R04.edf"), "--codec", str(out / "final"),
+                     "--eegbci-names", "--json", str(report), "--window-s", "4",
+                     "--plot", str(plot_file)]) == 0
+    captured = capsys.readouterr()
+    text = captured.out
     assert "| levels | bit/s | NMSE |" in text
+    # progress bars (stderr) although messages are silenced; where the outputs went
+    assert "Encoding recordings" in captured.err and "Decoding levels" in captured.err
+    assert f"Report written to {report}" in text and f"Plot written to {plot_file}" in text
+    assert labels == ["NMSE on S002R04.edf"] and plot_file.stat().st_size > 5000
     rep = json.loads(report.read_text())
     assert [r["n_codebooks"] for r in rep["levels"]] == [1, 2]
     assert rep["n_signals"] == 64 * 30  # 123 s of 64 channels in 4 s windows
@@ -66,3 +87,15 @@ def test_plot_training_log(tmp_path, shared_data, one_thread):
     assert "loss" in train and any(k.endswith("nmse_6") for k in val)
     plot_log(out, tmp_path / "log.png")
     assert (tmp_path / "log.png").stat().st_size > 5000
+
+
+def test_evaluate_leaves_out_non_eeg_unless_picked(rng, tiny_codec):
+    import mne
+
+    from mne_codec.evaluation import evaluate_codec
+
+    info = mne.create_info(["Fp1", "Cz", "ECG ECG"], 100.0, "eeg")
+    raw = mne.io.RawArray(1e-5 * rng.standard_normal((3, 800)), info, verbose=False)
+    kw = dict(window_s=2.0, n_codebooks=[1], progress=False, verbose="ERROR")
+    assert evaluate_codec(tiny_codec, [raw], **kw)["n_signals"] == 2 * 4
+    assert evaluate_codec(tiny_codec, [raw], picks="eeg", **kw)["n_signals"] == 3 * 4

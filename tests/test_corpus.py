@@ -89,6 +89,27 @@ def test_cli_tokenize_with_channel_options(corpus, tmp_path, capsys):
     assert read_tokens(shard).codes.shape[1] == 19  # ECG retyped, A2-A1 dropped
 
 
+def test_cli_tokenize_says_which_channels_it_codes(corpus, tmp_path, capsys):
+    """eegmat types ECG and A2-A1 as EEG: left out by default, on screen and in the manifest."""
+    root, codec_dir = corpus
+    eegmat = root / "sub-02" / "eeg" / "sub-02_task-arithmetic_eeg.edf"
+    args = [str(eegmat), "--codec", str(codec_dir), "--window-s", "4", "--no-progress"]
+    assert main(["tokenize", *args, "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "coded 19 channels (EEG Fp1, " in out
+    assert "left out as not EEG: EEG A2-A1, ECG ECG" in out and "--picks" in out
+    (record,) = [json.loads(line) for line in (tmp_path / "o" / "manifest.jsonl").open()]
+    assert record["n_channels"] == 19 and "ECG ECG" not in record["ch_names"]
+    assert record["left_out"] == ["EEG A2-A1", "ECG ECG"]
+    # --picks chooses: every channel typed EEG, or named ones
+    assert main(["tokenize", *args, "--out", str(tmp_path / "p"), "--picks", "eeg"]) == 0
+    assert "coded 21 channels" in capsys.readouterr().out
+    summary = tokenize_corpus([eegmat], tmp_path / "q", codec=codec_dir, window_s=4.0,
+                              picks=["EEG Cz", "EEG Pz"], progress=False)
+    assert summary["channels"] == [{"ch_names": ["EEG Cz", "EEG Pz"], "left_out": [],
+                                    "n_recordings": 1}]
+
+
 def test_torchrun_ranks_take_their_own_recordings(corpus, tmp_path):
     root, codec_dir = corpus
     out = tmp_path / "ranks"

@@ -20,6 +20,32 @@ def test_import_is_light():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("command", ["--help", "list"])
+def test_cli_starts_without_torch(command):
+    """``mne-codec --help`` and ``list`` import neither torch nor scikit-learn."""
+    code = ("import sys, runpy; sys.argv = ['mne-codec', sys.argv[1]]\n"
+            "try:\n    runpy.run_module('mne_codec.cli', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'sklearn', 'braindecode') if m in sys.modules]\n"
+            "print('HEAVY', heavy, file=sys.stderr); sys.exit(1 if heavy else 0)")
+    proc = subprocess.run([sys.executable, "-c", code, command], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "HEAVY []" in proc.stderr
+
+
+def test_lazy_top_level():
+    """The lazy package still exposes its names, in ``dir()`` and ``__all__``."""
+    from mne_codec import CodecTokenizer, Tokens
+    from mne_codec.transformers import CodecTokenizer as direct
+
+    assert CodecTokenizer is direct and Tokens is mne_codec.tokens.Tokens
+    assert set(mne_codec.__all__) <= set(dir(mne_codec))
+    for name in mne_codec.__all__:
+        assert getattr(mne_codec, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        mne_codec.nope  # noqa: B018
+
+
 def test_version_and_sys_info():
     assert isinstance(mne_codec.__version__, str)
     out = io.StringIO()
@@ -56,7 +82,9 @@ def test_cli_list(capsys):
     from mne_codec.cli import main
 
     assert main(["list"]) == 0
-    assert "biocodec-eeg-mne" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "biocodec-eeg-mne (default)\n    biocodec; shipped (" in out
+    assert "needs a download" in out and "licence: CC BY-NC 4.0" in out
 
 
 def test_metrics_on_known_signals(rng):

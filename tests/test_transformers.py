@@ -142,6 +142,13 @@ def test_token_file_round_trip(tmp_path, small_epochs, ref_codec):
     np.testing.assert_array_equal(tok.inverse_transform(again), tok.inverse_transform(tokens))
     with pytest.raises(FileExistsError):
         tokens.save(fname)
+    # Tokens.load is the counterpart of save, and takes the name save was given
+    assert tokens.save(tmp_path / "tok2") == tmp_path / "tok2.npz"
+    for loaded in (Tokens.load(fname), Tokens.load(tmp_path / "tok2")):
+        np.testing.assert_array_equal(loaded.codes, tokens.codes)
+        assert loaded.ch_names == tokens.ch_names
+    with pytest.raises(FileNotFoundError, match="No token file"):
+        Tokens.load(tmp_path / "missing")
     assert again.side is None  # a channel-independent codec sends no side information
     # version-1 files (written before side information existed) still read; files of
     # a newer format are refused
@@ -458,3 +465,69 @@ def test_memory_cache_tokenizes_each_window_once_across_folds(small_epochs, ref_
                            memory=str(tmp_path)).fit(X).transform(X)
     np.testing.assert_array_equal(again, plain.codes)
     assert sum(encoded) == len(X) + 3
+
+
+def test_non_eeg_names_left_out_unless_picked(tiny_codec, rng):
+    """Channels typed EEG whose names say otherwise are not coded by default."""
+    from mne_codec.channels import non_eeg_channels
+
+    eeg = ["Fc5.", "C3..", "Iz..", "EEG Fp1-REF", "FP1-LE", "Fp1-A1", "EEG T3", "Cz", "E12",
+           "AFF1h", "EEG 001"]
+    non_eeg = ["ECG ECG", "EEG A2-A1", "A1", "M2", "EKG", "HEOG", "VEOGL", "EMG chin",
+               "Status", "STI 014", "TRIGGER", "Fp1-F7"]
+    assert non_eeg_channels(eeg + non_eeg) == non_eeg
+    # every name of MNE's 10-05 montage and of the EEGBCI files is EEG, but the ear and
+    # mastoid references; BioSemi's A1...A32 and B1...B32 are EEG too
+    for kind in ("colin27_1005", "biosemi128"):
+        names = mne.channels.make_standard_montage(kind).ch_names
+        assert set(non_eeg_channels(names)) <= {"A1", "A2", "M1", "M2"}
+        assert kind == "colin27_1005" or non_eeg_channels(names) == []
+
+    names = ["Fp1", "Cz", "EEG A2-A1", "ECG ECG", "O1"]
+    info = mne.create_info(names, 100.0, "eeg")
+    raw = mne.io.RawArray(1e-5 * rng.standard_normal((5, 800)), info, verbose=False)
+    with mne.utils.catch_logging(verbose="INFO") as log:
+        tok = CodecTokenizer(tiny_codec, window_s=2.0, output="tokens").fit(raw)
+        log = log.getvalue()
+    assert tok.ch_names_ == ["Fp1", "Cz", "O1"]
+    assert tok.ch_names_left_out_ == ["EEG A2-A1", "ECG ECG"]
+    assert "left out 2 typed EEG" in log and "picks=" in log
+    assert tok.tokenize(raw).ch_names == ["Fp1", "Cz", "O1"]
+    # picks choose, as MNE's picks: by type (every channel typed EEG) or by name
+    assert CodecTokenizer(tiny_codec, window_s=2.0, picks="eeg").fit(raw).ch_names_ == names
+    tok = CodecTokenizer(tiny_codec, window_s=2.0, picks=["Cz", "ECG ECG"]).fit(raw)
+    assert tok.ch_names_ == ["Cz", "ECG ECG"] and tok.ch_names_left_out_ == []
+    # the reconstruction leaves channels it did not code untouched
+    out = CodecReconstructor(tiny_codec, window_s=2.0).reconstruct(raw)
+    np.testing.assert_array_equal(out.get_data(picks="ECG ECG"), raw.get_data(picks="ECG ECG"))
+    assert not np.allclose(out.get_data(picks="Cz"), raw.get_data(picks="Cz"))
+    # all-EEG montages are coded whole, as before
+    raw.drop_channels(["EEG A2-A1", "ECG ECG"])
+    assert CodecTokenizer(tiny_codec, window_s=2.0).fit(raw).ch_names_left_out_ == []
+    only = mne.io.RawArray(np.zeros((1, 800)), mne.create_info(["ECG"], 100.0, "eeg"),
+                           verbose=False)
+    with pytest.raises(ValueError, match="left out as not EEG by their names"):
+        CodecTokenizer(tiny_codec, window_s=2.0).fit(only)
+
+
+def test_resampling_said_once_and_progress_bars_kept(small_epochs, tiny_codec, monkeypatch,
+                                                     capsys):
+    """The resampling notice is said once per process; verbose and progress are apart."""
+    from mne_codec import preprocessing
+
+    monkeypatch.setattr(preprocessing, "_RESAMPLING_SAID", set())
+    epochs = small_epochs[:4]
+    tok = CodecTokenizer(tiny_codec, output="tokens", verbose="INFO", progress=False)
+    with mne.utils.catch_logging(verbose="INFO") as log:
+        for est in (tok, clone(tok)):  # two folds of a cross-validation
+            est.fit(epochs).transform(epochs)
+        log = log.getvalue()
+    assert log.count("Resampling from 160 Hz") == 1, log
+    assert capsys.readouterr().err == ""  # progress=False: no bar even at INFO
+    # silenced messages, bars kept
+    CodecTokenizer(tiny_codec, output="tokens", verbose="WARNING",
+                   progress=True).fit(epochs).transform(epochs)
+    assert "Encoding" in capsys.readouterr().err
+    # the default follows verbose, as before
+    CodecTokenizer(tiny_codec, output="tokens", verbose="WARNING").fit(epochs).transform(epochs)
+    assert capsys.readouterr().err == ""

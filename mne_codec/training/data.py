@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .._validation import _pick_types
 from ..preprocessing import Preprocessing, preprocess
 
 __all__ = ["MontageCrops", "RecordingCrops", "fixed_crops", "fixed_montage_crops",
@@ -72,7 +73,9 @@ def load_recording(source, preprocessing, prepare_raw=None, *, return_ch_names=F
     if prepare_raw is not None:
         out = prepare_raw(raw)
         raw = raw if out is None else out
-    raw.pick(list(prep.ch_types), exclude="bads")
+    # the codec's types, less channels whose names say they are not EEG (ECG, A2-A1...)
+    raw.pick([p for p in _pick_types(raw.info, prep.ch_types)
+              if raw.ch_names[p] not in raw.info["bads"]])
     x, _, _ = preprocess(raw.get_data()[None], raw.info["sfreq"], prep, verbose=False)
     return (x[0], list(raw.ch_names)) if return_ch_names else x[0]
 
