@@ -17,6 +17,7 @@ _LAZY = {
     "CodecReconstructor": "transformers",
     "Tokens": "tokens",
     "read_tokens": "tokens",
+    "TokenFileError": "tokens",
     "list_codecs": "_registry",
     "load_codec": "checkpoints",
     "save_codec": "checkpoints",
