@@ -282,6 +282,17 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                       sfreq=w.sfreq, n_times=w.data.shape[-1], n_times_codec=x.shape[-1],
                       onsets_s=w.onsets_s, codec=self._codec_info(), side=side)
 
+    def _check_same_codec(self, tokens):
+        theirs = tokens.codec.get("fingerprint")
+        ours = self.codec_.fingerprint()
+        if theirs is not None and theirs != ours:
+            raise ValueError(
+                f"These tokens were written by codec {tokens.codec.get('name')!r} "
+                f"(fingerprint {theirs}), not by this estimator's {self.codec_.name!r} "
+                f"(fingerprint {ours}): decoding them with another codec gives a wrong "
+                "signal. Use the codec that wrote them, or pass check_codec=False."
+            )
+
     def _decode_tokens(self, tokens):
         codec = self.codec_
         if self._named:
@@ -422,7 +433,7 @@ class CodecTokenizer(_CodecBase):
                                   device=self.device)
         return z.mean(-1).reshape(len(z), -1)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X, *, check_codec=True):
         """Decode tokens back to signals.
 
         Parameters
@@ -431,6 +442,11 @@ class CodecTokenizer(_CodecBase):
             A :class:`~mne_codec.Tokens` (returns volts at the input rate) or
             bare codes (returns the codec's scaled units at the input rate, as
             the amplitude statistics are not part of the codes).
+        check_codec : bool
+            Refuse Tokens written by another codec (their ``codec``
+            fingerprint differs from this codec's): another codec's decoder
+            turns them into a wrong signal without any error. Pass False to
+            decode them anyway.
 
         Returns
         -------
@@ -439,6 +455,8 @@ class CodecTokenizer(_CodecBase):
         check_is_fitted(self, "codec_")
         with self._log():
             if isinstance(X, Tokens):
+                if check_codec:
+                    self._check_same_codec(X)
                 return self._decode_tokens(X)
             codes = np.asarray(X)
             if codes.ndim != 4:

@@ -101,3 +101,15 @@ def test_damaged_cache_entries_are_recomputed(tmp_path):
 
     assert cache.load("cd" + "0" * 38, check=in_range) is None
     assert cache.load("cd" + "0" * 38) is not None  # without a check it loads as it is
+
+
+def test_tokens_of_another_codec_are_refused(rng):
+    X = rng.standard_normal((2, 2, 300)) * 1e-5
+    tok = CodecTokenizer(TINY, sfreq=100.0).fit(X)
+    tokens = tok.tokenize(X)
+    other = CodecTokenizer(make_tiny_codec(seed=1), sfreq=100.0).fit(X)
+    with pytest.raises(ValueError, match="written by codec .* check_codec=False"):
+        other.inverse_transform(tokens)
+    assert other.inverse_transform(tokens, check_codec=False).shape == X.shape  # override
+    np.testing.assert_allclose(tok.inverse_transform(tokens),
+                               tok.inverse_transform(tokens, check_codec=False))
