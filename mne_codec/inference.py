@@ -219,8 +219,8 @@ def _run_batches(codec, mode, n_items, n_times, batch_size, dev, step, desc, pre
         return
     too_big = MemoryError(f"Out of memory on {dev} with a single channel-window of {n_times} "
                           "samples. Use shorter windows (window_s) or another device.")
-    try:
-        batch = _fit_batch(codec, mode, n_times, batch_size, dev)
+    try:  # never more than there is: 2 windows need 2 windows' memory, not batch_size's
+        batch = _fit_batch(codec, mode, n_times, min(batch_size, n_items), dev)
     except (torch.cuda.OutOfMemoryError, RuntimeError) as err:  # in the one-item probe
         if not _is_oom(err):
             raise

@@ -113,3 +113,18 @@ def test_tokens_of_another_codec_are_refused(rng):
     assert other.inverse_transform(tokens, check_codec=False).shape == X.shape  # override
     np.testing.assert_allclose(tok.inverse_transform(tokens),
                                tok.inverse_transform(tokens, check_codec=False))
+
+
+def test_batch_is_capped_at_the_number_of_windows(rng, monkeypatch):
+    """Two channel-windows need two windows' memory, whatever batch_size says."""
+    import mne_codec.inference as inference
+
+    codec = TINY.eval()
+    x = rng.standard_normal((1, 2, 400)).astype(np.float32)
+    per_item = inference._bytes_per_sample(codec, "encode") * 400
+    monkeypatch.setattr(inference, "_available_bytes",
+                        lambda dev: int(2.5 * per_item / inference._MEMORY_FRACTION))
+    codes = inference.encode_windows(codec, x, batch_size=256)
+    assert codes.shape[:2] == (1, 2)
+    with pytest.raises(MemoryError, match="Use batch_size=2 or less"):
+        inference.encode_windows(codec, np.concatenate([x] * 3), batch_size=256)
