@@ -146,6 +146,14 @@ def _load_strict(model, state, source):
             f"{source} does not match the model: {len(bad)} tensors have other shapes, "
             f"e.g. {k}: {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)}."
         )
+    # NaN or inf weights load without complaint and code everything as one code
+    broken = [k for k, v in state.items()
+              if torch.is_floating_point(v) and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise CheckpointError(
+            f"{source} holds non-finite values (NaN or inf) in {len(broken)} tensors, e.g. "
+            f"{broken[:3]}: the file is damaged or its training diverged."
+        )
     model.load_state_dict(state, strict=True)
     return model
 

@@ -128,3 +128,20 @@ def test_batch_is_capped_at_the_number_of_windows(rng, monkeypatch):
     assert codes.shape[:2] == (1, 2)
     with pytest.raises(MemoryError, match="Use batch_size=2 or less"):
         inference.encode_windows(codec, np.concatenate([x] * 3), batch_size=256)
+
+
+def test_checkpoint_with_non_finite_weights_is_refused(tmp_path):
+    """A diverged training run saves NaN weights with a valid checksum: refuse them."""
+    import copy
+
+    import torch
+
+    from mne_codec.checkpoints import CheckpointError, load_codec, save_codec
+
+    bad = copy.deepcopy(TINY)
+    name, param = next(iter(bad.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[0] = float("nan")
+    path = save_codec(bad, tmp_path / "diverged")
+    with pytest.raises(CheckpointError, match="non-finite values"):
+        load_codec(path)
