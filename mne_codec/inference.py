@@ -28,6 +28,8 @@ def resolve_device(device="auto"):
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"Invalid device {device!r}: {err}") from err
+    if dev.type not in ("cpu", "cuda", "mps"):  # e.g. "meta" holds no data to code
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {device!r}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but CUDA is not available.")
     return dev

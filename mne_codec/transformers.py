@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from contextlib import ExitStack
+from pathlib import Path
 
 import numpy as np
 from mne import BaseEpochs
@@ -47,6 +48,23 @@ def _load_codec_copy(codec):
     if key not in _CODEC_CACHE:
         _CODEC_CACHE[key] = load_codec(codec, verbose=False).prepare_for_inference()
     return copy.deepcopy(_CODEC_CACHE[key])
+
+
+def _positive_number_or_none(value):
+    if value is None:
+        return True
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return False
+    return bool(np.isfinite(value) and value > 0)
+
+
+def _check_band_fits(prep, sfreq):
+    """Refuse a rate whose Nyquist frequency is below the codec's high-pass edge."""
+    if prep.l_freq is not None and sfreq / 2.0 <= prep.l_freq:
+        band = f"{prep.l_freq:g}-{prep.h_freq:g} Hz" if prep.h_freq else f">{prep.l_freq:g} Hz"
+        raise ValueError(
+            f"Data sampled at {sfreq:g} Hz cannot hold the codec's {band} band (Nyquist "
+            f"{sfreq / 2:g} Hz). Is sfreq in Hz (not kHz)?")
 
 
 def _n_features(w):
@@ -93,10 +111,21 @@ class _CodecBase(TransformerMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------
     def _check_params(self):
-        if self.window_s is not None and not (
-                isinstance(self.window_s, (int, float)) and self.window_s > 0):
-            raise ValueError(f"window_s must be a positive number or None, got "
-                             f"{self.window_s!r}")
+        # every parameter is checked here, before any data is read or codec loaded
+        for name in ("window_s", "sfreq", "chunk_s"):
+            if not _positive_number_or_none(getattr(self, name)):
+                raise ValueError(f"{name} must be a positive finite number or None, got "
+                                 f"{getattr(self, name)!r}")
+        n = self.n_codebooks
+        if n is not None and (isinstance(n, (bool, np.bool_))
+                              or not isinstance(n, (int, np.integer)) or n < 1):
+            raise ValueError(f"n_codebooks must be a positive integer or None, got {n!r}")
+        if isinstance(self.codec, (str, Path)) and not str(self.codec).strip():
+            raise ValueError("codec is empty: give a registered name (mne-codec list), a "
+                             "path, or 'default'.")
+        if not isinstance(self.batch_size, (int, np.integer)) or isinstance(
+                self.batch_size, (bool, np.bool_)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if self.unknown not in ("raise", "drop"):
             raise ValueError(f"unknown must be 'raise' or 'drop', got {self.unknown!r}")
         if not isinstance(self.resample, (bool, np.bool_)):
@@ -160,6 +189,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                 logger.info(f"Coding {len(w.ch_names)} channels; left out "
                             f"{len(w.left_out)} typed EEG whose names say they are not EEG: "
                             f"{list(w.left_out)} (choose the channels with picks=).")
+            _check_band_fits(codec.preprocessing, w.sfreq)
             self.sfreq_ = w.sfreq
             self.ch_names_ = w.ch_names
             self.n_features_in_ = _n_features(w)

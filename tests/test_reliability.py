@@ -145,3 +145,21 @@ def test_checkpoint_with_non_finite_weights_is_refused(tmp_path):
     path = save_codec(bad, tmp_path / "diverged")
     with pytest.raises(CheckpointError, match="non-finite values"):
         load_codec(path)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(sfreq=float("nan")), "sfreq must be a positive finite"),
+    (dict(sfreq=0.16), r"0.16 Hz cannot hold the codec's 1-30 Hz band .*kHz"),
+    (dict(window_s=float("inf")), "window_s must be a positive finite"),
+    (dict(n_codebooks=2.5), "n_codebooks must be a positive integer"),
+    (dict(n_codebooks="3"), "n_codebooks must be a positive integer"),
+    (dict(n_codebooks=True), "n_codebooks must be a positive integer"),
+    (dict(codec=""), "codec is empty"),
+    (dict(device="meta"), "device"),
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+])
+def test_bad_parameters_fail_in_fit_naming_the_parameter(rng, params, match):
+    X = rng.standard_normal((2, 2, 400)) * 1e-5
+    kwargs = {"codec": TINY, "sfreq": 100.0, **params}
+    with pytest.raises(ValueError, match=match):
+        CodecTokenizer(**kwargs).fit(X)
