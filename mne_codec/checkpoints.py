@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -119,14 +120,69 @@ def save_codec(codec, path, meta=None):
 
 
 def _build(family, config_dict):
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise CheckpointError(f"Unknown codec family {family!r}; known: {sorted(FAMILIES)}")
     model_cls, config_cls = FAMILIES[family]
+    if not isinstance(config_dict, dict):
+        raise CheckpointError(f"Invalid {family} config: a dict is needed, got "
+                              f"{type(config_dict).__name__}")
     try:
         config = config_cls.from_dict(config_dict)
-    except (TypeError, KeyError) as err:
+    except (TypeError, KeyError, ValueError) as err:
         raise CheckpointError(f"Invalid {family} config: {err}") from err
-    return model_cls(config)
+    _check_config(config, family)
+    try:
+        return model_cls(config)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"Invalid {family} config: {err}") from err
+
+
+def _check_config(config, where):
+    """Check every field of a config dataclass against the kind of its default.
+
+    A field whose default is a positive integer (sizes, counts, rates) must be a
+    positive integer, one defaulting to 0 a non-negative integer, a float a
+    finite number >= 0 (> 0 for rates), a tuple of positive integers (strides) the
+    same; nested configs (``rvq``, ``preprocessing``) are checked alike. So a
+    config that would fail deep inside torch fails at load, naming its field.
+    """
+    from dataclasses import MISSING, fields, is_dataclass
+
+    for f in fields(config):
+        value = getattr(config, f.name)
+        name = f"{where}.{f.name}"
+        if is_dataclass(value):
+            _check_config(value, name)
+            continue
+        default = f.default if f.default_factory is MISSING else f.default_factory()
+        if default is MISSING or default is None or value is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+            need = "a bool"
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= min(
+                default, 1)
+            need = "a positive integer" if default >= 1 else "an integer >= 0"
+        elif isinstance(default, float):
+            # rates must be positive; other floats (dropouts, weights) may be 0
+            rate = "sfreq" in f.name
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and math.isfinite(value) and (value > 0 if rate else value >= 0))
+            need = "a positive number" if rate else "a number >= 0"
+        elif isinstance(default, tuple) and default and all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in default):
+            ok = isinstance(value, tuple) and all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+            need = "a list of positive integers"
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+            need = "a string"
+        else:
+            continue
+        if not ok:
+            raise CheckpointError(f"Invalid config field {name}: {need} is needed, got "
+                                  f"{value!r}")
 
 
 def _load_strict(model, state, source):

@@ -163,3 +163,24 @@ def test_bad_parameters_fail_in_fit_naming_the_parameter(rng, params, match):
     kwargs = {"codec": TINY, "sfreq": 100.0, **params}
     with pytest.raises(ValueError, match=match):
         CodecTokenizer(**kwargs).fit(X)
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["config"]["rvq"].update(codebook_size=-5), "rvq.codebook_size"),
+    (lambda d: d["config"]["rvq"].update(codebook_size=0), "rvq.codebook_size"),
+    (lambda d: d["config"]["rvq"].update(n_codebooks=0), "rvq.n_codebooks"),
+    (lambda d: d["config"]["rvq"].update(n_codebooks=-2), "rvq.n_codebooks"),
+    (lambda d: d["config"]["rvq"].update(n_codebooks="six"), "rvq.n_codebooks"),
+    (lambda d: d["config"].update(ratios=[-1, 2]), "ratios"),
+    (lambda d: d["config"]["preprocessing"].update(sfreq=-250), "preprocessing.sfreq"),
+    (lambda d: d.update(family=["biocodec"]), "family"),
+])
+def test_bad_config_fields_are_named_at_load(tmp_path, edit, field):
+    from mne_codec.checkpoints import CheckpointError, load_codec, save_codec
+
+    path = save_codec(TINY, tmp_path / "tiny")
+    doc = json.loads((path / "config.json").read_text())
+    edit(doc)
+    (path / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match=field.replace(".", r"\.")):
+        load_codec(path)
