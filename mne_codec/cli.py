@@ -201,6 +201,8 @@ def _tokenize(args):
         print("  (choose the channels with --picks; the manifest lists them per recording)")
     for record in summary["failed"]:
         print(f"  FAILED {record['source']}: {record['error']}")
+    for record in summary["partial"]:
+        print(f"  PARTIAL {record['source']}: {'; '.join(record['warnings'])}")
     return 1 if summary["failed"] else 0
 
 

@@ -18,8 +18,10 @@ Output folder layout (format version 1)::
 with ``/`` replaced by ``__`` (a file given directly: its name), plus a short
 hash of its full path where two recordings would get the same name. Shards are
 written atomically, so a run that is interrupted and started again skips the
-recordings whose shard and record exist (and whose source has not changed) and
-does the rest.
+recordings whose shard and record exist, whose source has not changed and whose
+shard still has the size and sha256 its record holds, and does the rest. A
+shard name that another recording's shard holds already in the folder (the
+same file name from an earlier run over other folders) is an error.
 
 Work is spread over ``n_jobs`` processes on one machine, and over the ranks
 of ``torchrun`` (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``): rank ``r`` takes
@@ -33,6 +35,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 from ._io import atomic_path
@@ -97,14 +100,44 @@ def _source_stamp(path):
     return {"size": st.st_size, "mtime": st.st_mtime}
 
 
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_record(record_path):
+    try:
+        return json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _is_done(source, shard, record_path):
+    """Whether the shard of ``source`` is whole: its source unchanged, its bytes verified."""
     if not (shard.exists() and record_path.exists()):
         return False
-    try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError):
+    record = _read_record(record_path)
+    if record is None or record.get("source") != str(source):
         return False
-    return all(record.get(k) == v for k, v in _source_stamp(source).items())
+    if not all(record.get(k) == v for k, v in _source_stamp(source).items()):
+        return False
+    # a shard damaged after its run (truncated, overwritten) is done again
+    return (record.get("shard_size") == shard.stat().st_size
+            and record.get("shard_sha256") == _file_sha256(shard))
+
+
+def _check_collision(source, record_path):
+    """Refuse a shard name that another recording's shard in this folder holds already."""
+    record = _read_record(record_path) if record_path.exists() else None
+    if record is not None and record.get("source") not in (None, str(source)):
+        raise ValueError(
+            f"{source} would be written to shard {record_path.stem!r}, which holds "
+            f"{record['source']} already (two recordings of the same name from different "
+            "runs). Tokenize them in one run (the names are then told apart) or into "
+            "another folder.")
 
 
 class _Worker:
@@ -127,7 +160,11 @@ class _Worker:
         source, shard, record_path = job
         t0 = time.perf_counter()
         try:
-            raw = mne.io.read_raw(source, preload=False, verbose="ERROR")
+            # the reader's warnings say when a file holds less than its header claims
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                raw = mne.io.read_raw(source, preload=False, verbose="WARNING")
+            read_warnings = sorted({str(w.message) for w in caught})
             if self.prepare_raw is not None:
                 raw = self.prepare_raw(raw) or raw
             tokens = self.tokenizer.fit(raw).tokenize(raw)
@@ -135,7 +172,10 @@ class _Worker:
         except Exception as err:  # one bad recording must not stop a corpus
             return {"source": str(source), "error": f"{type(err).__name__}: {err}"}
         n_win, n_ch = tokens.codes.shape[:2]
+        partial = [m for m in read_warnings if "does not match the file size" in m]
         record = {"source": str(source), **_source_stamp(source), "shard": shard.name,
+                  "shard_size": shard.stat().st_size, "shard_sha256": _file_sha256(shard),
+                  "partial": bool(partial), "warnings": read_warnings,
                   "n_windows": int(n_win), "n_channels": int(n_ch),
                   "ch_names": tokens.ch_names,
                   "left_out": self.tokenizer.ch_names_left_out_, "sfreq": tokens.sfreq,
@@ -200,8 +240,12 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
     Returns
     -------
     summary : dict
-        ``done`` (newly tokenized), ``skipped`` (already done), ``failed``
-        (records with the error), ``n_recordings``, and ``channels``: for each
+        ``done`` (newly tokenized), ``skipped`` (already done, their shards
+        verified), ``failed`` (records with the error), ``partial`` (records
+        of recordings whose file holds less than its header says, e.g. a
+        truncated EDF: their shard has what could be read, and the record
+        says ``"partial": true`` with the reader's ``warnings``),
+        ``n_recordings``, and ``channels``: for each
         distinct choice of channels among the recordings tokenized now, the
         channels coded (``ch_names``), those left out (``left_out``) and the
         number of recordings (``n_recordings``).
@@ -243,6 +287,7 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
             continue
         shard = shards / f"{names[source]}.tokens.npz"
         record = shards / f"{names[source]}.json"
+        _check_collision(source, record)
         if _is_done(source, shard, record):
             skipped += 1
         else:
@@ -270,6 +315,7 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
             bar.update()
     bar.close()
     failed = [r for r in results if "error" in r]
+    partial = [r for r in results if r.get("partial")]
     channels = {}
     for r in results:
         if "error" not in r:
@@ -281,9 +327,9 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
                 fid.write(json.dumps(r) + "\n")
     _barrier(world)
     if rank == 0:
-        _write_manifest(out_dir, files, names)
+        _write_manifest(out_dir)
     return {"n_recordings": len(files), "done": len(results) - len(failed),
-            "skipped": skipped, "failed": failed,
+            "skipped": skipped, "failed": failed, "partial": partial,
             "channels": [{"ch_names": list(k[0]), "left_out": list(k[1]), "n_recordings": n}
                          for k, n in channels.items()]}
 
@@ -298,11 +344,12 @@ def _barrier(world):
     dist.barrier()
 
 
-def _write_manifest(out_dir, files, names):
+def _write_manifest(out_dir):
+    # every recording of the folder, from this run and earlier ones into the same folder
     lines = []
-    for source in files:
-        record = out_dir / "shards" / f"{names[source]}.json"
-        if record.exists():
-            lines.append(json.dumps(json.loads(record.read_text())))
+    for record_path in sorted((out_dir / "shards").glob("*.json")):
+        record = _read_record(record_path)
+        if record is not None:
+            lines.append(json.dumps(record))
     with atomic_path(out_dir / "manifest.jsonl") as tmp:
         tmp.write_text("".join(line + "\n" for line in lines))

@@ -184,3 +184,73 @@ def test_bad_config_fields_are_named_at_load(tmp_path, edit, field):
     (path / "config.json").write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match=field.replace(".", r"\.")):
         load_codec(path)
+
+
+# -- corpus: no lost shards ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_sites(shared_data, tmp_path_factory):
+    """Two folders each holding a different recording named S001R01.edf, and a codec."""
+    import shutil
+
+    from mne_codec import save_codec
+
+    root = tmp_path_factory.mktemp("sites")
+    src = shared_data / "MNE-eegbci-data/files/eegmmidb/1.0.0/S001"
+    for site, run in (("siteA", "R01"), ("siteB", "R02")):
+        (root / site).mkdir()
+        shutil.copy(src / f"S001{run}.edf", root / site / "S001R01.edf")
+    return root, save_codec(TINY, root / "tiny_codec")
+
+
+def test_corpus_runs_into_one_folder_never_overwrite_each_other(two_sites, tmp_path):
+    from mne_codec.corpus import tokenize_corpus
+
+    root, codec = two_sites
+    out = tmp_path / "tokens"
+    kw = dict(codec=codec, window_s=4.0, progress=False)
+    assert tokenize_corpus([root / "siteA"], out, **kw)["done"] == 1
+    before = (out / "shards" / "S001R01.tokens.npz").read_bytes()
+    with pytest.raises(ValueError, match="holds .*siteA.*already"):
+        tokenize_corpus([root / "siteB"], out, **kw)
+    assert (out / "shards" / "S001R01.tokens.npz").read_bytes() == before
+    manifest = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(manifest) == 1 and "siteA" in json.loads(manifest[0])["source"]
+    # in one run, the two names are told apart and the manifest lists both
+    both = tokenize_corpus([root / "siteA", root / "siteB"], tmp_path / "both", **kw)
+    assert both["done"] == 2
+    assert len((tmp_path / "both" / "manifest.jsonl").read_text().splitlines()) == 2
+
+
+def test_damaged_shard_is_tokenized_again(two_sites, tmp_path):
+    from mne_codec.corpus import tokenize_corpus
+
+    root, codec = two_sites
+    out = tmp_path / "tokens"
+    kw = dict(codec=codec, window_s=4.0, progress=False)
+    tokenize_corpus([root / "siteA"], out, **kw)
+    shard = out / "shards" / "S001R01.tokens.npz"
+    whole = shard.read_bytes()
+    codes = read_tokens(shard).codes
+    record = json.loads((out / "shards" / "S001R01.json").read_text())
+    assert record["shard_size"] == len(whole) and len(record["shard_sha256"]) == 64
+    assert tokenize_corpus([root / "siteA"], out, **kw)["skipped"] == 1  # verified, kept
+    shard.write_bytes(whole[: len(whole) // 2])  # damaged after the run
+    again = tokenize_corpus([root / "siteA"], out, **kw)
+    assert again["done"] == 1 and again["skipped"] == 0
+    np.testing.assert_array_equal(read_tokens(shard).codes, codes)  # same call, same codes
+
+
+def test_truncated_recording_is_recorded_as_partial(two_sites, tmp_path):
+    from mne_codec.corpus import tokenize_corpus
+
+    root, codec = two_sites
+    data = (root / "siteA" / "S001R01.edf").read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "cut.edf").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "tokens"
+    summary = tokenize_corpus([tmp_path / "in"], out, codec=codec, window_s=4.0,
+                              progress=False)
+    assert summary["done"] == 1 and len(summary["partial"]) == 1
+    record = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert record["partial"] is True
+    assert any("does not match the file size" in w for w in record["warnings"])
