@@ -91,10 +91,18 @@ def test_determinism_and_batch_size_invariance(rng, tiny_codec):
     X = rng.standard_normal((5, 4, 400)) * 1e-5
     a = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens", batch_size=3).fit_transform(X)
     b = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens", batch_size=64).fit_transform(X)
-    np.testing.assert_array_equal(a, b)
-    # a subset of epochs gets the same tokens as inside the full set
+    # the same call twice (same shapes): exactly the same tokens
+    again = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens",
+                           batch_size=3).fit_transform(X)
+    np.testing.assert_array_equal(a, again)
+    # across batch sizes (and subsets of epochs) the convolutions' float results
+    # may differ in the last bits, so the tokens are equal but for near-ties
+    from mne_codec.preprocessing import preprocess
+
+    x, _, _ = preprocess(X, 100.0, tiny_codec.preprocessing, verbose="ERROR")
+    assert_codes_equal_up_to_near_ties(tiny_codec, x, a, b)
     c = CodecTokenizer(tiny_codec, sfreq=100.0, output="tokens").fit_transform(X[2:4])
-    np.testing.assert_array_equal(a[2:4], c)
+    assert_codes_equal_up_to_near_ties(tiny_codec, x[2:4], a[2:4], c)
 
 
 def test_fewer_codebooks(rng, tiny_codec):
@@ -122,8 +130,14 @@ def test_pipeline_cross_val_on_arrays_and_epochs(small_epochs, ref_codec):
     search.fit(small_epochs, y)
     assert search.best_params_["tok__n_codebooks"] in (1, 2)
     tok = CodecTokenizer(ref_codec, output="tokens").fit(small_epochs)
-    np.testing.assert_array_equal(tok.transform([small_epochs[i] for i in (3, 1)]),
-                                  tok.transform(small_epochs)[[3, 1]])
+    # two epochs vs all ten: other batch shapes, so equal but for float near-ties
+    from mne_codec.preprocessing import preprocess
+
+    x, _, _ = preprocess(small_epochs.get_data()[[3, 1]], small_epochs.info["sfreq"],
+                         ref_codec.preprocessing, verbose="ERROR")
+    assert_codes_equal_up_to_near_ties(ref_codec, x,
+                                       tok.transform([small_epochs[i] for i in (3, 1)]),
+                                       tok.transform(small_epochs)[[3, 1]])
     other = small_epochs.copy().pick(small_epochs.ch_names[:2])
     with pytest.raises(ValueError, match="differ in channels or sfreq"):
         tok.transform([small_epochs[0], other[1]])
