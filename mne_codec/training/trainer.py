@@ -66,7 +66,7 @@ class TrainConfig:
         Wall-clock budget of :meth:`Trainer.fit`; training stops cleanly and
         checkpoints when it is spent.
     num_threads : int | None
-        ``torch.set_num_threads`` for this process.
+        Torch threads during :meth:`Trainer.fit` (restored afterwards).
     commitment_weight : float
         Multiplier of the quantizer loss (see
         :class:`~mne_codec.training.BioCodecLoss`).
@@ -300,8 +300,6 @@ class Trainer:
         cfg = self.config
         if cfg.total_steps is None and cfg.max_minutes is None:
             raise ValueError("TrainConfig needs total_steps or max_minutes")
-        if cfg.num_threads:
-            torch.set_num_threads(int(cfg.num_threads))
         self.world_size = int(os.environ.get("WORLD_SIZE", 1))
         self.rank = int(os.environ.get("RANK", 0))
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -514,6 +512,17 @@ class Trainer:
         summary : dict
             Steps, time and the last validation metrics.
         """
+        # the thread count is the run's, not the process's: restored afterwards, so
+        # that a training run inside a larger program leaves its threads as they were
+        n_threads = torch.get_num_threads()
+        if self.config.num_threads:
+            torch.set_num_threads(int(self.config.num_threads))
+        try:
+            return self._fit(resume, max_steps)
+        finally:
+            torch.set_num_threads(n_threads)
+
+    def _fit(self, resume, max_steps):
         from tqdm.auto import tqdm
 
         cfg = self.config
