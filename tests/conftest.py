@@ -135,6 +135,23 @@ def assert_codes_equal_up_to_near_ties(codec, x, a, b, rtol=1e-4):
             residual = residual - layer.decode(ca[:, level])
 
 
+def tokenizer_inputs(tokenizer, inst):
+    """The preprocessed windows (n_windows, n_channels, n_times) a fitted tokenizer codes.
+
+    For :func:`assert_codes_equal_up_to_near_ties` on the tokens of a Raw or
+    Epochs (filtered as a whole, windowed, resampled and scaled).
+    """
+    from mne_codec.preprocessing import preprocess
+
+    xs = []
+    for w in tokenizer._windows(inst):
+        x, _, _ = preprocess(w.data[:, tokenizer.picks_], w.sfreq,
+                             tokenizer.codec_.preprocessing, resample=tokenizer.resample,
+                             band_limited=w.band_limited, verbose="ERROR")
+        xs.append(x)
+    return np.concatenate(xs)
+
+
 def run_torchrun(args, timeout, nproc=2):
     """Run ``python -m torch.distributed.run`` with ``nproc`` single-threaded CPU ranks.
 

@@ -11,7 +11,12 @@ from mne_codec import CodecTokenizer, read_tokens, save_codec
 from mne_codec.cli import main
 from mne_codec.corpus import find_recordings, tokenize_corpus
 
-from .conftest import make_tiny_codec, run_torchrun
+from .conftest import (
+    assert_codes_equal_up_to_near_ties,
+    make_tiny_codec,
+    run_torchrun,
+    tokenizer_inputs,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +66,12 @@ def test_tokenize_corpus_shards_resume_and_failures(corpus, tmp_path):
     first = root / "sub-01" / "eeg" / "sub-01_run-R01_eeg.edf"
     shard = read_tokens(out / "shards" / manifest[0]["shard"])
     raw = mne.io.read_raw(first, preload=True, verbose="ERROR")
-    direct = CodecTokenizer(make_tiny_codec(), window_s=4.0, output="tokens").fit(raw)
-    direct = direct.tokenize(raw)
-    np.testing.assert_array_equal(shard.codes, direct.codes)
+    tok = CodecTokenizer(make_tiny_codec(), window_s=4.0, output="tokens").fit(raw)
+    direct = tok.tokenize(raw)
+    # the shard was coded in a worker process with its own thread count: equal up to
+    # float near-ties (a convolution's rounding depends on threads and batch shape)
+    assert_codes_equal_up_to_near_ties(tok.codec_, tokenizer_inputs(tok, raw), direct.codes,
+                                       shard.codes)
     np.testing.assert_array_equal(shard.onsets_s, direct.onsets_s)
     assert shard.ch_names == raw.ch_names and shard.codec["fingerprint"] == \
         header["codec"]["fingerprint"]
