@@ -100,7 +100,7 @@ def rng():
     return np.random.default_rng(0)
 
 
-def assert_codes_equal_up_to_near_ties(codec, x, a, b, rtol=1e-4):
+def assert_codes_equal_up_to_near_ties(codec, x, a, b, rtol=1e-4, latent=None):
     """Codes ``a`` and ``b`` of the preprocessed windows ``x`` may differ only at near-ties.
 
     Float results of a convolution depend on the batch size (the backend picks
@@ -108,14 +108,19 @@ def assert_codes_equal_up_to_near_ties(codec, x, a, b, rtol=1e-4):
     float noise can flip. Where ``a`` and ``b`` first differ along the levels
     of a frame, the scores of both codes (on ``a``'s residual) must agree to
     ``rtol`` of the score range; later levels follow a different residual.
+    ``latent(x)`` gives the latent (n_windows * n_channels, dim, n_frames) of
+    the windows for codecs whose latent is not one channel's own (DAC-MC:
+    ``lambda x: codec._mixed_latent(x, ch_names)[0]``); by default
+    ``codec._encode_latent`` of each channel alone.
     """
     a, b = np.asarray(a), np.asarray(b)
     if np.array_equal(a, b):
         return
     n_times = x.shape[-1]
     with torch.inference_mode():
-        z = codec._encode_latent(torch.from_numpy(np.ascontiguousarray(x, np.float32))
-                                 .reshape(-1, 1, n_times))
+        x = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+        z = (codec._encode_latent(x.reshape(-1, 1, n_times)) if latent is None
+             else latent(x))
         residual = z.transpose(1, 2).reshape(-1, z.shape[1])
         flat_a = torch.from_numpy(a.reshape(-1, a.shape[2], a.shape[3]).astype(np.int64))
         flat_b = torch.from_numpy(b.reshape(-1, b.shape[2], b.shape[3]).astype(np.int64))
