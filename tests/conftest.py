@@ -122,22 +122,54 @@ def assert_codes_equal_up_to_near_ties(codec, x, a, b, rtol=1e-4, latent=None):
         z = (codec._encode_latent(x.reshape(-1, 1, n_times)) if latent is None
              else latent(x))
         residual = z.transpose(1, 2).reshape(-1, z.shape[1])
-        flat_a = torch.from_numpy(a.reshape(-1, a.shape[2], a.shape[3]).astype(np.int64))
-        flat_b = torch.from_numpy(b.reshape(-1, b.shape[2], b.shape[3]).astype(np.int64))
-        ca = flat_a.transpose(1, 2).reshape(-1, a.shape[2])
-        cb = flat_b.transpose(1, 2).reshape(-1, b.shape[2])
-        decided = torch.zeros(len(ca), dtype=torch.bool)
-        for level, layer in enumerate(codec.quantizer.layers[: a.shape[2]]):
-            scores = layer.codebook.scores(layer.project_in(residual))
-            first = (ca[:, level] != cb[:, level]) & ~decided
-            if first.any():
-                sa = scores[first, ca[first, level]]
-                sb = scores[first, cb[first, level]]
-                spread = scores[first].max(1).values - scores[first].min(1).values
-                gap = ((sa - sb).abs() / spread).max().item()
-                assert gap < rtol, f"codes differ at level {level} by {gap:.2e} of the scores"
-            decided |= ca[:, level] != cb[:, level]
-            residual = residual - layer.decode(ca[:, level])
+        _assert_rows_near_ties(codec.quantizer.layers, residual, _rows(a), _rows(b), rtol)
+
+
+def _rows(codes):
+    """Codes (n, n_channels, K, n_frames) -> one row of K levels per token."""
+    flat = torch.from_numpy(codes.reshape(-1, codes.shape[2], codes.shape[3]).astype(np.int64))
+    return flat.transpose(1, 2).reshape(-1, codes.shape[2])
+
+
+def _assert_rows_near_ties(layers, residual, ca, cb, rtol):
+    decided = torch.zeros(len(ca), dtype=torch.bool)
+    for level, layer in enumerate(layers[: ca.shape[1]]):
+        scores = layer.codebook.scores(layer.project_in(residual))
+        first = (ca[:, level] != cb[:, level]) & ~decided
+        if first.any():
+            sa = scores[first, ca[first, level]]
+            sb = scores[first, cb[first, level]]
+            spread = scores[first].max(1).values - scores[first].min(1).values
+            gap = ((sa - sb).abs() / spread).max().item()
+            assert gap < rtol, f"codes differ at level {level} by {gap:.2e} of the scores"
+        decided |= ca[:, level] != cb[:, level]
+        residual = residual - layer.decode(ca[:, level])
+
+
+def assert_named_codes_equal_up_to_near_ties(codec, x, ch_names, a, b, rtol=1e-4):
+    """:func:`assert_codes_equal_up_to_near_ties` for NeuroRVQ's joint, branched codes.
+
+    ``x`` (n, n_channels, n_times) is one coding block of named channels; ``a``
+    and ``b`` its codes (n, n_channels, n_branches * n_codebooks, n_patches).
+    Each branch's quantizer is checked on that branch's latent.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if np.array_equal(a, b):
+        return
+    n, c, kq, n_patches = a.shape
+    q = kq // codec.n_branches
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+        latents = codec._latents(x, ch_names)[0]  # per branch: (n, c * n_patches, dim)
+
+        def branch_rows(codes, k):  # the layout of NeuroRVQ.encode, undone
+            part = torch.from_numpy(codes[:, :, k * q:(k + 1) * q].astype(np.int64))
+            return part.permute(0, 2, 1, 3).reshape(n, q, c * n_patches).transpose(1, 2) \
+                .reshape(-1, q)
+
+        for k, z in enumerate(latents):
+            _assert_rows_near_ties(codec.quantizers[k].layers, z.reshape(-1, z.shape[-1]),
+                                   branch_rows(a, k), branch_rows(b, k), rtol)
 
 
 def tokenizer_inputs(tokenizer, inst):
