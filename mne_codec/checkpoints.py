@@ -13,7 +13,6 @@ config key ``MNE_CODEC_DATA``. Nothing is downloaded unless
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 import torch
 from mne.utils import logger, verbose
 
-from ._io import atomic_path
+from ._io import atomic_path, sha256_file
 from ._registry import (  # noqa: F401 - re-exported, the registry's historical home
     _CONFIG_KEY,
     _PACKAGE_CODECS,
@@ -56,18 +55,10 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt or does not match its model."""
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_sha256(path, expected):
     if expected is None:
         return
-    got = _sha256(path)
+    got = sha256_file(path)
     if got != expected:
         raise CheckpointError(
             f"Checksum mismatch for {path}: expected sha256 {expected}, got {got}. "
@@ -113,7 +104,7 @@ def save_codec(codec, path, meta=None):
     with atomic_path(weights) as tmp:  # never a half-written file under the final name
         save_file(state, str(tmp))
     doc = dict(family=codec.family, config=codec.config.to_dict(), meta=meta or {},
-               sha256=_sha256(weights))
+               sha256=sha256_file(weights))
     with atomic_path(config) as tmp:
         tmp.write_text(json.dumps(doc, indent=2))
     return path

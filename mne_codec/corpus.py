@@ -38,7 +38,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ._io import atomic_path
+from ._io import atomic_path, sha256_file
 
 __all__ = ["find_recordings", "tokenize_corpus", "FORMAT_VERSION"]
 
@@ -100,14 +100,6 @@ def _source_stamp(path):
     return {"size": st.st_size, "mtime": st.st_mtime}
 
 
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _read_record(record_path):
     try:
         return json.loads(record_path.read_text())
@@ -126,7 +118,7 @@ def _is_done(source, shard, record_path):
         return False
     # a shard damaged after its run (truncated, overwritten) is done again
     return (record.get("shard_size") == shard.stat().st_size
-            and record.get("shard_sha256") == _file_sha256(shard))
+            and record.get("shard_sha256") == sha256_file(shard))
 
 
 def _check_collision(source, record_path):
@@ -174,7 +166,7 @@ class _Worker:
         n_win, n_ch = tokens.codes.shape[:2]
         partial = [m for m in read_warnings if "does not match the file size" in m]
         record = {"source": str(source), **_source_stamp(source), "shard": shard.name,
-                  "shard_size": shard.stat().st_size, "shard_sha256": _file_sha256(shard),
+                  "shard_size": shard.stat().st_size, "shard_sha256": sha256_file(shard),
                   "partial": bool(partial), "warnings": read_warnings,
                   "n_windows": int(n_win), "n_channels": int(n_ch),
                   "ch_names": tokens.ch_names,
