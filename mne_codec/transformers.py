@@ -114,7 +114,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         # every parameter is checked here, before any data is read or codec loaded
         for name in ("window_s", "sfreq", "chunk_s"):
             if not _positive_number_or_none(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive finite number or None, got "
+                raise ValueError(f"{name} must be a positive number or None (finite), got "
                                  f"{getattr(self, name)!r}")
         n = self.n_codebooks
         if n is not None and (isinstance(n, (bool, np.bool_))
