@@ -11,6 +11,7 @@ from mne import BaseEpochs
 from mne.io import BaseRaw
 from mne.utils import logger, use_log_level, warn
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import metadata_routing
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._cache import DiskTokenCache, window_key
@@ -398,6 +399,11 @@ class CodecTokenizer(_CodecBase):
     its 256-token budget, e.g. 5-s windows of 64 channels as 3 + 2 patches);
     their side information travels in :attr:`Tokens.side`.
     """
+
+    # check_codec is an option of the call, not metadata to route through a Pipeline
+    # (scikit-learn would otherwise add a set_inverse_transform_request method)
+    __metadata_request__inverse_transform = {"check_codec": metadata_routing.UNUSED}
+
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
                  n_codebooks=None, picks=None, output="histogram", reject_by_annotation=True,
