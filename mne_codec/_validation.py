@@ -55,7 +55,8 @@ def _pick_channels(info, ch_types, picks=None):
         kw = {t: True for t in ch_types if t != "eeg"}
         idx = pick_types(info, eeg="eeg" in ch_types, exclude=(), **kw)
         if "eeg" in ch_types:
-            eeg = [info["ch_names"][p] for p in idx if info.get_channel_types([p])[0] == "eeg"]
+            types = info.get_channel_types()  # once, not per channel
+            eeg = [info["ch_names"][p] for p in idx if types[p] == "eeg"]
             left_out = non_eeg_channels(eeg)
             idx = np.array([p for p in idx if info["ch_names"][p] not in left_out], int)
         if len(idx) == 0:
