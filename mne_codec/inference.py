@@ -131,9 +131,9 @@ def _bytes_per_sample(codec, mode):
                                         dtype=torch.long, device=dev)
                     if named:
                         side = torch.ones(1, codec.n_side, device=dev) if codec.n_side else None
-                        codec.decode(codes, side, names, probe)
+                        codec.decode(codes, names, probe, side=side)
                     else:
-                        codec.decode(codes, probe)
+                        codec.decode(codes, n_times=probe)
         finally:
             for h in handles:
                 h.remove()
@@ -341,7 +341,7 @@ def decode_windows(codec, codes, n_times, *, batch_size=256, device="auto"):
     y : ndarray of float32, shape (n_windows, n_channels, n_times)
     """
     return _from_codes(codec, codes, n_times, batch_size, device,
-                       lambda c: codec.decode(c, n_times), "Decoding")
+                       lambda c: codec.decode(c, n_times=n_times), "Decoding")
 
 
 def quantized_windows(codec, codes, *, batch_size=256, device="auto"):
@@ -633,7 +633,7 @@ def decode_named_windows(codec, codes, side, ch_names, n_times, *, batch_size=25
                 sb = None
                 if codec.n_side:
                     sb = torch.from_numpy(side[rows, c0, :, f0]).to(dev)
-                out = codec.decode(cb, sb, list(ch_names[c0:c1]), length)
+                out = codec.decode(cb, list(ch_names[c0:c1]), length, side=sb)
                 stop_t = min(t1, n_times)
                 y[rows, c0:c1, t0:stop_t] = out[..., :stop_t - t0].float().cpu().numpy()
 

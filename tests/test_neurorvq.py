@@ -515,10 +515,11 @@ def _decode_what_was_encoded(codec):
             memo[enc.stats[i].numpy().tobytes()] = (amp[i], sin[i], cos[i])
         return enc
 
-    def ideal_decode(codes, stats, ch_names, n_times=None):
+    def ideal_decode(codes, ch_names=None, n_times=None, side=None):
+        stats = side
         keys = [s.numpy().tobytes() for s in stats]
         if not all(k in memo for k in keys):  # e.g. the memory probe
-            return decode(codes, stats, ch_names, n_times)
+            return decode(codes, ch_names, n_times, side=stats)
         used.extend(keys)
         b, c, _, a = codes.shape
         heads = [torch.stack(h) for h in zip(*(memo[k] for k in keys))]

@@ -373,17 +373,17 @@ class _OOMAboveBatch(torch.nn.Module):
         except AttributeError:
             return getattr(self.codec, name)
 
-    def encode(self, x):
+    def encode(self, x, ch_names=None):
         self.calls.append(len(x))
         if len(x) > self.limit:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return self.codec.encode(x)
 
-    def decode(self, codes, n_times=None):
+    def decode(self, codes, ch_names=None, n_times=None, side=None):
         self.calls.append(len(codes))
         if len(codes) > self.limit:
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory (simulated)")
-        return self.codec.decode(codes, n_times)
+        return self.codec.decode(codes, n_times=n_times)
 
 
 def test_out_of_memory_falls_back_to_smaller_batches(rng, tiny_codec):

@@ -2,7 +2,6 @@
 
 import json
 import pickle
-from types import SimpleNamespace
 
 import mne
 import numpy as np
@@ -346,13 +345,13 @@ class _NamedTiny(BioCodec):
     family = "named-tiny"
     channel_policy = "named"
 
-    def encode(self, x, ch_names):
+    def encode(self, x, ch_names=None):
         assert len(ch_names) == x.shape[1]
-        return SimpleNamespace(codes=super().encode(x))
+        return super().encode(x)
 
-    def decode(self, codes, side, ch_names, n_times=None):
+    def decode(self, codes, ch_names=None, n_times=None, side=None):
         assert side is None and len(ch_names) == codes.shape[1]
-        return super().decode(codes, n_times)
+        return super().decode(codes, n_times=n_times)
 
 
 def test_named_codec_protocol(small_epochs, monkeypatch):

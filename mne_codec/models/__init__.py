@@ -1,6 +1,6 @@
 """Codec families: one module per family, one :class:`Codec` interface."""
 
-from .base import Codec, CodecStream
+from .base import Codec, CodecStream, Encoding
 from .biocodec import BioCodec, BioCodecConfig
 from .dac import DAC, DACMC, DACConfig, DACMCConfig
 from .neurorvq import NeuroRVQ, NeuroRVQConfig
@@ -10,6 +10,7 @@ from .neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
 FAMILIES = {"biocodec": (BioCodec, BioCodecConfig), "dac": (DAC, DACConfig),
             "dac_mc": (DACMC, DACMCConfig), "neurorvq": (NeuroRVQ, NeuroRVQConfig)}
 
-__all__ = ["Codec", "CodecStream", "BioCodec", "BioCodecConfig", "DAC", "DACConfig", "DACMC",
-           "DACMCConfig", "NeuroRVQ", "NeuroRVQConfig", "NeuroRVQFM", "NeuroRVQFMConfig",
+__all__ = ["Codec", "CodecStream", "Encoding", "BioCodec", "BioCodecConfig", "DAC",
+           "DACConfig", "DACMC", "DACMCConfig", "NeuroRVQ", "NeuroRVQConfig", "NeuroRVQFM",
+           "NeuroRVQFMConfig",
            "FAMILIES"]

@@ -1,28 +1,133 @@
 """The one codec interface that every codec family implements.
 
-The transformers, trainer, CLI and benchmarks talk only to :class:`Codec`:
+The pipeline, trainer, CLI and benchmarks talk only to :class:`Codec`, and
+never ask which family a codec is:
 
-- ``encode(x)`` maps signals ``(batch, n_channels, n_times)`` in the codec's
-  scaled units to integer codes ``(batch, n_channels, n_codebooks, n_frames)``;
-- ``decode(codes)`` maps codes back to ``(batch, n_channels, n_times)``;
+- ``encode(x, ch_names=None)`` maps signals ``(batch, n_channels, n_times)``
+  in the codec's scaled units to an :class:`Encoding`: integer codes
+  ``(batch, n_channels, n_code_rows, n_frames)`` and the side information the
+  family needs to decode them (None for most);
+- ``decode(encoding, ch_names=None, n_times=None)`` maps them back to
+  ``(batch, n_channels, n_times)``;
+- ``forward(x, ch_names=None)`` is the training pass (reconstruction, codes,
+  the family's losses);
 - ``quantized(codes)`` returns the quantized latent (for embeddings);
 - ``preprocessing`` declares what the input must look like (rate, band,
   scaling), ``sfreq``, ``hop_length``, ``frame_rate``, ``codebook_size``;
 - ``n_codebooks`` is the number of levels in use, settable at inference with
-  :meth:`set_num_codebooks` (fewer levels = fewer bits).
+  :meth:`set_num_codebooks` (fewer levels = fewer bits);
+- ``coding_blocks`` and ``pick_channels`` say how a window is cut into the
+  pieces coded together and which channels the codec knows.
+
+Codecs that code every channel on its own accept channel names and ignore
+them, so one call fits every family.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import MISSING, fields
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Codec", "ConfigMixin", "CodecStream"]
+__all__ = ["Codec", "ConfigMixin", "CodecStream", "Encoding"]
+
+
+class Encoding(torch.Tensor):
+    """What :meth:`Codec.encode` returns: codes, with the side information to decode them.
+
+    An Encoding is its codes tensor (int64, shape (batch, n_channels,
+    n_code_rows, n_frames)), so code written for plain codes keeps working;
+    :attr:`side` adds what the family needs besides the codes to decode a
+    batch (EnCodec's ``EncodedFrame`` scale; NeuroRVQ's amplitude statistics),
+    shape (batch, :attr:`Codec.n_side`), or None. Operations on it (slicing,
+    ``.to``, arithmetic) return plain tensors: the side information belongs
+    to the whole batch, and a slice of it is no longer an encoding.
+
+    Parameters
+    ----------
+    codes : torch.Tensor of int
+        The codes.
+    side : torch.Tensor | None
+        Side information, one row per item of the batch.
+    """
+
+    # results of operations are plain tensors, not encodings with a stale side
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    @staticmethod
+    def __new__(cls, codes, side=None):  # noqa: D102 (the class docstring)
+        enc = torch.Tensor._make_subclass(cls, codes)
+        if side is not None and (side.ndim != 2 or side.shape[0] != codes.shape[0]):
+            raise ValueError(f"side must have shape ({codes.shape[0]}, n_side), got "
+                             f"{tuple(side.shape)}")
+        enc.side = side
+        return enc
+
+    @property
+    def codes(self):
+        """The codes as a plain tensor."""
+        return self.as_subclass(torch.Tensor)
+
+    def __reduce_ex__(self, protocol):
+        return (Encoding, (self.codes.clone(), self.side))
+
+
+def _needs_names(codec, ch_names):
+    """``ch_names``, or a clear error for a codec that codes channels by name."""
+    if ch_names is None:
+        raise ValueError(f"{type(codec).__name__} codes channels jointly by name: pass "
+                         "ch_names (the channels' names, one montage for the batch).")
+    return ch_names
+
+
+def _is_count(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _decode_args(codes, args, ch_names, n_times, side):
+    """Read :meth:`Codec.decode`'s arguments, including the forms before the one protocol.
+
+    The protocol is ``decode(encoding, ch_names=None, n_times=None, side=None)``.
+    Before it, channel-independent codecs took ``decode(codes, n_times)`` and
+    named ones ``decode(codes, side, ch_names, n_times)``; both still work,
+    with a DeprecationWarning. (Side information is a float tensor or None,
+    never a count or channel names, which tells the forms apart.)
+    """
+    old = None
+    args = list(args)
+    if len(args) == 1 and _is_count(args[0]):
+        old = "decode(codes, n_times)"
+        n_times = int(args.pop())
+    elif len(args) >= 2 and not (args[1] is None or _is_count(args[1])):
+        old = "decode(codes, side, ch_names, n_times)"
+        side, ch_names, *rest = args
+        args = []
+        if rest:
+            n_times, *args = rest
+    elif len(args) == 1 and torch.is_tensor(args[0]) and args[0].is_floating_point():
+        old = "decode(codes, side, ch_names=...)"
+        side = args.pop()
+    elif args:
+        ch_names, *args = args
+        if args:
+            n_times, *args = args
+    if args:
+        raise TypeError("decode() takes codes, ch_names and n_times (and side=); got "
+                        f"{len(args)} more positional arguments")
+    if old is not None:
+        warnings.warn(f"{old} is deprecated: use decode(encoding, ch_names, n_times) with the "
+                      "Encoding from encode (or plain codes and side=...).",
+                      DeprecationWarning, stacklevel=3)
+    if side is None:
+        side = getattr(codes, "side", None)
+    if isinstance(codes, Encoding):
+        codes = codes.codes
+    return codes, ch_names, n_times, side
 
 
 def _jsonable(value):
@@ -84,22 +189,23 @@ class Codec(nn.Module):
 
     Notes
     -----
-    ``channel_policy`` says how a codec reads channels:
+    Every family answers the same calls: ``encode(x, ch_names)`` returns an
+    :class:`Encoding`, ``decode(encoding, ch_names, n_times)`` the signals,
+    ``forward(x, ch_names)`` the training outputs. How a family reads the
+    channels is its own affair, declared by :attr:`channel_policy`:
 
     - ``"independent"``: every channel is coded on its own, whatever its name
-      (BioCodec, DAC): ``encode(x)`` and ``decode(codes, n_times)``.
+      (BioCodec, DAC); ``ch_names`` is accepted and ignored.
     - ``"named"``: the channels of a window are coded jointly and identified
-      by name (NeuroRVQ). Such a codec implements ``encode(x, ch_names)``,
-      returning an object with ``codes`` (batch, n_channels,
-      :attr:`n_code_rows`, n_frames) and, if :attr:`n_side` > 0, ``side``
-      (batch, n_side): the side information of each coded sub-window;
-      ``decode(codes, side, ch_names, n_times)``; and, where the defaults
-      below do not fit, :meth:`pick_channels` (which names it knows) and
+      by name (NeuroRVQ, DAC-MC); such a family overrides :meth:`encode`,
+      :meth:`decode`, :meth:`pick_channels` (which names it knows) and
       :meth:`coding_blocks` (how a window is cut into the sub-windows coded
-      together, e.g. to respect a token budget).
-      :func:`~mne_codec.inference.encode_named_windows` and
-      :func:`~mne_codec.inference.decode_named_windows` run any such codec
-      on windows of any size; the transformers use them.
+      together, e.g. to respect a token budget), and may return side
+      information (:attr:`n_side` values per coded sub-window).
+
+    :mod:`mne_codec.pipeline` runs any codec on windows of any size through
+    these methods alone; no code outside :mod:`mne_codec.models` reads
+    :attr:`channel_policy`.
     """
 
     family = "codec"
@@ -187,7 +293,7 @@ class Codec(nn.Module):
         return np.arange(len(ch_names))
 
     def coding_blocks(self, n_channels, n_times):
-        """Sub-windows of a window that are coded together (``"named"`` codecs).
+        """Sub-windows of a window that are coded together.
 
         Parameters
         ----------
@@ -203,9 +309,10 @@ class Codec(nn.Module):
             ``start`` and ``stop`` are samples, multiples of :attr:`hop_length`,
             and ``stop`` may exceed ``n_times`` (the signal is zero-padded up
             to it and the decoded signal trimmed). By default one block: all
-            channels, the whole window padded to whole frames.
+            channels and the whole window, which :meth:`encode` pads itself
+            (a channel-independent codec codes each channel alone anyway).
         """
-        return [(0, n_channels, 0, self.n_frames(n_times) * self.hop_length)]
+        return [(0, int(n_channels), 0, int(n_times))]
 
     @property
     def bits_per_second(self):
@@ -249,23 +356,27 @@ class Codec(nn.Module):
                 f"({self.hop_length} samples at {self.sfreq:g} Hz)."
             )
 
-    def encode(self, x):
+    def encode(self, x, ch_names=None):
         """Encode signals to codes.
 
         Parameters
         ----------
         x : torch.Tensor, shape (batch, n_channels, n_times)
             Preprocessed signals (see :attr:`preprocessing`).
+        ch_names : list of str | None
+            Channel names; ignored by channel-independent codecs (this one).
 
         Returns
         -------
-        codes : torch.Tensor of int64, shape (batch, n_channels, n_codebooks, n_frames)
+        encoding : Encoding
+            Codes of int64, shape (batch, n_channels, n_codebooks, n_frames);
+            no side information.
         """
         self._check_signal(x)
         b, c, n = x.shape
         z = self._encode_latent(x.reshape(b * c, 1, n))
         codes = self.quantizer.encode(z, self.n_codebooks)
-        return codes.view(b, c, *codes.shape[1:])
+        return Encoding(codes.view(b, c, *codes.shape[1:]))
 
     def quantized(self, codes):
         """Quantized latent of ``codes``: (batch, n_channels, dim, n_frames)."""
@@ -273,20 +384,29 @@ class Codec(nn.Module):
         z = self.quantizer.decode(codes.reshape(b * c, k, t))
         return z.view(b, c, *z.shape[1:])
 
-    def decode(self, codes, n_times=None):
+    def decode(self, codes, *args, ch_names=None, n_times=None, side=None):
         """Decode codes to signals.
 
         Parameters
         ----------
-        codes : torch.Tensor of int, shape (batch, n_channels, n_codebooks, n_frames)
-            Codes of the first ``n_codebooks`` levels.
+        codes : Encoding | torch.Tensor of int, shape (batch, n_channels, n_codebooks, n_frames)
+            What :meth:`encode` returned, or codes of the first
+            ``n_codebooks`` levels.
+        *args
+            ``ch_names`` and then ``n_times`` may be given by position.
+        ch_names : list of str | None
+            Channel names, as encoded; ignored by channel-independent codecs.
         n_times : int | None
             Trim the output to this many samples (default: ``n_frames * hop``).
+        side : torch.Tensor | None
+            Side information, if ``codes`` is not an :class:`Encoding` and the
+            family has any (:attr:`n_side`).
 
         Returns
         -------
         x : torch.Tensor, shape (batch, n_channels, n_times)
         """
+        codes, ch_names, n_times, side = _decode_args(codes, args, ch_names, n_times, side)
         if codes.ndim != 4:
             raise ValueError(
                 "codes must have shape (batch, n_channels, n_codebooks, n_frames), "
@@ -350,11 +470,12 @@ class Codec(nn.Module):
             )
         return CodecStream(self, mode)
 
-    def forward(self, x, n_codebooks=None):
+    def forward(self, x, ch_names=None, n_codebooks=None):
         """Training forward: returns ``(reconstruction, codes, quantizer_loss)``.
 
-        ``x`` has shape (batch, n_channels, n_times); gradients flow through
-        the quantizer by the straight-through estimator.
+        ``x`` has shape (batch, n_channels, n_times); ``ch_names`` is ignored
+        (channel-independent codecs); gradients flow through the quantizer by
+        the straight-through estimator.
         """
         self._check_signal(x)
         b, c, n = x.shape

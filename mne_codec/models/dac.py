@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +50,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from ..preprocessing import Preprocessing
 from ..quantization import ResidualVQ, RVQConfig
-from .base import Codec, ConfigMixin
+from .base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
 
 __all__ = ["DACConfig", "DAC", "DAC_RELEASES", "DACMCConfig", "DACMC", "DACMCEncoding",
            "dac_rate_table"]
@@ -527,14 +526,8 @@ class DACMCConfig(DACConfig):
         return cls(**params)
 
 
-class DACMCEncoding(NamedTuple):
-    """What :meth:`DACMC.encode` returns."""
-
-    codes: torch.Tensor
-    """int64, (batch, n_channels, n_codebooks, n_frames)."""
-    side: None
-    """Side information of the named-codec protocol: none (the robust
-    scaling per window and channel is kept by the preprocessing)."""
+#: what :meth:`DACMC.encode` returned before the one codec protocol (kept for old code)
+DACMCEncoding = Encoding
 
 
 class _AttentionBlock(nn.Module):
@@ -765,7 +758,7 @@ class DACMC(DAC):
         q = q * (1 + gamma.reshape(b * c, -1, 1)) + beta.reshape(b * c, -1, 1)
         return self._decode_latent(q)
 
-    def encode(self, x, ch_names):
+    def encode(self, x, ch_names=None):
         """Encode windows of named channels to codes.
 
         Parameters
@@ -780,33 +773,39 @@ class DACMC(DAC):
 
         Returns
         -------
-        encoding : DACMCEncoding
-            ``codes`` (batch, n_channels, n_codebooks, n_frames) and ``side``
-            (None).
+        encoding : Encoding
+            Codes (batch, n_channels, n_codebooks, n_frames), no side
+            information (the robust scaling per window and channel is kept
+            by the preprocessing).
         """
         b, c, _ = x.shape
-        z, _ = self._mixed_latent(x, ch_names)
+        z, _ = self._mixed_latent(x, _needs_names(self, ch_names))
         codes = self.quantizer.encode(z, self.n_codebooks)
-        return DACMCEncoding(codes.view(b, c, *codes.shape[1:]), None)
+        return Encoding(codes.view(b, c, *codes.shape[1:]))
 
-    def decode(self, codes, side, ch_names, n_times=None):
+    def decode(self, codes, *args, ch_names=None, n_times=None, side=None):
         """Decode codes of named channels to signals.
 
         Parameters
         ----------
-        codes : torch.Tensor of int, shape (batch, n_channels, n_codebooks, n_frames)
-            Codes of the first ``n_codebooks`` levels.
-        side : None
-            Side information (DAC-MC has none).
+        codes : Encoding | torch.Tensor of int, shape (batch, n_channels, n_codebooks, n_frames)
+            What :meth:`encode` returned, or codes of the first
+            ``n_codebooks`` levels.
+        *args
+            ``ch_names`` and then ``n_times`` may be given by position.
         ch_names : list of str | torch.Tensor of int64
             The channels, as given to :meth:`encode`.
         n_times : int | None
             Trim the output to this many samples (default ``n_frames * hop``).
+        side : None
+            Side information (DAC-MC has none).
 
         Returns
         -------
         x : torch.Tensor, shape (batch, n_channels, n_times)
         """
+        codes, ch_names, n_times, side = _decode_args(codes, args, ch_names, n_times, side)
+        ch_names = _needs_names(self, ch_names)
         if side is not None:
             raise ValueError("DAC-MC has no side information: pass side=None")
         if codes.ndim != 4:
@@ -820,7 +819,7 @@ class DACMC(DAC):
             y = y[..., :n_times]
         return y.reshape(b, c, y.shape[-1])
 
-    def forward(self, x, ch_names, n_codebooks=None):
+    def forward(self, x, ch_names=None, n_codebooks=None):
         """Training forward: ``(reconstruction, codes, quantizer_loss)``.
 
         ``x`` (batch, n_channels, n_times); ``ch_names`` as in :meth:`encode`
@@ -830,7 +829,7 @@ class DACMC(DAC):
         applies in training mode.
         """
         b, c, n = x.shape
-        z, ix = self._mixed_latent(x, ch_names)
+        z, ix = self._mixed_latent(x, _needs_names(self, ch_names))
         q = self.quantizer(z, n_codebooks)
         y = self._decode_quantized(q.quantized, ix, b, c)[..., :n].reshape(b, c, n)
         return y, q.codes.view(b, c, *q.codes.shape[1:]), q.loss

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +42,7 @@ from ..channels import CHANNEL_ALIASES  # noqa: F401 (re-exported)
 from ..channels import map_channels as _map_channels
 from ..preprocessing import Preprocessing
 from ..quantization import ResidualVQ, RVQConfig
-from .base import Codec, ConfigMixin
+from .base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
 
 __all__ = [
     "NeuroRVQConfig",
@@ -644,19 +643,18 @@ class _ElectrodeIndexing:
         return n_patches, spatial, temporal
 
 
-class NeuroRVQEncoding(NamedTuple):
-    """What :meth:`NeuroRVQ.encode` returns."""
+class NeuroRVQEncoding(Encoding):
+    """What :meth:`NeuroRVQ.encode` returns: an :class:`~mne_codec.models.Encoding`.
 
-    codes: torch.Tensor
-    """int64, (batch, n_channels, n_branches * n_codebooks, n_patches); axis 2 is
-    branch-major: index ``k * n_codebooks + q`` is level ``q`` of branch ``k``."""
-    stats: torch.Tensor
-    """float32, (batch, 2): mean and unbiased std of ``log1p|FFT|`` of the window."""
+    Its codes are int64, (batch, n_channels, n_branches * n_codebooks,
+    n_patches), axis 2 branch-major (index ``k * n_codebooks + q`` is level
+    ``q`` of branch ``k``); its side information is :attr:`stats`.
+    """
 
     @property
-    def side(self):
-        """The side information of the named-codec protocol: :attr:`stats`."""
-        return self.stats
+    def stats(self):
+        """float32, (batch, 2): mean and unbiased std of ``log1p|FFT|`` of the window."""
+        return self.side
 
 
 class NeuroRVQ(_ElectrodeIndexing, Codec):
@@ -814,7 +812,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
         lat = [getattr(self, f"encode_task_layer_{k + 1}")(f) for k, f in enumerate(feats)]
         return lat, n_patches, spatial, temporal
 
-    def encode(self, x, ch_names):
+    def encode(self, x, ch_names=None):
         """Encode windows to codes and the amplitude statistics.
 
         Parameters
@@ -832,7 +830,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
             ``codes`` (batch, n_channels, n_branches * n_codebooks, n_patches)
             and ``stats`` (batch, 2).
         """
-        lat, n_patches, _, _ = self._latents(x, ch_names)
+        lat, n_patches, _, _ = self._latents(x, _needs_names(self, ch_names))
         b, c, _ = x.shape
         codes = []
         for k, z in enumerate(lat):
@@ -872,34 +870,43 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
         y = torch.fft.ifft(torch.complex(mag * cos, mag * sin), dim=-1).real
         return y.reshape(b, c, a * y.shape[-1])
 
-    def decode(self, codes, stats, ch_names, n_times=None):
+    def decode(self, codes, *args, ch_names=None, n_times=None, side=None):
         """Decode codes (and the window statistics) to signals.
 
         Parameters
         ----------
-        codes : torch.Tensor of int, shape (batch, n_channels, n_branches * n_q, n_patches)
-            As returned by :meth:`encode` (``n_q`` levels in use per branch).
-        stats : torch.Tensor, shape (batch, 2)
-            The amplitude statistics from :meth:`encode`.
+        codes : NeuroRVQEncoding | torch.Tensor of int
+            Shape (batch, n_channels, n_branches * n_q, n_patches).
+            What :meth:`encode` returned (``n_q`` levels in use per branch),
+            or its codes with ``side``.
+        *args
+            ``ch_names`` and then ``n_times`` may be given by position.
         ch_names : list of str
             The channels' names, as given to :meth:`encode`.
         n_times : int | None
             Trim the output to this many samples.
+        side : torch.Tensor, shape (batch, 2) | None
+            The amplitude statistics from :meth:`encode`, if ``codes`` are
+            plain codes.
 
         Returns
         -------
         x : torch.Tensor, shape (batch, n_channels, n_times)
         """
+        codes, ch_names, n_times, stats = _decode_args(codes, args, ch_names, n_times, side)
         if codes.ndim != 4:
             raise ValueError("codes must have shape (batch, n_channels, n_branches * "
                              f"n_codebooks, n_patches), got {tuple(codes.shape)}")
+        if stats is None:
+            raise ValueError("NeuroRVQ needs the amplitude statistics to decode: pass the "
+                             "encoding from encode(), or side=encoding.side.")
         b, c, _, a = codes.shape
-        spatial, temporal = self._indices(ch_names, c, a, codes.device)
+        spatial, temporal = self._indices(_needs_names(self, ch_names), c, a, codes.device)
         heads = self._heads(self._quantized_branches(codes), spatial, temporal)
         y = self._synthesise(*heads, stats.to(heads[0].dtype), (b, c, a))
         return y if n_times is None else y[..., :n_times]
 
-    def forward(self, x, ch_names, n_codebooks=None):
+    def forward(self, x, ch_names=None, n_codebooks=None):
         """Training forward with the authors' four losses.
 
         Returns
@@ -924,7 +931,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
         0.01 l2norm(mean))``) where ours averages sums and counts first.
         """
         b, c, n = x.shape
-        lat, a, spatial, temporal = self._latents(x, ch_names)
+        lat, a, spatial, temporal = self._latents(x, _needs_names(self, ch_names))
         quantized, codes, code_loss = [], [], 0.0
         for k, z in enumerate(lat):
             out = self.quantizers[k](z.transpose(1, 2), n_codebooks)

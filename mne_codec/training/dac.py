@@ -156,7 +156,7 @@ def validation_metrics(codec, data, batch_size=64):
             codes = codec.encode(x, ch).codes
             xn = x.reshape(-1, x.shape[-1]).double().cpu().numpy()
             for k in range(1, n_levels + 1):
-                y = codec.decode(codes[:, :, :k], None, ch, x.shape[-1])
+                y = codec.decode(codes[:, :, :k], ch, x.shape[-1])
                 yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
                 err[k - 1] += float(np.nansum(nmse(xn, yn)))
             codes_all.append(codes.reshape(-1, *codes.shape[2:]).cpu())

@@ -95,7 +95,7 @@ def validation_metrics(codec, data, batch_size=32):
             enc = codec.encode(x, ch)
             xn = x.reshape(-1, x.shape[-1]).double().cpu().numpy()
             for k in range(1, n_levels + 1):
-                y = codec.decode(enc.codes[:, :, codec.code_rows(k)], enc.stats, ch)
+                y = codec.decode(enc.codes[:, :, codec.code_rows(k)], ch, side=enc.side)
                 yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
                 err[k - 1] += float(np.nansum(nmse(xn, yn)))
             codes_all.append(enc.codes.cpu())
