@@ -22,7 +22,7 @@ import torch
 
 from mne_codec import load_codec
 from mne_codec._validation import check_input
-from mne_codec.inference import _autocast
+from mne_codec.pipeline import _autocast
 from mne_codec.preprocessing import preprocess
 from mne_codec.training.default import default_data_dir, eegmmidb_files, prepare_eegbci
 

@@ -12,7 +12,7 @@ recording's length; the token array itself (int16) is what grows.
     python benchmarks/memory.py [--minutes 10 60] [--threads 2] [--codec default]
 
 With ``--stream``, it measures instead the codec's streaming
-(:func:`mne_codec.inference.encode_stream` then ``decode_stream``) of one
+(:func:`mne_codec.pipeline.encode_stream` then ``decode_stream``) of one
 whole recording of 64 channels: real EEGMMIDB imagery runs preprocessed as
 one window each (per-recording scaling), tiled to the length asked for and
 saved as float32 ``.npy``; a fresh process loads it, encodes it in chunks of
@@ -83,7 +83,7 @@ import numpy as np
 import torch
 torch.set_num_threads(int(sys.argv[3]))
 from mne_codec import load_codec
-from mne_codec.inference import decode_stream, encode_stream
+from mne_codec.pipeline import decode_stream, encode_stream
 codec = load_codec(sys.argv[2], verbose=False).prepare_for_inference()
 chunk_s = float(sys.argv[4])
 x = np.load(sys.argv[1])

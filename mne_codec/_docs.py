@@ -12,7 +12,7 @@ docdict["window_s"] = """window_s : float | None
     is coded as one window, the whole recording (scaled once per channel
     and recording; ``BAD_`` annotations do not drop it), streamed through
     the codec in chunks of ``chunk_s`` (see
-    :func:`~mne_codec.inference.encode_stream`): the codes of a one-pass
+    :func:`~mne_codec.pipeline.encode_stream`): the codes of a one-pass
     encoding, with the codec's memory bounded by the chunk. Only for
     streamable (causal) codecs, such as the default codec; others raise a
     ValueError in :meth:`fit`."""

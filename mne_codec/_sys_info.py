@@ -34,7 +34,7 @@ def sys_info(fid=None):
     import torch
 
     from . import __version__
-    from .inference import resolve_device
+    from .pipeline import resolve_device
 
     out = fid or sys.stdout
     width = 16

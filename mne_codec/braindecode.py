@@ -32,6 +32,7 @@ from ._cache import MemoryTokenCache, window_key
 from ._validation import _pick_types
 from .checkpoints import load_codec
 from .models import Codec
+from .pipeline import encode, show_progress
 from .preprocessing import _prepare_windows
 
 __all__ = ["CodecEncoder", "NeuroRVQFMClassifier", "TokenClassifier", "codec_preprocessors",
@@ -91,8 +92,11 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
     Each window and channel is resampled to the codec's rate (FFT) and scaled
     as the codec declares (median/IQR per window and channel, then clipped);
     the codec's band-pass is left to the continuous recordings (see
-    :func:`codec_preprocessors`). Channels are coded independently, so any
-    number of channels works.
+    :func:`codec_preprocessors`). Each window is coded as the codec codes it
+    (:func:`mne_codec.pipeline.encode`): channel-independent codecs take any
+    number of channels; codecs that code channels jointly by name (NeuroRVQ,
+    DAC-MC) read the names from ``chs_info`` (or ``ch_names``), all of which
+    they must know.
 
     Parameters
     ----------
@@ -114,13 +118,16 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
     cache_tokens : bool
         With a frozen codec, remember the codes of windows already seen
         (content-keyed, bounded LRU shared across modules).
+    ch_names : list of str | None
+        The channels' names (default: from ``chs_info``), for codecs that code
+        channels by name.
     """
 
     _HUB_NOTES_TEMPLATE = ""  # see TokenClassifier
 
     def __init__(self, n_chans=None, chs_info=None, n_times=None, input_window_seconds=None,
                  sfreq=None, n_outputs=None, *, codec="default", output="embedding",
-                 n_codebooks=None, freeze=True, cache_tokens=True):
+                 n_codebooks=None, freeze=True, cache_tokens=True, ch_names=None):
         super().__init__(n_outputs=n_outputs, n_chans=n_chans, chs_info=chs_info,
                          n_times=n_times, input_window_seconds=input_window_seconds,
                          sfreq=sfreq)
@@ -140,10 +147,15 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
             ) from err
         loaded = codec if isinstance(codec, Codec) else load_codec(codec, verbose=False)
         self.codec = copy.deepcopy(loaded).prepare_for_inference()
-        if self.codec.channel_policy != "independent":
-            raise NotImplementedError(
-                f"{type(self.codec).__name__} codes channels jointly; CodecEncoder supports "
-                "channel-independent codecs (BioCodec, DAC).")
+        if ch_names is None and self._chs_info is not None:
+            ch_names = [ch["ch_name"] for ch in self._chs_info]
+        if ch_names is not None and self._n_chans is not None and len(ch_names) != self.n_chans:
+            raise ValueError(f"{len(ch_names)} channel names for n_chans={self.n_chans}")
+        # the codec refuses, now rather than at the first batch, channels it cannot code
+        # (codecs that code by name: missing or unknown names)
+        if ch_names is not None or self._n_chans is not None:
+            self.codec.pick_channels(ch_names if ch_names is not None else self.n_chans)
+        self.ch_names = None if ch_names is None else list(ch_names)
         self.codec.set_num_codebooks(n_codebooks)
         self.output = output
         self.freeze = freeze
@@ -176,19 +188,25 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
                              f"n_times={self.n_times}.")
         return _prepare_windows(x.float(), self.n_times_codec, self.codec.preprocessing)
 
+    def _encode(self, rows, device):
+        """Codes (n, n_chans, K, T) of prepared windows (numpy), as the pipeline codes them."""
+        with show_progress(False):  # one batch of a training loop: no bar of its own
+            return encode(self.codec, rows, self.ch_names, device=device).codes
+
     def _codes(self, x):
         """Codes (batch, n_chans, K, T) of prepared windows, from the cache where seen."""
-        if not (self.cache_tokens and self.freeze):
-            with torch.no_grad():
-                return self.codec.encode(x)
         rows = x.detach().cpu().contiguous().numpy()
+        if not (self.cache_tokens and self.freeze):
+            return torch.from_numpy(self._encode(rows, x.device)).long().to(x.device)
         prefix = f"{self.codec.fingerprint()}:{self.codec.n_codebooks}:{rows.shape}"
+        if self.ch_names is not None:  # codes may depend on the channels, by name
+            prefix += ":" + ",".join(self.ch_names)
         keys = [window_key(prefix, row) for row in rows]
         found = [_TOKEN_CACHE.get(k) for k in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if todo:
             with torch.no_grad():
-                new = self.codec.encode(x[todo]).to(torch.int16).cpu().numpy()
+                new = self._encode(rows[todo], x.device)
             for j, i in enumerate(todo):
                 found[i] = new[j]
                 _TOKEN_CACHE.put(keys[i], new[j])
@@ -197,13 +215,8 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
     def forward(self, x):
         """Encode ``x`` of shape (batch, n_chans, n_times), in volts at ``sfreq``."""
         x = self._prepare(x)
-        if not self.freeze:  # encode once, with gradients; quantize without
-            b, c, n = x.shape
-            z = self.codec._encode_latent(x.reshape(b * c, 1, n))
-            with torch.no_grad():
-                codes = self.codec.quantizer.encode(z, self.codec.n_codebooks)
-                q = self.codec.quantizer.decode(codes)
-            return (z + (q - z).detach()).reshape(b, c, *z.shape[1:])  # straight-through
+        if not self.freeze:  # gradients reach the encoder through the quantizer
+            return self.codec.quantized_latent(x, self.ch_names)
         codes = self._codes(x)
         if self.output == "tokens":
             return codes

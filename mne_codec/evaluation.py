@@ -12,14 +12,7 @@ from . import metrics
 from ._validation import check_input
 from .baselines import dct_code, gaussian_rd_nmse
 from .checkpoints import load_codec
-from .inference import (
-    _progress,
-    decode_named_windows,
-    decode_windows,
-    encode_named_windows,
-    encode_windows,
-    show_progress,
-)
+from .pipeline import _progress, codec_info, decode_windows, encode, show_progress
 from .preprocessing import band_limit, preprocess
 
 __all__ = ["evaluate_codec", "format_report", "plot_rate_distortion"]
@@ -102,8 +95,7 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, bat
               picks):
     codec = load_codec(codec)
     levels = list(range(1, codec.max_codebooks + 1)) if n_codebooks is None else list(n_codebooks)
-    named = codec.channel_policy == "named"
-    # named codecs code a window's channels jointly: keep each recording's windows whole
+    # a codec may code a window's channels jointly: keep each recording's windows whole
     xs, codes, sides, names, side_bits = [], [], [], [], 0.0
     sources = list(sources)
     bar = _progress(len(sources), "Encoding recordings", unit="rec", leave=True, min_total=1)
@@ -114,20 +106,14 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, bat
                         continuous_filter=lambda d, sf: band_limit(d, sf, prep))
         x, _, _ = preprocess(w.data, w.sfreq, prep, band_limited=True, verbose=False)
         codec.set_num_codebooks(None)
-        if named:
-            keep = codec.pick_channels(w.ch_names, "drop")
-            x = x[:, keep]
-            names.append([w.ch_names[p] for p in keep])
-            c, side = encode_named_windows(codec, x, names[-1], batch_size=batch_size,
-                                           device=device)
-            codes.append(c)
-            sides.append(side)
-            n_blocks = len(codec.coding_blocks(x.shape[1], x.shape[2])) * x.shape[0]
-            side_bits += n_blocks * codec.n_side * 32
-        else:
-            codes.append(encode_windows(codec, x, batch_size=batch_size, device=device)
-                         .reshape(-1, 1, codec.max_codebooks, codec.n_frames(x.shape[-1])))
-            x = x.reshape(-1, 1, x.shape[-1])
+        keep = codec.pick_channels(w.ch_names, "drop")
+        x = x[:, keep]
+        names.append([w.ch_names[p] for p in keep])
+        c, side = encode(codec, x, names[-1], batch_size=batch_size, device=device)
+        codes.append(c)
+        sides.append(side)
+        n_blocks = len(codec.coding_blocks(x.shape[1], x.shape[2])) * x.shape[0]
+        side_bits += n_blocks * codec.n_side * 32  # float32 side values per coded block
         xs.append(x)
         logger.info(f"{getattr(source, 'filenames', [source])[0]}: {w.data.shape[0]} windows "
                     f"x {w.data.shape[1]} channels"
@@ -136,12 +122,10 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, bat
     bar.close()
 
     def decode(k):
-        if not named:
-            return decode_windows(codec, np.concatenate(codes)[:, :, :k], xs[0].shape[-1],
-                                  batch_size=batch_size, device=device)
+        rows = codec.code_rows(k)
         return np.concatenate([
-            decode_named_windows(codec, c[:, :, codec.code_rows(k)], side, n, x.shape[-1],
-                                 batch_size=batch_size, device=device).reshape(-1, x.shape[-1])
+            decode_windows(codec, c[:, :, rows], x.shape[-1], n, side, batch_size=batch_size,
+                           device=device).reshape(-1, x.shape[-1])
             for c, side, n, x in zip(codes, sides, names, xs)])[:, None]
 
     x = np.concatenate([v.reshape(-1, 1, v.shape[-1]) for v in xs])
@@ -182,9 +166,7 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, bat
     bar.close()
     codec.set_num_codebooks(None)
     return dict(
-        codec=dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
-                   sfreq=codec.sfreq, frame_rate=codec.frame_rate,
-                   codebook_size=codec.codebook_size),
+        codec=codec_info(codec),
         window_s=window_s,
         n_signals=int(x.shape[0]),
         duration_s=duration_s,

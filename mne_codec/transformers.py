@@ -18,21 +18,18 @@ from ._cache import DiskTokenCache, window_key
 from ._docs import fill_doc
 from ._validation import _pick_types, iter_input
 from .checkpoints import load_codec
-from .inference import (
+from .models import Codec
+from .pipeline import (
     _check_precision,
     _chunk_samples,
-    decode_named_windows,
-    decode_stream,
-    decode_windows,
-    encode_named_windows,
-    encode_stream,
-    encode_windows,
+    codec_info,
+    detokenize,
     quantized_windows,
     resolve_device,
     show_progress,
+    tokenize,
 )
-from .models import Codec
-from .preprocessing import band_limit, preprocess, restore
+from .preprocessing import band_limit
 from .tokens import Tokens
 
 __all__ = ["CodecTokenizer", "CodecReconstructor"]
@@ -66,6 +63,11 @@ def _check_band_fits(prep, sfreq):
         raise ValueError(
             f"Data sampled at {sfreq:g} Hz cannot hold the codec's {band} band (Nyquist "
             f"{sfreq / 2:g} Hz). Is sfreq in Hz (not kHz)?")
+
+
+def _channels(w):
+    """Channel names of a block of windows, or their number for arrays (which have none)."""
+    return w.data.shape[1] if w.ch_names is None else w.ch_names
 
 
 def _n_features(w):
@@ -180,10 +182,8 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             for block in self._windows(X, filtered=False):
                 w = block if w is None else w
             self._check_length(w)
-            self.picks_ = np.arange(w.data.shape[1])
-            if codec.channel_policy == "named":
-                self._check_names(w)
-                self.picks_ = np.asarray(codec.pick_channels(w.ch_names, self.unknown))
+            # the codec says which channels it codes (all, or those whose names it knows)
+            self.picks_ = np.asarray(codec.pick_channels(_channels(w), self.unknown))
             self.n_codebooks_ = codec.n_codebooks
             self.ch_names_left_out_ = list(w.left_out)
             if w.left_out:
@@ -196,18 +196,14 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             self.n_features_in_ = _n_features(w)
         return self
 
-    @property
-    def _named(self):
-        return self.codec_.channel_policy == "named"
-
-    def _check_names(self, w):
+    def _block_coded_names(self, w):
+        """Names of the coded channels of ``w`` (None for arrays: never coded by position)."""
         if w.ch_names is None:
-            raise ValueError(
-                f"{type(self.codec_).__name__} codes channels jointly by name: give an "
-                "mne.io.Raw or mne.Epochs (arrays carry no channel names)."
-            )
+            return None
+        return [w.ch_names[p] for p in self.picks_]
 
     def _coded_names(self):
+        """Names of the coded channels seen in fit."""
         if self.ch_names_ is None:
             return None
         return [self.ch_names_[p] for p in self.picks_]
@@ -230,8 +226,8 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             yield w
 
     def _check_block(self, w):
-        if self._named:  # also after a fit on MNE data: never code an array by position
-            self._check_names(w)
+        if w.ch_names is None:  # even after a fit on MNE data, a codec may refuse an array
+            self.codec_.pick_channels(w.data.shape[1], self.unknown)
         if w.kind == "array":
             if _n_features(w) != self.n_features_in_:
                 raise ValueError(
@@ -260,8 +256,9 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                   f"{w.band_limited}")
         if self.precision != "fp32":  # autocast may change codes at near-ties
             prefix += f":{self.precision}"
-        if self._named:  # codes depend on the channels coded together and their names
-            prefix += ":" + ",".join(self._coded_names())
+        names = self._block_coded_names(w)
+        if names is not None:  # codes may depend on the channels coded together, by name
+            prefix += ":" + ",".join(names)
         cache = DiskTokenCache(location)
         keys = [window_key(prefix, row) for row in w.data[:, self.picks_]]
         found = [cache.load(k) for k in keys]
@@ -278,40 +275,22 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         side = None
         if all("side" in f for f in found):
             side = np.stack([f["side"] for f in found])
-        elif codec.channel_policy == "named" and codec.n_side:
+        elif codec.n_side:
             raise ValueError(f"The token cache at {location} lacks side information; "
                              "clear it.")
         return Tokens(codes=np.stack([f["codes"] for f in found]),
                       center=np.stack([f["center"] for f in found]),
-                      scale=np.stack([f["scale"] for f in found]), ch_names=self._coded_names(),
+                      scale=np.stack([f["scale"] for f in found]), ch_names=names,
                       sfreq=w.sfreq, n_times=w.data.shape[-1],
                       n_times_codec=int(found[0]["n_times_codec"]), onsets_s=w.onsets_s,
-                      codec=self._codec_info(), side=side)
-
-    def _codec_info(self):
-        codec = self.codec_
-        return dict(name=codec.name, family=codec.family, fingerprint=codec.fingerprint(),
-                    sfreq=codec.sfreq, frame_rate=codec.frame_rate,
-                    codebook_size=codec.codebook_size)
+                      codec=codec_info(codec), side=side)
 
     def _encode_windows(self, w):
-        codec = self.codec_
-        x, center, scale = preprocess(w.data[:, self.picks_], w.sfreq, codec.preprocessing,
-                                      resample=self.resample, band_limited=w.band_limited)
-        side = None
-        if self._named:
-            codes, side = encode_named_windows(codec, x, self._coded_names(),
-                                               batch_size=self.batch_size, device=self.device,
-                                               precision=self.precision)
-        elif self._streamed:
-            codes = encode_stream(codec, x, chunk_s=self.chunk_s, batch_size=self.batch_size,
-                                  device=self.device, precision=self.precision)
-        else:
-            codes = encode_windows(codec, x, batch_size=self.batch_size, device=self.device,
-                                   precision=self.precision)
-        return Tokens(codes=codes, center=center, scale=scale, ch_names=self._coded_names(),
-                      sfreq=w.sfreq, n_times=w.data.shape[-1], n_times_codec=x.shape[-1],
-                      onsets_s=w.onsets_s, codec=self._codec_info(), side=side)
+        return tokenize(self.codec_, w.data[:, self.picks_], w.sfreq, self._block_coded_names(w),
+                        onsets_s=w.onsets_s, resample=self.resample,
+                        band_limited=w.band_limited, stream=self._streamed,
+                        chunk_s=self.chunk_s, batch_size=self.batch_size, device=self.device,
+                        precision=self.precision)
 
     def _check_same_codec(self, tokens):
         theirs = tokens.codec.get("fingerprint")
@@ -325,22 +304,8 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             )
 
     def _decode_tokens(self, tokens):
-        codec = self.codec_
-        if self._named:
-            if tokens.ch_names is None:
-                raise ValueError(f"{type(codec).__name__} decodes by channel name; these "
-                                 "tokens have none.")
-            y = decode_named_windows(codec, tokens.codes, tokens.side, tokens.ch_names,
-                                     tokens.n_times_codec, batch_size=self.batch_size,
-                                     device=self.device)
-        elif self._streamed:
-            y = decode_stream(codec, tokens.codes, tokens.n_times_codec, chunk_s=self.chunk_s,
-                              batch_size=self.batch_size, device=self.device)
-        else:
-            y = decode_windows(codec, tokens.codes, tokens.n_times_codec,
-                               batch_size=self.batch_size, device=self.device)
-        return restore(y, tokens.center, tokens.scale, codec.preprocessing, tokens.sfreq,
-                       tokens.n_times)
+        return detokenize(self.codec_, tokens, stream=self._streamed, chunk_s=self.chunk_s,
+                          batch_size=self.batch_size, device=self.device)
 
 
 @fill_doc
@@ -501,7 +466,7 @@ class CodecTokenizer(_CodecBase):
                     f"n_codebooks, n_frames), got shape {codes.shape} (output="
                     f"{self.output!r} features cannot be decoded)."
                 )
-            if self._named and self.codec_.n_side:
+            if self.codec_.n_side:
                 raise ValueError(
                     f"{type(self.codec_).__name__} needs the side information of the tokens "
                     "to decode them: pass the Tokens from tokenize()."
@@ -511,7 +476,8 @@ class CodecTokenizer(_CodecBase):
             n_codec = codes.shape[-1] * self.codec_.hop_length
             n_times = int(round(n_codec * self.sfreq_ / self.codec_.sfreq))
             tokens = Tokens(codes=codes, center=np.zeros(codes.shape[:2]),
-                            scale=np.ones(codes.shape[:2]), ch_names=self._coded_names(),
+                            scale=np.ones(codes.shape[:2]),
+                            ch_names=self._coded_names(),
                             sfreq=self.sfreq_, n_times=n_times, n_times_codec=n_codec,
                             onsets_s=np.zeros(len(codes)), codec={})
             return self._decode_tokens(tokens)

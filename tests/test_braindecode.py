@@ -177,3 +177,38 @@ def test_codec_preprocessors_filter_like_the_tokenizer(mi_raw):
     assert out.ch_names == ["C3"]  # only the codec's channel types are kept
     expected = band_limit(raw.get_data(picks=["C3"]), 160.0, load_codec("default").preprocessing)
     np.testing.assert_allclose(out.get_data(), expected, rtol=1e-10, atol=1e-15)
+
+
+def test_encoder_codes_neurorvq_by_channel_name(rng):
+    """A codec that codes channels jointly by name runs in CodecEncoder as the pipeline does."""
+    import mne
+
+    from mne_codec.checkpoints import load_neurorvq_checkpoint
+    from mne_codec.pipeline import encode
+
+    from .test_neurorvq import REF_PT, small_config
+
+    codec = load_neurorvq_checkpoint(REF_PT, config=small_config()).eval()
+    names = ["Fp1", "Fp2", "C3", "C4", "O1"]
+    chs_info = mne.create_info(names, codec.sfreq, "eeg")["chs"]
+    n_times = 4 * codec.config.patch_size  # 4 s at the codec's rate
+    X = rng.standard_normal((3, len(names), n_times)) * 1e-5
+    enc = CodecEncoder(chs_info=chs_info, n_times=n_times, sfreq=codec.sfreq, codec=codec,
+                       output="tokens", cache_tokens=False)
+    codes = enc(torch.from_numpy(X).float()).numpy()
+    x, _, _ = preprocess(X, codec.sfreq, codec.preprocessing, band_limited=True,
+                         verbose="ERROR")
+    expected = encode(codec, x, names).codes
+    assert codes.shape == expected.shape == (3, len(names), codec.n_code_rows, 4)
+    assert (codes == expected).mean() > 0.99  # float32 torch vs numpy scaling: near-ties
+    emb = CodecEncoder(chs_info=chs_info, n_times=n_times, sfreq=codec.sfreq, codec=codec)
+    assert emb(torch.from_numpy(X).float()).shape[:2] == (3, len(names))
+    # channel names are needed, and must be known to the codec
+    with pytest.raises(ValueError, match="codes channels jointly by name"):
+        CodecEncoder(n_chans=5, n_times=n_times, sfreq=codec.sfreq, codec=codec)
+    bad = mne.create_info(["Fp1", "XYZ"], codec.sfreq, "eeg")["chs"]
+    with pytest.raises(ValueError, match="XYZ"):
+        CodecEncoder(chs_info=bad, n_times=n_times, sfreq=codec.sfreq, codec=codec)
+    with pytest.raises(NotImplementedError, match="NeuroRVQFMClassifier"):
+        CodecEncoder(chs_info=chs_info, n_times=n_times, sfreq=codec.sfreq, codec=codec,
+                     freeze=False)(torch.from_numpy(X).float())

@@ -76,7 +76,7 @@ def test_encoding_is_its_codes():
 
 def test_named_codecs_ask_for_names():
     codec = _tiny("dac_mc")
-    with pytest.raises(ValueError, match="pass ch_names"):
+    with pytest.raises(ValueError, match="codes channels jointly by name"):
         codec.encode(torch.randn(1, 2, 100))
 
 

@@ -117,7 +117,7 @@ def test_tokens_of_another_codec_are_refused(rng):
 
 def test_batch_is_capped_at_the_number_of_windows(rng, monkeypatch):
     """Two channel-windows need two windows' memory, whatever batch_size says."""
-    import mne_codec.inference as inference
+    import mne_codec.pipeline as inference
 
     codec = TINY.eval()
     x = rng.standard_normal((1, 2, 400)).astype(np.float32)

@@ -390,7 +390,7 @@ def test_out_of_memory_falls_back_to_smaller_batches(rng, tiny_codec):
     from mne_codec.inference import decode_windows, encode_windows
 
     codec = tiny_codec.eval()
-    x = (rng.standard_normal((4, 5, 64))).astype(np.float32)
+    x = (rng.standard_normal((16, 1, 64))).astype(np.float32)
     expected = encode_windows(codec, x, batch_size=2)
     flaky = _OOMAboveBatch(codec, limit=5)
     with pytest.warns(RuntimeWarning, match="Out of memory.*batch_size=8"):
@@ -407,24 +407,27 @@ def test_out_of_memory_falls_back_to_smaller_batches(rng, tiny_codec):
         encode_windows(_OOMAboveBatch(codec, limit=0), x, batch_size=4)
     # other runtime errors are not mistaken for memory errors
     bad = _OOMAboveBatch(codec, limit=100)
-    bad.encode = lambda x: (_ for _ in ()).throw(RuntimeError("shape mismatch"))
+    bad.encode = lambda x, ch_names=None: (_ for _ in ()).throw(RuntimeError("shape mismatch"))
     with pytest.raises(RuntimeError, match="shape mismatch"):
         encode_windows(bad, x)
 
 
 def test_batch_that_cannot_fit_gives_a_clear_error(rng, tiny_codec, monkeypatch):
-    import mne_codec.inference as inference
+    import mne_codec.pipeline as inference
 
     codec = tiny_codec.eval()
-    x = rng.standard_normal((2, 3, 400)).astype(np.float32)
+    x = rng.standard_normal((6, 1, 400)).astype(np.float32)
     per_item = inference._bytes_per_sample(codec, "encode") * 400
     assert per_item > 0
-    # free memory for about 2.5 items: batch 6 is refused with what fits
+    # free memory for about 2.5 channel-windows: batch 6 is refused with what fits
     monkeypatch.setattr(inference, "_available_bytes",
                         lambda dev: int(2.5 * per_item / inference._MEMORY_FRACTION))
     with pytest.raises(MemoryError, match=r"batch_size=6 .* Use batch_size=2 or less"):
         inference.encode_windows(codec, x, batch_size=6)
     codes = inference.encode_windows(codec, x, batch_size=2)  # fits
+    # a window's channels are coded in one pass: 3 of them do not fit
+    with pytest.raises(MemoryError, match="One window of 3 channels of 400 samples needs"):
+        inference.encode_windows(codec, x.reshape(2, 3, 400), batch_size=1)
     monkeypatch.setattr(inference, "_available_bytes", lambda dev: int(0.5 * per_item))
     with pytest.raises(MemoryError, match="One channel-window of 400 samples needs"):
         inference.encode_windows(codec, x, batch_size=1)
@@ -437,7 +440,7 @@ def test_batch_that_cannot_fit_gives_a_clear_error(rng, tiny_codec, monkeypatch)
 
 
 def test_memory_estimate_scales_with_window_length(tiny_codec):
-    from mne_codec.inference import _bytes_per_sample
+    from mne_codec.pipeline import _bytes_per_sample
 
     codec = tiny_codec.eval()
     per_sample = _bytes_per_sample(codec, "encode")

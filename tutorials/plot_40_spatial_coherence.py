@@ -21,7 +21,7 @@ from scipy.stats import spearmanr
 
 from mne_codec import CodecTokenizer
 from mne_codec.datasets import eegbci_raw
-from mne_codec.inference import quantized_windows
+from mne_codec.pipeline import quantized_windows
 
 mne.set_log_level("WARNING")  # no progress bars in this page
 

@@ -79,9 +79,10 @@ class Encoding(torch.Tensor):
 
 def _needs_names(codec, ch_names):
     """``ch_names``, or a clear error for a codec that codes channels by name."""
-    if ch_names is None:
-        raise ValueError(f"{type(codec).__name__} codes channels jointly by name: pass "
-                         "ch_names (the channels' names, one montage for the batch).")
+    if ch_names is None or _is_count(ch_names):
+        raise ValueError(f"{type(codec).__name__} codes channels jointly by name: pass their "
+                         "names (give an mne.io.Raw or mne.Epochs; arrays carry no channel "
+                         "names).")
     return ch_names
 
 
@@ -274,12 +275,13 @@ class Codec(nn.Module):
         return self.n_code_rows // self.n_codebooks * self.max_codebooks
 
     def pick_channels(self, ch_names, unknown="raise"):
-        """Positions of the channels this codec codes (``"named"`` codecs).
+        """Positions of the channels this codec codes.
 
         Parameters
         ----------
-        ch_names : list of str
-            Channel names.
+        ch_names : list of str | int
+            Channel names, or the number of channels of data without names
+            (arrays), which codecs that code channels by name refuse.
         unknown : ``"raise"`` | ``"drop"``
             What to do with names the codec does not know: raise a
             ValueError, or leave them out with a warning.
@@ -290,7 +292,7 @@ class Codec(nn.Module):
             Positions in ``ch_names`` of the channels coded, in their order.
             By default every channel (a codec that knows any name).
         """
-        return np.arange(len(ch_names))
+        return np.arange(ch_names if _is_count(ch_names) else len(ch_names))
 
     def coding_blocks(self, n_channels, n_times):
         """Sub-windows of a window that are coded together.
@@ -378,6 +380,32 @@ class Codec(nn.Module):
         codes = self.quantizer.encode(z, self.n_codebooks)
         return Encoding(codes.view(b, c, *codes.shape[1:]))
 
+    def quantized_latent(self, x, ch_names=None):
+        """Quantized latent of signals, with straight-through gradients to the encoder.
+
+        For fine-tuning the encoder under frozen codebooks (e.g.
+        :class:`mne_codec.braindecode.CodecEncoder` with ``freeze=False``):
+        the forward value is the quantized latent, the gradient that of the
+        encoder's latent.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_channels, n_times)
+            Preprocessed signals.
+        ch_names : list of str | None
+            Channel names (ignored by channel-independent codecs).
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch, n_channels, dim, n_frames)
+        """
+        self._check_signal(x)
+        b, c, n = x.shape
+        z = self._encode_latent(x.reshape(b * c, 1, n))
+        with torch.no_grad():
+            q = self.quantizer.decode(self.quantizer.encode(z, self.n_codebooks))
+        return (z + (q - z).detach()).reshape(b, c, *z.shape[1:])
+
     def quantized(self, codes):
         """Quantized latent of ``codes``: (batch, n_channels, dim, n_frames)."""
         b, c, k, t = codes.shape
@@ -456,7 +484,7 @@ class Codec(nn.Module):
             on later samples (non-causal convolutions, e.g. DAC), or it codes
             whole patches of channels jointly (NeuroRVQ), so chunks cannot be
             coded exactly as the whole signal. Code such signals in windows
-            (:func:`~mne_codec.inference.encode_windows`).
+            (:func:`~mne_codec.pipeline.encode`).
         """
         if mode not in ("encode", "decode"):
             raise ValueError(f"mode must be 'encode' or 'decode', got {mode!r}")
@@ -466,7 +494,7 @@ class Codec(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} cannot be streamed exactly ({why}), so chunked "
                 "codes would differ from whole-signal codes. Code it in windows instead "
-                "(inference.encode_windows, or the transformers' window_s)."
+                "(pipeline.encode, or the transformers' window_s)."
             )
         return CodecStream(self, mode)
 

@@ -691,7 +691,7 @@ class DACMC(DAC):
         -------
         picks : ndarray of int
         """
-        return self._rows(ch_names, unknown)[0]
+        return self._rows(_needs_names(self, ch_names), unknown)[0]
 
     def _rows(self, ch_names, unknown="raise"):
         from ..channels import CHANNEL_VOCABULARY, map_channels
@@ -757,6 +757,26 @@ class DACMC(DAC):
         gamma, beta = self.film(self.channel_embedding(ix)).expand(b, c, -1).chunk(2, dim=-1)
         q = q * (1 + gamma.reshape(b * c, -1, 1)) + beta.reshape(b * c, -1, 1)
         return self._decode_latent(q)
+
+    def quantized_latent(self, x, ch_names=None):
+        """Quantized latent (after the channel mixer), straight-through (see :class:`Codec`).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_channels, n_times)
+            Preprocessed signals.
+        ch_names : list of str | torch.Tensor of int64
+            The channels (see :meth:`encode`).
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch, n_channels, dim, n_frames)
+        """
+        b, c, _ = x.shape
+        z, _ = self._mixed_latent(x, _needs_names(self, ch_names))
+        with torch.no_grad():
+            q = self.quantizer.decode(self.quantizer.encode(z, self.n_codebooks))
+        return (z + (q - z).detach()).reshape(b, c, *z.shape[1:])
 
     def encode(self, x, ch_names=None):
         """Encode windows of named channels to codes.

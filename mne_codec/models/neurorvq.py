@@ -574,7 +574,7 @@ class _ElectrodeIndexing:
 
     def pick_channels(self, ch_names, unknown="raise"):
         """Positions of the channels this codec can code (see :func:`map_channels`)."""
-        picks, _ = map_channels(self._names(ch_names), unknown=unknown)
+        picks, _ = map_channels(self._names(_needs_names(self, ch_names)), unknown=unknown)
         return picks
 
     # -- indices --------------------------------------------------------------------
@@ -839,6 +839,19 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
         codes = torch.cat(codes, dim=1).permute(0, 2, 1, 3).contiguous()
         log_amp, _, _ = self._spectrum(x.reshape(b, c, n_patches, self.config.patch_size))
         return NeuroRVQEncoding(codes, self.amplitude_stats(log_amp))
+
+    def quantized_latent(self, x, ch_names=None):
+        """Not available: NeuroRVQ's tokens are not fine-tuned through its quantizers here.
+
+        Raises
+        ------
+        NotImplementedError
+            Always; fine-tune the NeuroRVQ foundation model instead
+            (:class:`mne_codec.braindecode.NeuroRVQFMClassifier`).
+        """
+        raise NotImplementedError(
+            "NeuroRVQ's encoder cannot be fine-tuned through its tokens here (freeze=False); "
+            "fine-tune the NeuroRVQ foundation model (NeuroRVQFMClassifier) instead.")
 
     def quantized(self, codes):
         """Quantized latent of every token: (batch, n_channels, n_branches * code_dim, n_patches).
