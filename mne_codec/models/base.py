@@ -515,7 +515,7 @@ class Codec(nn.Module):
         recomputed. The model can no longer be trained afterwards (load it
         again for that).
         """
-        from ._seanet import fold_weight_norm
+        from .biocodec._seanet import fold_weight_norm
 
         self.fingerprint()  # of the original parametrisation
         fold_weight_norm(self)

@@ -38,11 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..channels import CHANNEL_ALIASES  # noqa: F401 (re-exported)
-from ..channels import map_channels as _map_channels
-from ..preprocessing import Preprocessing
-from ..quantization import ResidualVQ, RVQConfig
-from .base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
+from ...channels import CHANNEL_ALIASES  # noqa: F401 (re-exported)
+from ...channels import map_channels as _map_channels
+from ...preprocessing import Preprocessing
+from ...quantization import ResidualVQ, RVQConfig
+from .. import neurorvq as _package  # the package holds the GROUP_TOKENS tunable
+from ..base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
 
 __all__ = [
     "NeuroRVQConfig",
@@ -274,7 +275,7 @@ def _vocabulary_rows():
     -1 where NeuroRVQ has none.
     """
     if not _ROWS:
-        from ..channels import CHANNEL_ALIASES, CHANNEL_VOCABULARY, normalize_channel_name
+        from ...channels import CHANNEL_ALIASES, CHANNEL_VOCABULARY, normalize_channel_name
 
         lookup = {v: i for i, v in enumerate(NEURORVQ_CHANNELS)}
         rows = []
@@ -447,12 +448,6 @@ class Block(nn.Module):
         return x + self.gamma_2 * self.mlp(self.norm2(x))
 
 
-#: Tokens per group of windows that the transformer blocks process at once
-#: without autograd (at least one window per group); see
-#: :meth:`NeuroRVQTransformer._branch_in_groups`.
-GROUP_TOKENS = 512
-
-
 class NeuroRVQTransformer(nn.Module):
     """Encoder (``use_as_encoder=True``: conv front) or decoder (1x1 patch embeds).
 
@@ -493,7 +488,10 @@ class NeuroRVQTransformer(nn.Module):
         return getattr(self, f"fc_norm_{k}")(x[:, 1:])
 
     def _branch_in_groups(self, x, k, spatial_ix, temporal_ix):
-        """:meth:`_branch` on groups of about :data:`GROUP_TOKENS` tokens, without autograd.
+        """:meth:`_branch` on groups of about ``GROUP_TOKENS`` tokens, without autograd.
+
+        ``GROUP_TOKENS`` is read from :mod:`mne_codec.models.neurorvq` at each
+        call.
 
         Every operation of the blocks works per window (attention within a
         window, the rest per token), so the result is the same, and measured
@@ -503,7 +501,7 @@ class NeuroRVQTransformer(nn.Module):
         and page-faulted at each operation.
         """
         b, n = x.shape[:2]
-        step = max(1, GROUP_TOKENS // max(n, 1))
+        step = max(1, _package.GROUP_TOKENS // max(n, 1))
         if torch.is_grad_enabled() or b <= step:
             return self._branch(x, k, spatial_ix, temporal_ix)
         per_item = spatial_ix.ndim == 2 and spatial_ix.shape[0] == b
@@ -561,8 +559,8 @@ class _ElectrodeIndexing:
         """Return the names as the embedding reads them (see ``canonical_names``)."""
         if not self.config.canonical_names:
             return list(ch_names)
-        from ..channels import CHANNEL_ALIASES as aliases
-        from ..channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
+        from ...channels import CHANNEL_ALIASES as aliases
+        from ...channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
 
         lookup = _lookup(CHANNEL_VOCABULARY)
         out = []
@@ -621,7 +619,7 @@ class _ElectrodeIndexing:
                              f"budget of {cfg.token_budget} tokens per window.")
         rows = _vocabulary_rows().to(channels.device)[channels]
         if bool((rows < 0).any()):
-            from ..channels import channel_names
+            from ...channels import channel_names
 
             bad = sorted(set(channel_names(channels[rows < 0].cpu())))
             raise ValueError(f"Channels {bad} are not in the NeuroRVQ electrode vocabulary.")

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..preprocessing import Preprocessing
-from ..quantization import ResidualVQ, RVQConfig
+from ...preprocessing import Preprocessing
+from ...quantization import ResidualVQ, RVQConfig
+from ..base import Codec, ConfigMixin
 from ._seanet import _inference_forward, build_decoder, build_encoder, stream_forward
-from .base import Codec, ConfigMixin
 
 __all__ = ["BioCodecConfig", "BioCodec"]
 

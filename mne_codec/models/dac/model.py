@@ -48,9 +48,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from ..preprocessing import Preprocessing
-from ..quantization import ResidualVQ, RVQConfig
-from .base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
+from ...preprocessing import Preprocessing
+from ...quantization import ResidualVQ, RVQConfig
+from ..base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
 
 __all__ = ["DACConfig", "DAC", "DAC_RELEASES", "DACMCConfig", "DACMC", "DACMCEncoding",
            "dac_rate_table"]
@@ -464,7 +464,7 @@ class DAC(Codec):
 
 # -- DAC-MC: the multi-channel extension -----------------------------------------
 def _n_electrodes():
-    from ..channels import CHANNEL_VOCABULARY
+    from ...channels import CHANNEL_VOCABULARY
 
     return len(CHANNEL_VOCABULARY)
 
@@ -518,7 +518,7 @@ class DACMCConfig(DACConfig):
     @classmethod
     def from_dac(cls, config, **kwargs):
         """Make the DAC-MC config of a :class:`DACConfig` (its every field), with ``kwargs``."""
-        from ..preprocessing import Preprocessing
+        from ...preprocessing import Preprocessing
 
         params = {f.name: getattr(config, f.name) for f in fields(DACConfig)}
         params["preprocessing"] = Preprocessing.from_dict(config.preprocessing.to_dict())
@@ -694,7 +694,7 @@ class DACMC(DAC):
         return self._rows(ch_names, unknown)[0]
 
     def _rows(self, ch_names, unknown="raise"):
-        from ..channels import CHANNEL_VOCABULARY, map_channels
+        from ...channels import CHANNEL_VOCABULARY, map_channels
 
         picks, rows = map_channels(ch_names, CHANNEL_VOCABULARY, unknown=unknown,
                                    what="DAC-MC electrode")
@@ -705,7 +705,7 @@ class DACMC(DAC):
         n = self.config.n_electrodes
         bad = sorted({int(r) for r in rows if not 0 <= int(r) < n})
         if bad:
-            from ..channels import CHANNEL_VOCABULARY, channel_names
+            from ...channels import CHANNEL_VOCABULARY, channel_names
 
             names = channel_names([r for r in bad if 0 <= r < len(CHANNEL_VOCABULARY)])
             raise ValueError(f"Electrode indices {bad} {names or ''} are outside this "
