@@ -9,6 +9,7 @@ blocks) and :mod:`~mne_codec.models.biocodec.convert` (the authors'
 checkpoint format).
 """
 
-from .model import BioCodec, BioCodecConfig, _inference_chunks  # noqa: F401 - tests use it
+from .config import BioCodecConfig
+from .model import BioCodec, _inference_chunks  # noqa: F401 - tests use _inference_chunks
 
 __all__ = ["BioCodecConfig", "BioCodec"]
