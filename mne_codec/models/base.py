@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .weights import CheckpointError
+
 __all__ = ["Codec", "ConfigMixin", "CodecStream", "Encoding"]
 
 
@@ -215,11 +217,53 @@ class Codec(nn.Module):
     n_side = 0
     #: a channel name that the ``"named"`` codecs know (memory probes)
     _probe_channel = "Cz"
+    #: the authors' checkpoint format that :meth:`from_authors_state` reads (the
+    #: ``fmt`` of :class:`~mne_codec.checkpoints.CodecInfo`); None: the family has none
+    authors_format = None
 
     def __init__(self):
         super().__init__()
         self._n_codebooks = None
         self.name = None  # set by the checkpoint loader (registry name or path)
+
+    # -- the authors' weights ------------------------------------------------------
+    @classmethod
+    def is_authors_state(cls, obj):
+        """Whether a loaded checkpoint object is in the family's :attr:`authors_format`.
+
+        Parameters
+        ----------
+        obj : object
+            What ``torch.load(path, weights_only=True)`` returned.
+
+        Returns
+        -------
+        recognised : bool
+        """
+        return False
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", **options):
+        """Build a model from a checkpoint object in the family's :attr:`authors_format`.
+
+        :mod:`mne_codec.checkpoints` reads the file and calls this; the
+        conversion itself is in the family's ``convert`` module.
+
+        Parameters
+        ----------
+        obj : object
+            What ``torch.load(path, weights_only=True)`` returned.
+        source : str
+            Where it comes from (a path), for the error messages.
+        **options
+            The family's loading options (``config``...).
+
+        Returns
+        -------
+        codec : Codec
+            Loaded strictly, in eval mode.
+        """
+        raise CheckpointError(f"The {cls.family} family reads no authors' checkpoint format.")
 
     # -- description ------------------------------------------------------------
     @property

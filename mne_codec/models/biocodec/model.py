@@ -17,6 +17,8 @@ from torch import nn
 
 from ...quantization import ResidualVQ
 from ..base import Codec
+from ..weights import load_state_strict
+from . import convert
 from ._seanet import _inference_forward, build_decoder, build_encoder, stream_forward
 from .config import BioCodecConfig
 
@@ -64,6 +66,7 @@ class BioCodec(Codec):
     """
 
     family = "biocodec"
+    authors_format = "biocodec"
 
     def __init__(self, config=None):
         super().__init__()
@@ -75,6 +78,34 @@ class BioCodec(Codec):
         self.decoder = nn.Module()
         self.decoder.model = build_decoder(self.config)
         self.quantizer = ResidualVQ(self.config.rvq)
+
+    @classmethod
+    def is_authors_state(cls, obj):
+        """Whether ``obj`` is an authors' BioCodec checkpoint (see :mod:`.convert`)."""
+        return convert.is_authors_state(obj)
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", config=None):
+        """Build a BioCodec from an authors' checkpoint object.
+
+        Parameters
+        ----------
+        obj : dict
+            Their state dict or ``{"model_state_dict": ...}``, as loaded.
+        source : str
+            Where it comes from, for the error messages.
+        config : BioCodecConfig | None
+            Architecture; read from the tensor shapes if None
+            (:func:`~mne_codec.models.biocodec.convert.infer_config`).
+
+        Returns
+        -------
+        codec : BioCodec
+            Loaded strictly, in eval mode.
+        """
+        state = convert.biocodec_state_from_authors(obj)
+        config = config or convert.infer_config(state)
+        return load_state_strict(cls(config), state, source).eval()
 
     @property
     def hop_length(self):

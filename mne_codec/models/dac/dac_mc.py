@@ -204,6 +204,30 @@ class DACMC(DAC):
 
     #: parameter-name prefixes of what DAC-MC adds to DAC
     _added = ("channel_embedding.", "mixer.", "film.")
+    #: no released weights of its own: :meth:`from_authors_state` starts from DAC's
+    authors_format = None
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", preprocessing=None, **kwargs):
+        """Build a DAC-MC that starts as the DAC of one of DAC's released weight files.
+
+        Parameters
+        ----------
+        obj : dict
+            The file's content, as loaded (see :meth:`DAC.from_authors_state`).
+        source : str
+            Where it comes from, for the error messages.
+        preprocessing : Preprocessing | None
+            What the codec reads (see :meth:`DAC.from_authors_state`).
+        **kwargs
+            :class:`DACMCConfig` fields (see :meth:`from_dac`).
+
+        Returns
+        -------
+        model : DACMC
+            In eval mode; codes as that DAC until it is trained.
+        """
+        return cls.from_dac(DAC.from_authors_state(obj, source, preprocessing), **kwargs)
 
     @classmethod
     def from_dac(cls, dac, **kwargs):

@@ -42,6 +42,8 @@ from torch.nn.utils.parametrizations import weight_norm
 from ...preprocessing import Preprocessing
 from ...quantization import ResidualVQ, RVQConfig
 from ..base import Codec, ConfigMixin
+from ..weights import CheckpointError, load_state_strict
+from . import convert
 
 __all__ = ["DACConfig", "DAC", "DAC_RELEASES", "dac_rate_table"]
 
@@ -392,7 +394,7 @@ class DAC(Codec):
     Notes
     -----
     The state dict has DAC's names with two renamings, done by
-    :func:`mne_codec.checkpoints.dac_state_from_official`: weight norm is a
+    :func:`mne_codec.models.dac.convert.dac_state_from_official`: weight norm is a
     parametrisation (``weight_g``/``weight_v`` become
     ``parametrizations.weight.original0/1``) and the quantizer is our
     :class:`~mne_codec.quantization.ResidualVQ`
@@ -408,6 +410,7 @@ class DAC(Codec):
 
     family = "dac"
     channel_policy = "independent"
+    authors_format = "dac"
 
     def __init__(self, config=None):
         super().__init__()
@@ -416,6 +419,39 @@ class DAC(Codec):
         self.quantizer = ResidualVQ(self.config.rvq)
         self.decoder = _Decoder(self.config)
         self._init_weights()
+
+    @classmethod
+    def is_authors_state(cls, obj):
+        """Whether ``obj`` is a DAC weight file's content (see :mod:`.convert`)."""
+        return convert.is_authors_state(obj)
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", preprocessing=None):
+        """Build a DAC from the content of one of DAC's released weight files.
+
+        Parameters
+        ----------
+        obj : dict
+            ``{"state_dict": ..., "metadata": {"kwargs": {...}}}``, as loaded.
+        source : str
+            Where it comes from, for the error messages.
+        preprocessing : Preprocessing | None
+            What the codec reads; default EEG at 250 Hz, robust-scaled and
+            clipped at 5 (see :meth:`DACConfig.eeg`).
+
+        Returns
+        -------
+        codec : DAC
+            Every hyper-parameter from the file, loaded strictly, in eval mode.
+        """
+        kwargs = convert.dac_kwargs(obj, source)
+        try:
+            config = DACConfig.from_dac_kwargs(kwargs, preprocessing)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{source}: invalid DAC hyper-parameters {kwargs}: "
+                                  f"{err}") from err
+        state = convert.dac_state_from_official(obj["state_dict"])
+        return load_state_strict(DAC(config), state, str(source)).eval()
 
     @torch.no_grad()
     def _init_weights(self):

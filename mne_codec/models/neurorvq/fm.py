@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..weights import CheckpointError, load_state_strict
+from . import convert
 from .tokenizer import (
     Block,
     MultiDimentionalTemporalConv,
@@ -178,6 +180,44 @@ class NeuroRVQFM(_ElectrodeIndexing, nn.Module):
     """
 
     family = "neurorvq_fm"
+    #: the authors' checkpoint format that :meth:`from_authors_state` reads
+    authors_format = "neurorvq_fm"
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", config=None):
+        """Build a NeuroRVQ-FM from an authors' state dict (CC BY-NC 4.0 weights).
+
+        Their file is the ``state_dict()`` of their pre-training model; it is
+        loaded strictly, every key of the model present with its shape and no
+        other. The prediction heads (``head_pre_*``) may be absent as a whole:
+        the model is then built without them (``n_targets=0``).
+
+        Parameters
+        ----------
+        obj : dict
+            The state dict (or ``{"model": ...}``), as loaded.
+        source : str
+            Where it comes from, for the error messages.
+        config : NeuroRVQFMConfig | None
+            Architecture (default: read from the tensors' shapes, see
+            :func:`~mne_codec.models.neurorvq.convert.fm_config_fields`).
+
+        Returns
+        -------
+        model : NeuroRVQFM
+            In eval mode, with empty ``meta``.
+        """
+        state = convert.fm_state_from_authors(obj, source)
+        if config is None:
+            fields = convert.fm_config_fields(state, source)
+            try:
+                config = NeuroRVQFMConfig(**fields)
+            except (ValueError, ZeroDivisionError) as err:
+                raise CheckpointError(f"{source} is not a NeuroRVQ foundation-model state "
+                                      f"dict ({type(err).__name__}: {err}).") from err
+        model = load_state_strict(cls(config), state, source)
+        model.meta = {}
+        return model.eval()
 
     def __init__(self, config=None):
         super().__init__()

@@ -6,7 +6,8 @@ KonstantinosBarmpas/NeuroRVQ. The reference code and the authors' weights are
 licensed **CC BY-NC 4.0** (non-commercial); this module is our own
 implementation (BSD-3) of the architecture, with the same module and
 parameter names so that the authors' state dicts load after renaming only the
-codebook keys (:func:`mne_codec.checkpoints.load_neurorvq_checkpoint`).
+codebook keys (:func:`mne_codec.checkpoints.load_neurorvq_checkpoint`, conversion in
+:mod:`mne_codec.models.neurorvq.convert`).
 
 A window of ``n_channels`` x ``n_patches`` patches of 1 s (200 samples at
 200 Hz) is read as one sequence of ``n_channels * n_patches`` tokens
@@ -44,6 +45,8 @@ from ...preprocessing import Preprocessing
 from ...quantization import ResidualVQ, RVQConfig
 from .. import neurorvq as _package  # the package holds the GROUP_TOKENS tunable
 from ..base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
+from ..weights import load_state_strict
+from . import convert
 
 __all__ = [
     "NeuroRVQConfig",
@@ -681,8 +684,41 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
 
     family = "neurorvq"
     channel_policy = "named"
+    authors_format = "neurorvq"
     #: values of side information per coded sub-window (the amplitude statistics)
     n_side = 2
+
+    @classmethod
+    def is_authors_state(cls, obj):
+        """Whether ``obj`` is an authors' tokenizer state dict (see :mod:`.convert`)."""
+        return convert.is_authors_state(obj)
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", config=None):
+        """Build a NeuroRVQ from an authors' tokenizer state dict (CC BY-NC 4.0 weights).
+
+        Loaded strictly: every key of the model, renamed by
+        :func:`~mne_codec.models.neurorvq.convert.neurorvq_state_from_authors`,
+        and the k-means counts of every codebook (checked, then dropped).
+
+        Parameters
+        ----------
+        obj : dict
+            The tokenizer's ``state_dict()`` (or ``{"model": ...}``), as loaded.
+        source : str
+            Where it comes from, for the error messages.
+        config : NeuroRVQConfig | None
+            Architecture (default: the EEG v1 tokenizer).
+
+        Returns
+        -------
+        codec : NeuroRVQ
+            In eval mode.
+        """
+        state, dropped = convert.neurorvq_state_from_authors(obj)
+        model = cls(config or NeuroRVQConfig())
+        convert.check_dropped(model, dropped, source)
+        return load_state_strict(model, state, source).eval()
 
     def __init__(self, config=None):
         super().__init__()
