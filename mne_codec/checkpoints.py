@@ -59,6 +59,7 @@ __all__ = [
     "load_codec",
     "save_codec",
     "fetch_codec",
+    "build_codec",
     "get_cache_dir",
     "load_biocodec_checkpoint",
     "load_neurorvq_checkpoint",
@@ -122,22 +123,41 @@ def save_codec(codec, path, meta=None):
     return path
 
 
-def _build(family, config_dict, classes=None):
-    """Build the model of ``family`` from a config dict, checking every field.
+def build_codec(family, config, classes=None):
+    """Build an untrained model of ``family`` from a config dict, checking every field.
 
-    ``classes`` (model class, config class) is given for models that are no
-    codec family of :data:`~mne_codec.models.FAMILIES` (NeuroRVQ-FM).
+    Parameters
+    ----------
+    family : str
+        A key of :data:`mne_codec.models.FAMILIES` (``"biocodec"``...).
+    config : dict
+        The config, as ``to_dict()`` of the family's config class writes it
+        (our format's ``config.json`` holds it).
+    classes : tuple of type | None
+        ``(model class, config class)`` of a model that is no codec family
+        (NeuroRVQ-FM); None: looked up in :data:`~mne_codec.models.FAMILIES`.
+
+    Returns
+    -------
+    model : Codec
+        Freshly initialised, in training mode.
+
+    Raises
+    ------
+    CheckpointError
+        If the family is unknown or a config field is invalid (named in the
+        message).
     """
     if classes is None:
         if not isinstance(family, str) or family not in FAMILIES:
             raise CheckpointError(f"Unknown codec family {family!r}; known: {sorted(FAMILIES)}")
         classes = FAMILIES[family]
     model_cls, config_cls = classes
-    if not isinstance(config_dict, dict):
+    if not isinstance(config, dict):
         raise CheckpointError(f"Invalid {family} config: a dict is needed, got "
-                              f"{type(config_dict).__name__}")
+                              f"{type(config).__name__}")
     try:
-        config = config_cls.from_dict(config_dict)
+        config = config_cls.from_dict(config)
     except (TypeError, KeyError, ValueError) as err:
         raise CheckpointError(f"Invalid {family} config: {err}") from err
     _check_config(config, family)
@@ -145,6 +165,10 @@ def _build(family, config_dict, classes=None):
         return model_cls(config)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"Invalid {family} config: {err}") from err
+
+
+# kept for mne_codec.cli, which imports it under this name
+_build = build_codec
 
 
 def _check_config(config, where):
@@ -198,7 +222,7 @@ def _load_ours(path, sha256=None, classes=None):
     if classes is not None and doc["family"] != classes[0].family:
         raise CheckpointError(f"{path} holds a {doc['family']!r} model, not "
                               f"{classes[0].family!r}.")
-    model = _build(doc["family"], doc["config"], classes)
+    model = build_codec(doc["family"], doc["config"], classes)
     model = load_state_strict(model, state, str(weights))
     model.meta = doc.get("meta", {})
     return model

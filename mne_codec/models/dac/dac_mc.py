@@ -25,7 +25,7 @@ from torch import nn
 
 from ...channels import CHANNEL_VOCABULARY, channel_names, map_channels
 from ...preprocessing import Preprocessing
-from ..base import Encoding, _decode_args, _needs_names
+from ..base import Encoding, decode_args, needs_names
 from .model import DAC, DACConfig
 
 __all__ = ["DACMCConfig", "DACMC", "DACMCEncoding"]
@@ -363,7 +363,7 @@ class DACMC(DAC):
             by the preprocessing).
         """
         b, c, _ = x.shape
-        z, _ = self._mixed_latent(x, _needs_names(self, ch_names))
+        z, _ = self._mixed_latent(x, needs_names(self, ch_names))
         codes = self.quantizer.encode(z, self.n_codebooks)
         return Encoding(codes.view(b, c, *codes.shape[1:]))
 
@@ -388,8 +388,8 @@ class DACMC(DAC):
         -------
         x : torch.Tensor, shape (batch, n_channels, n_times)
         """
-        codes, ch_names, n_times, side = _decode_args(codes, args, ch_names, n_times, side)
-        ch_names = _needs_names(self, ch_names)
+        codes, ch_names, n_times, side = decode_args(codes, args, ch_names, n_times, side)
+        ch_names = needs_names(self, ch_names)
         if side is not None:
             raise ValueError("DAC-MC has no side information: pass side=None")
         if codes.ndim != 4:
@@ -413,7 +413,7 @@ class DACMC(DAC):
         applies in training mode.
         """
         b, c, n = x.shape
-        z, ix = self._mixed_latent(x, _needs_names(self, ch_names))
+        z, ix = self._mixed_latent(x, needs_names(self, ch_names))
         q = self.quantizer(z, n_codebooks)
         y = self._decode_quantized(q.quantized, ix, b, c)[..., :n].reshape(b, c, n)
         return y, q.codes.view(b, c, *q.codes.shape[1:]), q.loss
