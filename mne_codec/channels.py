@@ -176,7 +176,7 @@ def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what=
     """
     if unknown not in ("raise", "drop"):
         raise ValueError(f"unknown must be 'raise' or 'drop', got {unknown!r}")
-    lookup = _lookup(vocabulary)
+    lookup = vocabulary_index(vocabulary)
     picks, rows, missing, seen = [], [], [], {}
     for pos, name in enumerate(ch_names):
         n = normalize_channel_name(name)
@@ -208,7 +208,19 @@ def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what=
 _LOOKUPS = {}
 
 
-def _lookup(vocabulary):
+def vocabulary_index(vocabulary):
+    """Map the lower-case names of ``vocabulary`` to their positions (cached per vocabulary).
+
+    Parameters
+    ----------
+    vocabulary : tuple of str
+        Electrode names, e.g. :data:`CHANNEL_VOCABULARY`.
+
+    Returns
+    -------
+    index : dict of str to int
+        Do not modify it: it is shared by every caller.
+    """
     key = id(vocabulary)
     if key not in _LOOKUPS or _LOOKUPS[key][0] is not vocabulary:
         _LOOKUPS[key] = (vocabulary, {v.lower(): i for i, v in enumerate(vocabulary)})

@@ -1,9 +1,12 @@
-"""Codec registry, our checkpoint format, and the authors' formats.
+"""Codec registry, our checkpoint format, and the loaders of the authors' formats.
 
 Our format is a folder (or two sibling files) holding ``model.safetensors``
 (the state dict, no pickle) and ``config.json`` (``family``, ``config``,
 ``name`` and free-form ``meta``). Authors' formats are read with
-``torch.load(weights_only=True)`` only, so a checkpoint can never run code.
+``torch.load(weights_only=True)`` only, so a checkpoint can never run code;
+the conversion of each family's format is the family's own
+(``from_authors_state`` of its model class, ``convert`` in its subpackage of
+:mod:`mne_codec.models`), and the loaders here read the file and dispatch.
 
 Registered codecs are looked up in the package (shipped weights) and in the
 cache folder, by default ``<MNE_DATA>/mne_codec`` and settable with the MNE
@@ -16,11 +19,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
+import urllib.error
+import urllib.request
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 
 import torch
 from mne.utils import logger, verbose
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from ._io import atomic_path, sha256_file
 from ._registry import (  # noqa: F401 - re-exported, the registry's historical home
@@ -33,7 +40,17 @@ from ._registry import (  # noqa: F401 - re-exported, the registry's historical 
     get_cache_dir,
     list_codecs,
 )
-from .models import FAMILIES, Codec
+from .models import DAC, FAMILIES, BioCodec, Codec, NeuroRVQ, NeuroRVQFM, NeuroRVQFMConfig
+from .models.biocodec.convert import (  # noqa: F401 - re-exported, their historical home
+    biocodec_state_from_authors,
+    biocodec_state_to_authors,
+)
+from .models.dac.convert import (  # noqa: F401 - re-exported, their historical home
+    dac_state_from_official,
+    dac_state_to_official,
+)
+from .models.neurorvq.convert import neurorvq_state_from_authors  # noqa: F401 - re-exported
+from .models.weights import CheckpointError, load_state_strict
 
 __all__ = [
     "CodecInfo",
@@ -42,6 +59,7 @@ __all__ = [
     "load_codec",
     "save_codec",
     "fetch_codec",
+    "build_codec",
     "get_cache_dir",
     "load_biocodec_checkpoint",
     "load_neurorvq_checkpoint",
@@ -50,9 +68,6 @@ __all__ = [
     "save_neurorvq_fm",
     "CheckpointError",
 ]
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupt or does not match its model."""
 
 
 def _check_sha256(path, expected):
@@ -95,8 +110,6 @@ def save_codec(codec, path, meta=None):
     path : Path
         The folder.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     weights, config = _our_files(path)
@@ -110,15 +123,41 @@ def save_codec(codec, path, meta=None):
     return path
 
 
-def _build(family, config_dict):
-    if not isinstance(family, str) or family not in FAMILIES:
-        raise CheckpointError(f"Unknown codec family {family!r}; known: {sorted(FAMILIES)}")
-    model_cls, config_cls = FAMILIES[family]
-    if not isinstance(config_dict, dict):
+def build_codec(family, config, classes=None):
+    """Build an untrained model of ``family`` from a config dict, checking every field.
+
+    Parameters
+    ----------
+    family : str
+        A key of :data:`mne_codec.models.FAMILIES` (``"biocodec"``...).
+    config : dict
+        The config, as ``to_dict()`` of the family's config class writes it
+        (our format's ``config.json`` holds it).
+    classes : tuple of type | None
+        ``(model class, config class)`` of a model that is no codec family
+        (NeuroRVQ-FM); None: looked up in :data:`~mne_codec.models.FAMILIES`.
+
+    Returns
+    -------
+    model : Codec
+        Freshly initialised, in training mode.
+
+    Raises
+    ------
+    CheckpointError
+        If the family is unknown or a config field is invalid (named in the
+        message).
+    """
+    if classes is None:
+        if not isinstance(family, str) or family not in FAMILIES:
+            raise CheckpointError(f"Unknown codec family {family!r}; known: {sorted(FAMILIES)}")
+        classes = FAMILIES[family]
+    model_cls, config_cls = classes
+    if not isinstance(config, dict):
         raise CheckpointError(f"Invalid {family} config: a dict is needed, got "
-                              f"{type(config_dict).__name__}")
+                              f"{type(config).__name__}")
     try:
-        config = config_cls.from_dict(config_dict)
+        config = config_cls.from_dict(config)
     except (TypeError, KeyError, ValueError) as err:
         raise CheckpointError(f"Invalid {family} config: {err}") from err
     _check_config(config, family)
@@ -126,6 +165,10 @@ def _build(family, config_dict):
         return model_cls(config)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"Invalid {family} config: {err}") from err
+
+
+# kept for mne_codec.cli, which imports it under this name
+_build = build_codec
 
 
 def _check_config(config, where):
@@ -137,8 +180,6 @@ def _check_config(config, where):
     same; nested configs (``rvq``, ``preprocessing``) are checked alike. So a
     config that would fail deep inside torch fails at load, naming its field.
     """
-    from dataclasses import MISSING, fields, is_dataclass
-
     for f in fields(config):
         value = getattr(config, f.name)
         name = f"{where}.{f.name}"
@@ -176,48 +217,19 @@ def _check_config(config, where):
                                   f"{value!r}")
 
 
-def _load_strict(model, state, source):
-    missing, unexpected = [], []
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{source} does not match a {model.family} model: {len(missing)} missing keys "
-            f"{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}."
-        )
-    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
-    if bad:
-        k = bad[0]
-        raise CheckpointError(
-            f"{source} does not match the model: {len(bad)} tensors have other shapes, "
-            f"e.g. {k}: {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)}."
-        )
-    # NaN or inf weights load without complaint and code everything as one code
-    broken = [k for k, v in state.items()
-              if torch.is_floating_point(v) and not bool(torch.isfinite(v).all())]
-    if broken:
-        raise CheckpointError(
-            f"{source} holds non-finite values (NaN or inf) in {len(broken)} tensors, e.g. "
-            f"{broken[:3]}: the file is damaged or its training diverged."
-        )
-    model.load_state_dict(state, strict=True)
-    return model
-
-
-def _load_ours(path, sha256=None):
+def _load_ours(path, sha256=None, classes=None):
     doc, state, weights = _read_ours(path, sha256)
-    model = _build(doc["family"], doc["config"])
-    model = _load_strict(model, state, str(weights))
+    if classes is not None and doc["family"] != classes[0].family:
+        raise CheckpointError(f"{path} holds a {doc['family']!r} model, not "
+                              f"{classes[0].family!r}.")
+    model = build_codec(doc["family"], doc["config"], classes)
+    model = load_state_strict(model, state, str(weights))
     model.meta = doc.get("meta", {})
     return model
 
 
 def _read_ours(path, sha256=None):
     """Read the config document, the state dict and the weights path of our format."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     weights, config = _our_files(path)
     for f in (weights, config):
         if not f.exists():
@@ -238,13 +250,7 @@ def _read_ours(path, sha256=None):
     return doc, state, weights
 
 
-# -- the authors' BioCodec format ----------------------------------------------
-_BIOCODEC_RENAMES = [
-    (re.compile(r"^quantizer\.vq\.layers\.(\d+)\._codebook\."), r"quantizer.layers.\1.codebook."),
-    (re.compile(r"^quantizer\.vq\.layers\.(\d+)\."), r"quantizer.layers.\1."),
-]
-
-
+# -- the authors' formats ----------------------------------------------------------
 def _torch_load(path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -254,74 +260,18 @@ def _torch_load(path):
         ) from err
 
 
-def biocodec_state_from_authors(obj):
-    """Convert an authors' BioCodec checkpoint object to our state dict.
-
-    Accepts the trained-checkpoint wrapper (``{"model_state_dict": ...}``), the
-    ``_orig_mod.`` prefix that ``torch.compile`` leaves, and plain state dicts.
-    Legacy ``weight_g``/``weight_v`` weight-norm names are mapped to the
-    parametrisation names.
-    """
-    if isinstance(obj, dict) and "model_state_dict" in obj:
-        obj = obj["model_state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError("Not a BioCodec state dict (expected a dict of tensors).")
-    state = {}
-    for key, value in obj.items():
-        key = key.removeprefix("_orig_mod.").removeprefix("module.")
-        key = key.replace(".weight_g", ".parametrizations.weight.original0")
-        key = key.replace(".weight_v", ".parametrizations.weight.original1")
-        for pattern, repl in _BIOCODEC_RENAMES:
-            key = pattern.sub(repl, key)
-        state[key] = value
-    return state
+def _authors_readers():
+    """Map each authors' format to the codec class that reads it."""
+    return {cls.authors_format: cls for cls, _ in FAMILIES.values() if cls.authors_format}
 
 
-def biocodec_state_to_authors(state):
-    """Our BioCodec state dict under the authors' key names (inverse of the import).
-
-    Lets a codec trained here run in the authors' code, e.g. to compare the two
-    on the same weights.
-    """
-    out = {}
-    for key, value in state.items():
-        key = re.sub(r"^quantizer\.layers\.(\d+)\.codebook\.", r"quantizer.vq.layers.\1._codebook.",
-                     key)
-        key = re.sub(r"^quantizer\.layers\.(\d+)\.project_", r"quantizer.vq.layers.\1.project_",
-                     key)
-        out[key] = value
-    return out
-
-
-def _infer_biocodec_config(state):
-    """Recover the BioCodec architecture from tensor shapes."""
-    from .models.biocodec import BioCodecConfig
-    from .preprocessing import Preprocessing
-    from .quantization import RVQConfig
-
-    try:
-        n_filters = state["encoder.model.0.conv.conv.bias"].shape[0]
-        n_q = len({k.split(".")[2] for k in state if k.startswith("quantizer.layers.")})
-        embed = state["quantizer.layers.0.codebook.embed"]
-        dimension = state["quantizer.layers.0.project_in.weight"].shape[1]
-    except KeyError as err:
-        raise CheckpointError(f"Not a BioCodec checkpoint: missing {err}") from err
-    strides = []
-    for key, value in sorted(state.items()):
-        m = re.match(r"^encoder\.model\.(\d+)\.conv\.conv\.parametrizations\.weight"
-                     r"\.original1$", key)
-        if m and value.shape[0] == 2 * value.shape[1]:
-            strides.append((int(m.group(1)), value.shape[2] // 2))
-    ratios = tuple(s for _, s in sorted(strides, reverse=True))
-    hop = 1
-    for r in ratios:
-        hop *= r
-    sfreq = 1000.0 if hop == 18 else 250.0
-    prep = Preprocessing(sfreq=sfreq) if sfreq == 250.0 else BioCodecConfig.emg().preprocessing
-    rvq = RVQConfig(dim=dimension, n_codebooks=n_q, codebook_size=embed.shape[0],
-                    codebook_dim=embed.shape[1])
-    return BioCodecConfig(ratios=ratios, n_filters=n_filters, dimension=dimension, rvq=rvq,
-                          preprocessing=prep)
+def _load_authors(model_cls, path, sha256=None, **options):
+    """Read an authors' checkpoint file and let ``model_cls`` convert it."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint file {path} does not exist.")
+    _check_sha256(path, sha256)
+    return model_cls.from_authors_state(_torch_load(path), str(path), **options).eval()
 
 
 def load_biocodec_checkpoint(path, config=None, sha256=None):
@@ -342,88 +292,7 @@ def load_biocodec_checkpoint(path, config=None, sha256=None):
     codec : BioCodec
         In eval mode, loaded strictly (no missing or unexpected keys).
     """
-    from .models.biocodec import BioCodec
-
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"Checkpoint file {path} does not exist.")
-    _check_sha256(path, sha256)
-    state = biocodec_state_from_authors(_torch_load(path))
-    config = config or _infer_biocodec_config(state)
-    model = _load_strict(BioCodec(config), state, str(path))
-    return model.eval()
-
-
-# -- DAC's released format --------------------------------------------------------
-_DAC_RENAMES = [
-    (re.compile(r"^quantizer\.quantizers\.(\d+)\.in_proj\."), r"quantizer.layers.\1.project_in."),
-    (re.compile(r"^quantizer\.quantizers\.(\d+)\.out_proj\."), r"quantizer.layers.\1.project_out."),
-    (re.compile(r"^quantizer\.quantizers\.(\d+)\.codebook\.weight$"),
-     r"quantizer.layers.\1.codebook.embed"),
-]
-_DAC_RENAMES_BACK = [
-    (re.compile(r"^quantizer\.layers\.(\d+)\.project_in\."), r"quantizer.quantizers.\1.in_proj."),
-    (re.compile(r"^quantizer\.layers\.(\d+)\.project_out\."), r"quantizer.quantizers.\1.out_proj."),
-    (re.compile(r"^quantizer\.layers\.(\d+)\.codebook\.embed$"),
-     r"quantizer.quantizers.\1.codebook.weight"),
-]
-
-
-def dac_state_from_official(state):
-    """Rename a state dict of DAC's release to :class:`~mne_codec.models.DAC`'s names.
-
-    ``weight_g``/``weight_v`` (legacy weight norm) become
-    ``parametrizations.weight.original0/1``, and
-    ``quantizer.quantizers.{i}.{in_proj,out_proj,codebook.weight}`` become
-    ``quantizer.layers.{i}.{project_in,project_out,codebook.embed}``.
-    """
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
-                                              for v in state.values()):
-        raise CheckpointError("DAC 'state_dict' must be a dict of tensors.")
-    out = {}
-    for key, value in state.items():
-        key = re.sub(r"\.weight_g$", ".parametrizations.weight.original0", key)
-        key = re.sub(r"\.weight_v$", ".parametrizations.weight.original1", key)
-        for pattern, repl in _DAC_RENAMES:
-            key = pattern.sub(repl, key)
-        out[key] = value
-    return out
-
-
-def dac_state_to_official(state):
-    """Inverse of :func:`dac_state_from_official`: our DAC state dict in DAC's names."""
-    out = {}
-    for key, value in state.items():
-        key = re.sub(r"\.parametrizations\.weight\.original0$", ".weight_g", key)
-        key = re.sub(r"\.parametrizations\.weight\.original1$", ".weight_v", key)
-        for pattern, repl in _DAC_RENAMES_BACK:
-            key = pattern.sub(repl, key)
-        out[key] = value
-    return out
-
-
-def _is_dac_object(obj):
-    return isinstance(obj, dict) and "state_dict" in obj and "metadata" in obj
-
-
-def _dac_from_object(obj, source, preprocessing=None):
-    from .models.dac import DAC, DACConfig
-
-    if not _is_dac_object(obj):
-        raise CheckpointError(
-            f"{source} is not a DAC weight file: expected a dict with 'state_dict' and "
-            "'metadata' (as saved by DAC.save / downloaded from its releases)."
-        )
-    metadata = obj["metadata"]
-    kwargs = metadata.get("kwargs") if isinstance(metadata, dict) else None
-    if not isinstance(kwargs, dict):
-        raise CheckpointError(f"{source}: 'metadata' has no 'kwargs' dict of DAC hyper-parameters.")
-    try:
-        config = DACConfig.from_dac_kwargs(kwargs, preprocessing)
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{source}: invalid DAC hyper-parameters {kwargs}: {err}") from err
-    state = dac_state_from_official(obj["state_dict"])
-    return _load_strict(DAC(config), state, str(source)).eval()
+    return _load_authors(BioCodec, path, sha256, config=config)
 
 
 def load_dac_checkpoint(path, preprocessing=None, sha256=None):
@@ -458,83 +327,7 @@ def load_dac_checkpoint(path, preprocessing=None, sha256=None):
     codec : DAC
         In eval mode.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"Checkpoint file {path} does not exist.")
-    _check_sha256(path, sha256)
-    return _dac_from_object(_torch_load(path), str(path), preprocessing)
-
-
-# -- the authors' NeuroRVQ format ---------------------------------------------------
-_NEURORVQ_CODEBOOK = re.compile(r"^(quantize_\d+\.layers\.\d+)\.(embedding\.[a-z_]+|cluster_size)$")
-_NEURORVQ_RENAMES = {
-    "embedding.weight": "codebook.embed",
-    "embedding.embed_avg": "codebook.embed_avg",
-    "embedding.initted": "codebook.inited",
-    "cluster_size": "codebook.cluster_size",
-    # k-means counts of the initialisation, never read again upstream: checked, not kept
-    "embedding.cluster_size": None,
-}
-
-
-def _is_neurorvq_state(obj):
-    return isinstance(obj, dict) and "quantize_1.layers.0.embedding.weight" in obj
-
-
-def neurorvq_state_from_authors(obj):
-    """Rename an authors' NeuroRVQ state dict to :class:`~mne_codec.models.NeuroRVQ`'s.
-
-    Only the codebook keys change: ``quantize_k.layers.j.embedding.weight`` ->
-    ``quantize_k.layers.j.codebook.embed``, ``embedding.embed_avg`` ->
-    ``codebook.embed_avg``, ``embedding.initted`` -> ``codebook.inited``, and
-    the usage EMA ``quantize_k.layers.j.cluster_size`` ->
-    ``codebook.cluster_size``. ``embedding.cluster_size`` (the k-means counts
-    of the initialisation, which the reference never reads again) is
-    required but dropped. A ``module.``/``_orig_mod.`` prefix is removed.
-
-    Returns
-    -------
-    state : dict
-        Our state dict.
-    dropped : list of str
-        Authors' keys that were checked and left out.
-    """
-    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError("Not a NeuroRVQ state dict (expected a dict of tensors).")
-    state, dropped = {}, []
-    for key, value in obj.items():
-        key = key.removeprefix("_orig_mod.").removeprefix("module.")
-        m = _NEURORVQ_CODEBOOK.match(key)
-        if m:
-            if m.group(2) not in _NEURORVQ_RENAMES:
-                raise CheckpointError(f"Unexpected NeuroRVQ codebook key {key!r}")
-            new = _NEURORVQ_RENAMES[m.group(2)]
-            if new is None:
-                dropped.append(key)
-                continue
-            key = f"{m.group(1)}.{new}"
-        state[key] = value.float() if value.is_floating_point() else value
-    return state, dropped
-
-
-def _neurorvq_from_state(obj, source, config=None):
-    from .models.neurorvq import NeuroRVQ, NeuroRVQConfig
-
-    state, dropped = neurorvq_state_from_authors(obj)
-    model = NeuroRVQ(config or NeuroRVQConfig())
-    # every kept codebook must come with its k-means counts, as upstream saves them
-    expected = {k.replace(".codebook.embed_avg", ".embedding.cluster_size")
-                for k in model.state_dict() if k.endswith(".codebook.embed_avg")}
-    missing = sorted(expected - set(dropped))
-    unexpected = sorted(set(dropped) - expected)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{source} does not match a neurorvq model: {len(missing)} missing keys "
-            f"{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}."
-        )
-    return _load_strict(model, state, source).eval()
+    return _load_authors(DAC, path, sha256, preprocessing=preprocessing)
 
 
 def load_neurorvq_checkpoint(path, config=None, sha256=None):
@@ -545,7 +338,8 @@ def load_neurorvq_checkpoint(path, config=None, sha256=None):
     4.0**: attribution, non-commercial use only. The file is read with
     ``torch.load(weights_only=True)`` (it cannot run code) and loaded
     strictly: the v1 file has 505 keys, all of which must be present and no
-    other (see :func:`neurorvq_state_from_authors` for the renaming).
+    other (see :func:`~mne_codec.models.neurorvq.convert.neurorvq_state_from_authors`
+    for the renaming).
 
     Parameters
     ----------
@@ -561,46 +355,7 @@ def load_neurorvq_checkpoint(path, config=None, sha256=None):
     codec : NeuroRVQ
         In eval mode.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"Checkpoint file {path} does not exist.")
-    _check_sha256(path, sha256)
-    return _neurorvq_from_state(_torch_load(path), str(path), config)
-
-
-
-# -- NeuroRVQ foundation model ------------------------------------------------------
-_FM_HEAD = re.compile(r"^head_pre_(\d+)\.weight$")
-
-
-def _fm_config_from_state(state, source):
-    """Infer the NeuroRVQFMConfig that an authors'-layout state dict was saved from."""
-    from .models.neurorvq_fm import NeuroRVQFMConfig
-
-    try:
-        d = state["cls_token"].shape[-1]
-        depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
-        head_dim = state["blocks.0.attn.q_norm.weight"].shape[0]
-        kernels = []
-        k = 1
-        while f"patch_embed.conv1_{k}.weight" in state:
-            kernels.append((state[f"patch_embed.conv1_{k}.weight"].shape[-1],
-                            state[f"patch_embed.conv2_{k}.weight"].shape[-1]))
-            k += 1
-        out_chans = state["patch_embed.conv1_1.weight"].shape[0]
-        heads = sorted(int(m.group(1)) for m in map(_FM_HEAD.match, state) if m)
-        vocab = state["head_pre_1.weight"].shape[0] if heads else 8192
-        return NeuroRVQFMConfig(
-            patch_size=d * 8 // out_chans, n_patches=state["time_embed"].shape[0],
-            n_global_electrodes=state["pos_embed"].shape[0] - 1, out_chans=out_chans,
-            branch_kernels=tuple(kernels), embed_dim=d, depth=depth, num_heads=d // head_dim,
-            mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / d,
-            qkv_bias="blocks.0.attn.q_bias" in state,
-            init_values=1e-5 if "blocks.0.gamma_1" in state else 0.0,
-            vocab_size=vocab, n_targets=len(heads))
-    except (KeyError, IndexError, ValueError, ZeroDivisionError) as err:
-        raise CheckpointError(f"{source} is not a NeuroRVQ foundation-model state dict "
-                              f"({type(err).__name__}: {err}).") from err
+    return _load_authors(NeuroRVQ, path, sha256, config=config)
 
 
 def load_neurorvq_fm(path, config=None, sha256=None):
@@ -637,32 +392,12 @@ def load_neurorvq_fm(path, config=None, sha256=None):
         In eval mode; ``model.meta`` holds our format's metadata (empty for
         an authors' file).
     """
-    from .models.neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
-
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"Checkpoint {path} does not exist.")
     if path.is_dir() or path.suffix in (".safetensors", ".json"):
-        doc, state, weights = _read_ours(path, sha256)
-        if doc["family"] != NeuroRVQFM.family:
-            raise CheckpointError(f"{path} holds a {doc['family']!r} model, not "
-                                  f"{NeuroRVQFM.family!r}.")
-        model = _load_strict(NeuroRVQFM(NeuroRVQFMConfig.from_dict(doc["config"])), state,
-                             str(weights))
-        model.meta = doc.get("meta", {})
-        return model.eval()
-    _check_sha256(path, sha256)
-    obj = _torch_load(path)
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} is not a state dict (expected a dict of tensors).")
-    state = {k.removeprefix("_orig_mod.").removeprefix("module."): v.float()
-             if v.is_floating_point() else v for k, v in obj.items()}
-    model = NeuroRVQFM(config or _fm_config_from_state(state, str(path)))
-    model = _load_strict(model, state, str(path))
-    model.meta = {}
-    return model.eval()
+        if not path.exists():
+            raise CheckpointError(f"Checkpoint {path} does not exist.")
+        return _load_ours(path, sha256, (NeuroRVQFM, NeuroRVQFMConfig)).eval()
+    return _load_authors(NeuroRVQFM, path, sha256, config=config)
 
 
 def save_neurorvq_fm(model, path, meta=None):
@@ -744,24 +479,19 @@ def load_codec(codec="default", *, verbose=None):
 
 def _load_path(path, fmt, sha256):
     path = Path(path)
+    readers = _authors_readers()
     if fmt is None and path.suffix in (".pt", ".pth", ".ckpt"):
         obj = _torch_load(path)
-        # DAC files wrap the weights with their hyper-parameters; BioCodec's
-        # are a state dict or {"model_state_dict": ...}
-        if _is_dac_object(obj):
-            return _dac_from_object(obj, str(path))
-        if _is_neurorvq_state(obj):
-            return _neurorvq_from_state(obj, str(path))
-        fmt = "biocodec"
+        # a file no family recognises is read as BioCodec's, a bare state dict,
+        # whose loader says what does not match
+        model_cls = next((cls for cls in readers.values() if cls.is_authors_state(obj)),
+                         readers["biocodec"])
+        return model_cls.from_authors_state(obj, str(path)).eval()
     fmt = fmt or "mne_codec"
     if fmt == "mne_codec":
         return _load_ours(path, sha256)
-    if fmt == "biocodec":
-        return load_biocodec_checkpoint(path, sha256=sha256)
-    if fmt == "neurorvq":
-        return load_neurorvq_checkpoint(path, sha256=sha256)
-    if fmt == "dac":
-        return load_dac_checkpoint(path, sha256=sha256)
+    if fmt in readers:
+        return _load_authors(readers[fmt], path, sha256)
     raise CheckpointError(f"Unknown checkpoint format {fmt!r}")
 
 
@@ -790,9 +520,6 @@ def fetch_codec(name, *, force=False, verbose=None):
     dest = get_cache_dir() / info.filename
     if dest.exists() and not force:
         return dest
-    import urllib.error
-    import urllib.request
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     logger.info(f"Downloading {info.url} ({info.license}) to {dest}")
     with atomic_path(dest) as tmp:

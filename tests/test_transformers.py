@@ -346,9 +346,9 @@ class _NamedTiny(BioCodec):
     channel_policy = "named"
 
     def pick_channels(self, ch_names, unknown="raise"):
-        from mne_codec.models.base import _needs_names
+        from mne_codec.models.base import needs_names
 
-        return np.arange(len(_needs_names(self, ch_names)))
+        return np.arange(len(needs_names(self, ch_names)))
 
     def encode(self, x, ch_names=None):
         assert len(ch_names) == x.shape[1]

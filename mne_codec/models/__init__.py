@@ -1,10 +1,9 @@
-"""Codec families: one module per family, one :class:`Codec` interface."""
+"""Codec families: one subpackage per family, one :class:`Codec` interface."""
 
 from .base import Codec, CodecStream, Encoding
 from .biocodec import BioCodec, BioCodecConfig
 from .dac import DAC, DACMC, DACConfig, DACMCConfig
-from .neurorvq import NeuroRVQ, NeuroRVQConfig
-from .neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
+from .neurorvq import NeuroRVQ, NeuroRVQConfig, NeuroRVQFM, NeuroRVQFMConfig
 
 #: family name -> (model class, config class)
 FAMILIES = {"biocodec": (BioCodec, BioCodecConfig), "dac": (DAC, DACConfig),

@@ -33,6 +33,12 @@ from dataclasses import MISSING, fields
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+
+from .. import models  # its FAMILIES, read when unpickling (it imports this module)
+from ..preprocessing import Preprocessing
+from ..quantization import RVQConfig
+from .weights import CheckpointError
 
 __all__ = ["Codec", "ConfigMixin", "CodecStream", "Encoding"]
 
@@ -77,8 +83,28 @@ class Encoding(torch.Tensor):
         return (Encoding, (self.codes.clone(), self.side))
 
 
-def _needs_names(codec, ch_names):
-    """``ch_names``, or a clear error for a codec that codes channels by name."""
+def needs_names(codec, ch_names):
+    """Check that a codec that codes channels by name was given their names.
+
+    For the families' ``encode``/``decode``/``forward``/``pick_channels``.
+
+    Parameters
+    ----------
+    codec : Codec
+        The codec (named in the error).
+    ch_names : list of str | torch.Tensor | int | None
+        What the caller passed (an int: the number of channels of unnamed data).
+
+    Returns
+    -------
+    ch_names : list of str | torch.Tensor
+        ``ch_names``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``ch_names`` is None or a count of channels.
+    """
     if ch_names is None or _is_count(ch_names):
         raise ValueError(f"{type(codec).__name__} codes channels jointly by name: pass their "
                          "names (give an mne.io.Raw or mne.Epochs; arrays carry no channel "
@@ -90,14 +116,32 @@ def _is_count(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _decode_args(codes, args, ch_names, n_times, side):
+def decode_args(codes, args, ch_names, n_times, side):
     """Read :meth:`Codec.decode`'s arguments, including the forms before the one protocol.
 
     The protocol is ``decode(encoding, ch_names=None, n_times=None, side=None)``.
     Before it, channel-independent codecs took ``decode(codes, n_times)`` and
     named ones ``decode(codes, side, ch_names, n_times)``; both still work,
     with a DeprecationWarning. (Side information is a float tensor or None,
-    never a count or channel names, which tells the forms apart.)
+    never a count or channel names, which tells the forms apart.) For the
+    families that override ``decode``.
+
+    Parameters
+    ----------
+    codes : Encoding | torch.Tensor
+        The first argument of ``decode``.
+    args : tuple
+        Its further positional arguments.
+    ch_names, n_times, side : object
+        Its keyword arguments.
+
+    Returns
+    -------
+    codes : torch.Tensor
+        Plain codes.
+    ch_names, n_times, side : object
+        As given by keyword or position; ``side`` from the
+        :class:`Encoding` when not given.
     """
     old = None
     args = list(args)
@@ -129,6 +173,27 @@ def _decode_args(codes, args, ch_names, n_times, side):
     if isinstance(codes, Encoding):
         codes = codes.codes
     return codes, ch_names, n_times, side
+
+
+def fold_weight_norm(module):
+    """Replace weight-norm parametrisations by plain weights, in place.
+
+    Used at inference: the normalised weight is then computed once instead of
+    at every forward.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Its 1-d convolutions and transposed convolutions are folded.
+
+    Returns
+    -------
+    module : torch.nn.Module
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)) and parametrize.is_parametrized(m):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    return module
 
 
 def _jsonable(value):
@@ -163,9 +228,6 @@ class ConfigMixin:
     @classmethod
     def from_dict(cls, d):
         """Inverse of :meth:`to_dict`."""
-        from ..preprocessing import Preprocessing
-        from ..quantization import RVQConfig
-
         d = dict(d)
         for f in fields(cls):
             if f.name not in d:
@@ -216,11 +278,53 @@ class Codec(nn.Module):
     n_side = 0
     #: a channel name that the ``"named"`` codecs know (memory probes)
     _probe_channel = "Cz"
+    #: the authors' checkpoint format that :meth:`from_authors_state` reads (the
+    #: ``fmt`` of :class:`~mne_codec.checkpoints.CodecInfo`); None: the family has none
+    authors_format = None
 
     def __init__(self):
         super().__init__()
         self._n_codebooks = None
         self.name = None  # set by the checkpoint loader (registry name or path)
+
+    # -- the authors' weights ------------------------------------------------------
+    @classmethod
+    def is_authors_state(cls, obj):
+        """Whether a loaded checkpoint object is in the family's :attr:`authors_format`.
+
+        Parameters
+        ----------
+        obj : object
+            What ``torch.load(path, weights_only=True)`` returned.
+
+        Returns
+        -------
+        recognised : bool
+        """
+        return False
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", **options):
+        """Build a model from a checkpoint object in the family's :attr:`authors_format`.
+
+        :mod:`mne_codec.checkpoints` reads the file and calls this; the
+        conversion itself is in the family's ``convert`` module.
+
+        Parameters
+        ----------
+        obj : object
+            What ``torch.load(path, weights_only=True)`` returned.
+        source : str
+            Where it comes from (a path), for the error messages.
+        **options
+            The family's loading options (``config``...).
+
+        Returns
+        -------
+        codec : Codec
+            Loaded strictly, in eval mode.
+        """
+        raise CheckpointError(f"The {cls.family} family reads no authors' checkpoint format.")
 
     # -- description ------------------------------------------------------------
     @property
@@ -434,7 +538,7 @@ class Codec(nn.Module):
         -------
         x : torch.Tensor, shape (batch, n_channels, n_times)
         """
-        codes, ch_names, n_times, side = _decode_args(codes, args, ch_names, n_times, side)
+        codes, ch_names, n_times, side = decode_args(codes, args, ch_names, n_times, side)
         if codes.ndim != 4:
             raise ValueError(
                 "codes must have shape (batch, n_channels, n_codebooks, n_frames), "
@@ -523,8 +627,6 @@ class Codec(nn.Module):
     # -- pickling ----------------------------------------------------------------
     def __reduce__(self):
         # weight-norm parametrisations cannot be pickled: rebuild from config + weights
-        from torch.nn.utils import parametrize
-
         folded = not any(parametrize.is_parametrized(m) for m in self.modules())
         # numpy arrays pickle deterministically (torch storages carry ids), so equal
         # codecs give equal bytes (joblib.hash, scikit-learn's parameter checks)
@@ -543,8 +645,6 @@ class Codec(nn.Module):
         recomputed. The model can no longer be trained afterwards (load it
         again for that).
         """
-        from ._seanet import fold_weight_norm
-
         self.fingerprint()  # of the original parametrisation
         fold_weight_norm(self)
         return self.eval()
@@ -638,9 +738,7 @@ class CodecStream:
 
 
 def _rebuild_codec(family, config, state, extra):
-    from . import FAMILIES
-
-    model_cls, config_cls = FAMILIES[family]
+    model_cls, config_cls = models.FAMILIES[family]
     codec = model_cls(config_cls.from_dict(config))
     if extra["folded"]:
         codec.prepare_for_inference()

@@ -12,16 +12,15 @@ same class with :meth:`BioCodecConfig.emg` (1000 Hz, hop 18).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-from ..preprocessing import Preprocessing
-from ..quantization import ResidualVQ, RVQConfig
+from ...quantization import ResidualVQ
+from ..base import Codec
+from ..weights import load_state_strict
+from . import convert
 from ._seanet import _inference_forward, build_decoder, build_encoder, stream_forward
-from .base import Codec, ConfigMixin
+from .config import BioCodecConfig
 
 __all__ = ["BioCodecConfig", "BioCodec"]
 
@@ -49,82 +48,6 @@ def _inference_chunks(n_windows, n_times):
     return list(zip(starts, starts[1:] + [n_windows]))
 
 
-def _eeg_rvq():
-    return RVQConfig(dim=128, n_codebooks=6, codebook_size=256, codebook_dim=16)
-
-
-@dataclass
-class BioCodecConfig(ConfigMixin):
-    """Architecture of a BioCodec model.
-
-    Parameters
-    ----------
-    ratios : tuple of int
-        Decoder upsampling ratios (the encoder uses them reversed as strides);
-        their product is the hop length.
-    n_filters : int
-        Width of the first convolution; doubled at each downsampling.
-    dimension : int
-        Latent dimension.
-    n_residual_layers : int
-        Residual units per resolution, with dilations ``dilation_base ** j``.
-    kernel_size, last_kernel_size, residual_kernel_size : int
-        Kernel sizes of the first, last and residual convolutions.
-    dilation_base : int
-        Dilation growth in the residual units.
-    compress : int
-        Width reduction inside residual units (1: none).
-    lstm_layers : int
-        Layers of the skip-connected LSTM after the convolutions.
-    causal : bool
-        Causal padding (all of it on the left).
-    pad_mode : str
-        Padding mode of the convolutions (``"reflect"`` as the authors).
-    norm : str
-        ``"weight_norm"`` or ``"none"``.
-    rvq : RVQConfig
-        Residual quantizer.
-    preprocessing : Preprocessing
-        What the model reads.
-    """
-
-    ratios: tuple = (3, 2, 2)
-    n_filters: int = 32
-    dimension: int = 128
-    n_residual_layers: int = 2
-    kernel_size: int = 3
-    last_kernel_size: int = 3
-    residual_kernel_size: int = 3
-    dilation_base: int = 2
-    compress: int = 1
-    lstm_layers: int = 2
-    causal: bool = True
-    pad_mode: str = "reflect"
-    norm: str = "weight_norm"
-    rvq: RVQConfig = field(default_factory=_eeg_rvq)
-    preprocessing: Preprocessing = field(default_factory=Preprocessing)
-
-    @property
-    def hop_length(self):
-        """Samples per token frame."""
-        return math.prod(self.ratios)
-
-    @classmethod
-    def eeg(cls, **kwargs):
-        """Build the authors' EEG model: 250 Hz, hop 12, 6 x 256 codes."""
-        return cls(**kwargs)
-
-    @classmethod
-    def emg(cls, **kwargs):
-        """Build the authors' EMG model: 1000 Hz, hop 18, 6 x 256 codes."""
-        kwargs.setdefault("ratios", (3, 3, 2))
-        kwargs.setdefault(
-            "preprocessing",
-            Preprocessing(sfreq=1000.0, l_freq=None, h_freq=None, ch_types=("emg",)),
-        )
-        return cls(**kwargs)
-
-
 class BioCodec(Codec):
     """BioCodec neural codec (channel-agnostic, one channel at a time).
 
@@ -143,6 +66,7 @@ class BioCodec(Codec):
     """
 
     family = "biocodec"
+    authors_format = "biocodec"
 
     def __init__(self, config=None):
         super().__init__()
@@ -154,6 +78,34 @@ class BioCodec(Codec):
         self.decoder = nn.Module()
         self.decoder.model = build_decoder(self.config)
         self.quantizer = ResidualVQ(self.config.rvq)
+
+    @classmethod
+    def is_authors_state(cls, obj):
+        """Whether ``obj`` is an authors' BioCodec checkpoint (see :mod:`.convert`)."""
+        return convert.is_authors_state(obj)
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", config=None):
+        """Build a BioCodec from an authors' checkpoint object.
+
+        Parameters
+        ----------
+        obj : dict
+            Their state dict or ``{"model_state_dict": ...}``, as loaded.
+        source : str
+            Where it comes from, for the error messages.
+        config : BioCodecConfig | None
+            Architecture; read from the tensor shapes if None
+            (:func:`~mne_codec.models.biocodec.convert.infer_config`).
+
+        Returns
+        -------
+        codec : BioCodec
+            Loaded strictly, in eval mode.
+        """
+        state = convert.biocodec_state_from_authors(obj)
+        config = config or convert.infer_config(state)
+        return load_state_strict(cls(config), state, source).eval()
 
     @property
     def hop_length(self):

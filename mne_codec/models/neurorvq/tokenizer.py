@@ -6,7 +6,8 @@ KonstantinosBarmpas/NeuroRVQ. The reference code and the authors' weights are
 licensed **CC BY-NC 4.0** (non-commercial); this module is our own
 implementation (BSD-3) of the architecture, with the same module and
 parameter names so that the authors' state dicts load after renaming only the
-codebook keys (:func:`mne_codec.checkpoints.load_neurorvq_checkpoint`).
+codebook keys (:func:`mne_codec.checkpoints.load_neurorvq_checkpoint`, conversion in
+:mod:`mne_codec.models.neurorvq.convert`).
 
 A window of ``n_channels`` x ``n_patches`` patches of 1 s (200 samples at
 200 Hz) is read as one sequence of ``n_channels * n_patches`` tokens
@@ -38,11 +39,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..channels import CHANNEL_ALIASES  # noqa: F401 (re-exported)
-from ..channels import map_channels as _map_channels
-from ..preprocessing import Preprocessing
-from ..quantization import ResidualVQ, RVQConfig
-from .base import Codec, ConfigMixin, Encoding, _decode_args, _needs_names
+from ... import channels as channel_utils  # its map_channels; ours wraps it
+from ...channels import (
+    CHANNEL_ALIASES,
+    CHANNEL_VOCABULARY,
+    channel_names,
+    normalize_channel_name,
+    vocabulary_index,
+)
+from ...preprocessing import Preprocessing
+from ...quantization import ResidualVQ, RVQConfig
+from .. import neurorvq as neurorvq_package  # it holds the GROUP_TOKENS tunable
+from ..base import Codec, ConfigMixin, Encoding, decode_args, needs_names
+from ..weights import load_state_strict
+from . import convert
 
 __all__ = [
     "NeuroRVQConfig",
@@ -262,7 +272,8 @@ def map_channels(ch_names, unknown="raise", vocabulary=NEURORVQ_CHANNELS):
     spatial_ix : ndarray of int
         Their rows in the vocabulary.
     """
-    return _map_channels(ch_names, vocabulary, unknown=unknown, what="NeuroRVQ electrode")
+    return channel_utils.map_channels(ch_names, vocabulary, unknown=unknown,
+                                      what="NeuroRVQ electrode")
 
 
 _ROWS = []
@@ -274,8 +285,6 @@ def _vocabulary_rows():
     -1 where NeuroRVQ has none.
     """
     if not _ROWS:
-        from ..channels import CHANNEL_ALIASES, CHANNEL_VOCABULARY, normalize_channel_name
-
         lookup = {v: i for i, v in enumerate(NEURORVQ_CHANNELS)}
         rows = []
         for name in CHANNEL_VOCABULARY:
@@ -447,12 +456,6 @@ class Block(nn.Module):
         return x + self.gamma_2 * self.mlp(self.norm2(x))
 
 
-#: Tokens per group of windows that the transformer blocks process at once
-#: without autograd (at least one window per group); see
-#: :meth:`NeuroRVQTransformer._branch_in_groups`.
-GROUP_TOKENS = 512
-
-
 class NeuroRVQTransformer(nn.Module):
     """Encoder (``use_as_encoder=True``: conv front) or decoder (1x1 patch embeds).
 
@@ -493,7 +496,10 @@ class NeuroRVQTransformer(nn.Module):
         return getattr(self, f"fc_norm_{k}")(x[:, 1:])
 
     def _branch_in_groups(self, x, k, spatial_ix, temporal_ix):
-        """:meth:`_branch` on groups of about :data:`GROUP_TOKENS` tokens, without autograd.
+        """:meth:`_branch` on groups of about ``GROUP_TOKENS`` tokens, without autograd.
+
+        ``GROUP_TOKENS`` is read from :mod:`mne_codec.models.neurorvq` at each
+        call.
 
         Every operation of the blocks works per window (attention within a
         window, the rest per token), so the result is the same, and measured
@@ -503,7 +509,7 @@ class NeuroRVQTransformer(nn.Module):
         and page-faulted at each operation.
         """
         b, n = x.shape[:2]
-        step = max(1, GROUP_TOKENS // max(n, 1))
+        step = max(1, neurorvq_package.GROUP_TOKENS // max(n, 1))
         if torch.is_grad_enabled() or b <= step:
             return self._branch(x, k, spatial_ix, temporal_ix)
         per_item = spatial_ix.ndim == 2 and spatial_ix.shape[0] == b
@@ -561,20 +567,17 @@ class _ElectrodeIndexing:
         """Return the names as the embedding reads them (see ``canonical_names``)."""
         if not self.config.canonical_names:
             return list(ch_names)
-        from ..channels import CHANNEL_ALIASES as aliases
-        from ..channels import CHANNEL_VOCABULARY, _lookup, normalize_channel_name
-
-        lookup = _lookup(CHANNEL_VOCABULARY)
+        lookup = vocabulary_index(CHANNEL_VOCABULARY)
         out = []
         for name in ch_names:
             n = normalize_channel_name(name)
-            row = lookup.get(n, lookup.get(aliases.get(n)))
+            row = lookup.get(n, lookup.get(CHANNEL_ALIASES.get(n)))
             out.append(name if row is None else CHANNEL_VOCABULARY[row])
         return out
 
     def pick_channels(self, ch_names, unknown="raise"):
         """Positions of the channels this codec can code (see :func:`map_channels`)."""
-        picks, _ = map_channels(self._names(_needs_names(self, ch_names)), unknown=unknown)
+        picks, _ = map_channels(self._names(needs_names(self, ch_names)), unknown=unknown)
         return picks
 
     # -- indices --------------------------------------------------------------------
@@ -621,8 +624,6 @@ class _ElectrodeIndexing:
                              f"budget of {cfg.token_budget} tokens per window.")
         rows = _vocabulary_rows().to(channels.device)[channels]
         if bool((rows < 0).any()):
-            from ..channels import channel_names
-
             bad = sorted(set(channel_names(channels[rows < 0].cpu())))
             raise ValueError(f"Channels {bad} are not in the NeuroRVQ electrode vocabulary.")
         spatial = rows.repeat_interleave(n_patches, dim=1)
@@ -683,8 +684,41 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
 
     family = "neurorvq"
     channel_policy = "named"
+    authors_format = "neurorvq"
     #: values of side information per coded sub-window (the amplitude statistics)
     n_side = 2
+
+    @classmethod
+    def is_authors_state(cls, obj):
+        """Whether ``obj`` is an authors' tokenizer state dict (see :mod:`.convert`)."""
+        return convert.is_authors_state(obj)
+
+    @classmethod
+    def from_authors_state(cls, obj, source="checkpoint", config=None):
+        """Build a NeuroRVQ from an authors' tokenizer state dict (CC BY-NC 4.0 weights).
+
+        Loaded strictly: every key of the model, renamed by
+        :func:`~mne_codec.models.neurorvq.convert.neurorvq_state_from_authors`,
+        and the k-means counts of every codebook (checked, then dropped).
+
+        Parameters
+        ----------
+        obj : dict
+            The tokenizer's ``state_dict()`` (or ``{"model": ...}``), as loaded.
+        source : str
+            Where it comes from, for the error messages.
+        config : NeuroRVQConfig | None
+            Architecture (default: the EEG v1 tokenizer).
+
+        Returns
+        -------
+        codec : NeuroRVQ
+            In eval mode.
+        """
+        state, dropped = convert.neurorvq_state_from_authors(obj)
+        model = cls(config or NeuroRVQConfig())
+        convert.check_dropped(model, dropped, source)
+        return load_state_strict(model, state, source).eval()
 
     def __init__(self, config=None):
         super().__init__()
@@ -830,7 +864,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
             ``codes`` (batch, n_channels, n_branches * n_codebooks, n_patches)
             and ``stats`` (batch, 2).
         """
-        lat, n_patches, _, _ = self._latents(x, _needs_names(self, ch_names))
+        lat, n_patches, _, _ = self._latents(x, needs_names(self, ch_names))
         b, c, _ = x.shape
         codes = []
         for k, z in enumerate(lat):
@@ -906,7 +940,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
         -------
         x : torch.Tensor, shape (batch, n_channels, n_times)
         """
-        codes, ch_names, n_times, stats = _decode_args(codes, args, ch_names, n_times, side)
+        codes, ch_names, n_times, stats = decode_args(codes, args, ch_names, n_times, side)
         if codes.ndim != 4:
             raise ValueError("codes must have shape (batch, n_channels, n_branches * "
                              f"n_codebooks, n_patches), got {tuple(codes.shape)}")
@@ -914,7 +948,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
             raise ValueError("NeuroRVQ needs the amplitude statistics to decode: pass the "
                              "encoding from encode(), or side=encoding.side.")
         b, c, _, a = codes.shape
-        spatial, temporal = self._indices(_needs_names(self, ch_names), c, a, codes.device)
+        spatial, temporal = self._indices(needs_names(self, ch_names), c, a, codes.device)
         heads = self._heads(self._quantized_branches(codes), spatial, temporal)
         y = self._synthesise(*heads, stats.to(heads[0].dtype), (b, c, a))
         return y if n_times is None else y[..., :n_times]
@@ -944,7 +978,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
         0.01 l2norm(mean))``) where ours averages sums and counts first.
         """
         b, c, n = x.shape
-        lat, a, spatial, temporal = self._latents(x, _needs_names(self, ch_names))
+        lat, a, spatial, temporal = self._latents(x, needs_names(self, ch_names))
         quantized, codes, code_loss = [], [], 0.0
         for k, z in enumerate(lat):
             out = self.quantizers[k](z.transpose(1, 2), n_codebooks)

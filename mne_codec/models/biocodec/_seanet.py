@@ -12,8 +12,9 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
+
+from ..base import fold_weight_norm  # noqa: F401 - re-exported, its former home
 
 
 def _extra_right_padding(length, kernel_size, stride, padding_total):
@@ -354,18 +355,6 @@ def build_decoder(cfg):
                                        width // cfg.compress, **conv))
     layers += [nn.ELU(alpha=1.0), StreamableConv1d(cfg.n_filters, 1, cfg.last_kernel_size, **conv)]
     return nn.Sequential(*layers)
-
-
-def fold_weight_norm(module):
-    """Replace weight-norm parametrisations by plain weights, in place.
-
-    Used at inference: the normalised weight is then computed once instead of
-    at every forward.
-    """
-    for m in module.modules():
-        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)) and parametrize.is_parametrized(m):
-            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
-    return module
 
 
 def count_parameters(module):
