@@ -89,9 +89,10 @@ _TOKEN_CACHE = MemoryTokenCache()
 class CodecEncoder(EEGModuleMixin, nn.Module):
     """A codec as a braindecode module: EEG windows to tokens or quantized embeddings.
 
-    Each window and channel is resampled to the codec's rate (FFT) and scaled
-    as the codec declares (median/IQR per window and channel, then clipped);
-    the codec's band-pass is left to the continuous recordings (see
+    Each window and channel is resampled to the codec's rate and scaled as
+    the codec declares (median/IQR per window and channel, then clipped),
+    by the tokenizer's own :func:`~mne_codec.preprocessing.preprocess` (on
+    the CPU); the codec's band-pass is left to the continuous recordings (see
     :func:`codec_preprocessors`). Each window is coded as the codec codes it
     (:func:`mne_codec.pipeline.encode`): channel-independent codecs take any
     number of channels; codecs that code channels jointly by name (NeuroRVQ,
@@ -186,7 +187,7 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
         if x.shape[-1] != self.n_times:
             raise ValueError(f"Windows have {x.shape[-1]} samples; the module was built for "
                              f"n_times={self.n_times}.")
-        return _prepare_windows(x.float(), self.n_times_codec, self.codec.preprocessing)
+        return _prepare_windows(x, self.n_times_codec, self.codec.preprocessing, self.sfreq)
 
     def _encode(self, rows, device):
         """Codes (n, n_chans, K, T) of prepared windows (numpy), as the pipeline codes them."""
@@ -407,9 +408,10 @@ class NeuroRVQFMClassifier(EEGModuleMixin, nn.Module):
     (:meth:`NeuroRVQFM.features <mne_codec.models.NeuroRVQFM.features>`: the
     four branches concatenated, no final norm) averaged over the window's
     channel x patch tokens, then ``fc_norm`` (LayerNorm) and a linear layer
-    (``final_layer``). Windows in volts at ``sfreq`` are resampled (FFT) to
-    the model's 200 Hz, scaled to microvolts and clipped at +-500, as the
-    model reads them; the band-pass belongs to the continuous recordings
+    (``final_layer``). Windows in volts at ``sfreq`` are resampled to the
+    model's 200 Hz, scaled to microvolts and clipped at +-500 by
+    :func:`~mne_codec.preprocessing.preprocess`, as the model reads them;
+    the band-pass belongs to the continuous recordings
     (``codec_preprocessors(model)``). Windows must hold whole 1-s patches and
     ``n_chans * n_patches`` must fit the token budget (256).
 
@@ -546,7 +548,7 @@ class NeuroRVQFMClassifier(EEGModuleMixin, nn.Module):
         if x.ndim != 3 or x.shape[1:] != (self.n_chans, self.n_times):
             raise ValueError(f"x must have shape (batch, {self.n_chans}, {self.n_times}), got "
                              f"{tuple(x.shape)}")
-        x = _prepare_windows(x.float(), self.n_times_model, self.encoder.preprocessing)
+        x = _prepare_windows(x, self.n_times_model, self.encoder.preprocessing, self.sfreq)
         features = self.encoder.features(x, self.ch_names).mean(1)
         out = self.final_layer(self.fc_norm(features))
         return {"features": features, "out": out} if return_features else out

@@ -2,9 +2,13 @@
 
 Every codec carries a :class:`Preprocessing` that says which channel types it
 reads, its sampling rate, its band-pass and how amplitudes are scaled. The
-same two functions serve the transformers, the trainer and the CLI:
-:func:`preprocess` (volts -> codec units, with the scales kept) and
-:func:`restore` (codec units -> volts at the input rate).
+same two functions serve the transformers, the training crops, the
+braindecode modules and the CLI: :func:`preprocess` (volts -> codec units,
+with the scales kept, per window and channel) and :func:`restore` (codec
+units -> volts at the input rate). A continuous recording is band-passed as
+a whole (:func:`band_limit`) before it is cut into windows; the training
+crops (:mod:`mne_codec.training.data`) are cut and preprocessed exactly as
+:class:`~mne_codec.CodecTokenizer` cuts and preprocesses a Raw.
 """
 
 from __future__ import annotations
@@ -255,41 +259,37 @@ def restore(y, center, scale, prep, sfreq, n_times):
     return np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, pad)], mode="edge")
 
 
-# -- torch twins, for windows inside a network (braindecode, pre-training targets) --
-def _fft_resample(x, n_out):
-    """Band-limited (FFT) resampling of the last axis to ``n_out`` samples."""
-    n_in = x.shape[-1]
-    if n_in == n_out:
-        return x
-    spec = torch.fft.rfft(x, dim=-1)
-    n_keep = min(spec.shape[-1], n_out // 2 + 1)
-    out = torch.zeros(*spec.shape[:-1], n_out // 2 + 1, dtype=spec.dtype, device=spec.device)
-    out[..., :n_keep] = spec[..., :n_keep]
-    return torch.fft.irfft(out, n=n_out, dim=-1) * (n_out / n_in)
+# -- tensors of windows inside a network (braindecode, pre-training targets) --
+def _prepare_windows(x, n_times_out, prep, sfreq=None):
+    """Windows in volts (..., n_times) as a codec reads them, as a tensor.
 
+    The path of :func:`preprocess` with ``band_limited=True`` (the filters
+    belong to the continuous recording), so that a network's input is the
+    tokenizer's: resampling to ``n_times_out`` samples, ``unit_scale``, the
+    per-window scaling and the clip of ``prep``. No gradient flows to ``x``.
 
-def _robust_scale(x, method):
-    """Torch twin of :func:`mne_codec.preprocessing.robust_scale` (last axis)."""
-    if method is None:
-        return x
-    if method == "robust":
-        q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=x.dtype, device=x.device),
-                           dim=-1, keepdim=True)
-        center, scale = q[1], q[2] - q[0]
-    else:
-        center, scale = x.mean(-1, keepdim=True), x.std(-1, unbiased=False, keepdim=True)
-    return (x - center) / torch.where(scale > 0, scale, torch.ones_like(scale))
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., n_times)
+        Windows in volts.
+    n_times_out : int
+        Samples per window at ``prep.sfreq``.
+    prep : Preprocessing
+        The codec's preprocessing.
+    sfreq : float | None
+        Rate of ``x``; None: ``prep.sfreq * n_times / n_times_out``.
 
-
-def _prepare_windows(x, n_times_out, prep):
-    """Windows in volts (..., n_times) as a codec reads them, in torch.
-
-    Band-limited (FFT) resampling to ``n_times_out`` samples, ``unit_scale``,
-    the per-window scaling and the clip of ``prep``; no filtering (that
-    belongs to the continuous recording).
+    Returns
+    -------
+    out : torch.Tensor of float32, shape (..., n_times_out)
+        On the device of ``x``.
     """
-    x = _fft_resample(x, n_times_out) * prep.unit_scale
-    x = _robust_scale(x, prep.scaling)
-    if prep.clip is not None:
-        x = x.clamp(-prep.clip, prep.clip)
-    return x
+    n_in = x.shape[-1]
+    sfreq = float(prep.sfreq) * n_in / n_times_out if sfreq is None else float(sfreq)
+    data = x.detach().to("cpu", torch.float64).numpy()
+    y, _, _ = preprocess(data.reshape(-1, 1, n_in), sfreq, prep, band_limited=True,
+                         verbose=False)
+    if y.shape[-1] != n_times_out:  # rounding of the rate conversion
+        pad = max(n_times_out - y.shape[-1], 0)
+        y = np.pad(y, [(0, 0), (0, 0), (0, pad)], mode="edge")[..., :n_times_out]
+    return torch.from_numpy(y.reshape(*x.shape[:-1], n_times_out)).to(x.device)

@@ -51,11 +51,13 @@ def test_classifier_reads_the_model_input_and_pools_its_features(ref_pt, rng):
     x = torch.from_numpy(rng.standard_normal((2, 4, 480)) * 30e-6).float()  # volts
     out = model(x, return_features=True)
     assert out["out"].shape == (2, 3) and out["features"].shape == (2, 400)
-    # what the encoder reads: 3 s at 200 Hz in microvolts, clipped at 500
-    spec = torch.fft.rfft(x, dim=-1)
-    up = torch.zeros(2, 4, 301, dtype=spec.dtype)
-    up[..., :241] = spec
-    x200 = (torch.fft.irfft(up, n=600, dim=-1) * 600 / 480 * 1e6).clamp(-500, 500)
+    # what the encoder reads: the tokenizer's input for these windows (the band-pass
+    # belongs to the recording), 3 s at 200 Hz in microvolts, clipped at 500
+    from mne_codec.preprocessing import preprocess
+
+    x200, _, _ = preprocess(x.double().numpy(), 160.0, fm.preprocessing, band_limited=True)
+    assert x200.shape == (2, 4, 600) and np.abs(x200).max() <= 500.0
+    x200 = torch.from_numpy(x200)
     with torch.no_grad():
         expected = fm.features(x200, names).mean(1)
     torch.testing.assert_close(out["features"], expected, rtol=1e-4, atol=1e-5)

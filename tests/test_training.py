@@ -124,8 +124,10 @@ def test_crops_and_fixed_crops():
 @needs_data
 def test_montage_crops_carry_their_electrodes():
     """Multi-channel crops hold the named channels they say, seeded and resumable."""
+    import mne
+
     from mne_codec.channels import CHANNEL_VOCABULARY, channel_positions
-    from mne_codec.training.data import load_recording
+    from mne_codec.preprocessing import band_limit, preprocess
 
     codec = _small_codec()
     ds = MontageCrops(TRAIN_FILES[:1], codec, n_channels=6, segment_s=SEGMENT_S,
@@ -140,14 +142,20 @@ def test_montage_crops_carry_their_electrodes():
     ds.set_resume(3, 2)
     resumed = next(iter(ds))
     assert torch.equal(resumed[0], a[6][0]) and torch.equal(resumed[1], a[6][1])
-    # the rows are the recording's channels of those names
-    full, names = load_recording(TRAIN_FILES[0], codec, _standardize, return_ch_names=True)
-    rows = {n.lower(): i for i, n in enumerate(names)}
-    for crop, ix in a:
+    # the rows are the recording's channels of those names, each crop scaled on its own
+    # as an inference window (a 10 s Raw, to search every start)
+    raw = mne.io.read_raw_edf(TRAIN_FILES[0], preload=True, verbose=False).crop(0.0, 10.0)
+    _standardize(raw)
+    short = MontageCrops([raw], codec, n_channels=6, segment_s=SEGMENT_S,
+                         crops_per_recording=4, seed=3)
+    rows = {n.lower(): i for i, n in enumerate(raw.ch_names)}
+    filtered = band_limit(raw.get_data(), raw.info["sfreq"], codec.preprocessing)
+    for _, (crop, ix) in zip(range(4), short):
         picked = [rows[CHANNEL_VOCABULARY[int(i)].lower()] for i in ix]
-        window = torch.from_numpy(full[picked])
-        match = (window.unfold(1, 500, 1) == crop[:, None, :]).all(-1).all(0)
-        assert bool(match.any())
+        windows = np.lib.stride_tricks.sliding_window_view(filtered[picked], 320, axis=-1)
+        ref = preprocess(windows.transpose(1, 0, 2), 160.0, codec.preprocessing,
+                         band_limited=True, verbose="ERROR")[0]  # (n_starts, 6, 500)
+        assert np.abs(ref - crop.numpy()).max(axis=(1, 2)).min() < 1e-4
     # neighbour sampling draws local montages: smaller spread than uniform subsets
     spread = {}
     for sampling in ("random", "neighbours"):

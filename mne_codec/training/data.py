@@ -1,12 +1,20 @@
-"""Training data: random crops of preprocessed recordings.
+"""Training data: random crops of recordings, preprocessed as inference windows.
 
-Every recording is preprocessed once, as a whole, with the codec's own
-:func:`~mne_codec.preprocessing.preprocess` (so that BioCodec's per-channel
-median/IQR scaling and clamping are computed over the whole recording, as
-the authors do), then cut into random crops: single-channel crops for the
-channel-independent codecs (:class:`RecordingCrops`), multi-channel crops
-with their electrodes for the codecs and models that read channels jointly
-(:class:`MontageCrops`).
+Every recording is read once, its channels picked and band-passed as a whole
+(:func:`~mne_codec.preprocessing.band_limit`, as
+:class:`~mne_codec.CodecTokenizer` filters a Raw before cutting it), and kept
+at its own rate. Each crop is cut from it at that rate and goes through
+:func:`~mne_codec.preprocessing.preprocess` on its own (resampling to the
+codec's rate, per-window and per-channel scaling, clipping), so that a
+training crop and an inference window over the same samples are the same
+model input. Crops are single-channel for the channel-independent codecs
+(:class:`RecordingCrops`) and multi-channel, with their electrodes, for the
+codecs and models that read channels jointly (:class:`MontageCrops`).
+
+The shipped default codec was trained before this, on crops of recordings
+scaled as a whole (one median and IQR per channel over the recording, as the
+BioCodec authors do); ``benchmarks/scaling.py`` measures what the difference
+does to it (see its model card).
 """
 
 from __future__ import annotations
@@ -15,13 +23,14 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .._validation import _pick_types
-from ..preprocessing import Preprocessing, preprocess
+from ..preprocessing import Preprocessing, band_limit, preprocess
 
 __all__ = ["MontageCrops", "RecordingCrops", "fixed_crops", "fixed_montage_crops",
            "load_recording"]
@@ -39,8 +48,74 @@ def _as_preprocessing(codec_or_prep):
     return prep
 
 
+def _read_picked(source, prep, prepare_raw):
+    """Read a recording and pick the codec's channels (a loaded copy of a Raw)."""
+    import mne
+
+    if isinstance(source, mne.io.BaseRaw):
+        raw = source.copy().load_data(verbose=False)
+    else:
+        raw = mne.io.read_raw(Path(source), preload=True, verbose=False)
+    if prepare_raw is not None:
+        out = prepare_raw(raw)
+        raw = raw if out is None else out
+    # the codec's types, less channels whose names say they are not EEG (ECG, A2-A1...)
+    raw.pick([p for p in _pick_types(raw.info, prep.ch_types)
+              if raw.ch_names[p] not in raw.info["bads"]])
+    return raw
+
+
+class _Recording(NamedTuple):
+    """A pooled recording: band-passed volts at its own rate, ready to be cropped."""
+
+    data: np.ndarray  # float32 (n_channels, n_times), band-limited, volts
+    sfreq: float
+    ch_ix: np.ndarray | None = None  # vocabulary indices of the rows (named crops)
+
+    def seconds(self):
+        """Channel-seconds (what a crop is drawn proportionally to)."""
+        return self.data.shape[0] * self.data.shape[1] / self.sfreq
+
+
+def _band_limited(source, prep, prepare_raw):
+    """Read the codec's channels of a recording, band-passed as a whole, at their own rate."""
+    raw = _read_picked(source, prep, prepare_raw)
+    data = band_limit(raw.get_data(), raw.info["sfreq"], prep)
+    # float32 halves the pool's memory; the crops are preprocessed in float64 again
+    return _Recording(data.astype(np.float32), float(raw.info["sfreq"])), list(raw.ch_names)
+
+
+def _native_length(segment_s, sfreq):
+    """Return the samples of a ``segment_s`` window at ``sfreq`` (as the tokenizer cuts a Raw)."""
+    return int(round(float(segment_s) * sfreq))
+
+
+def _prepare_crops(windows, sfreq, prep, n_times):
+    """Preprocessed crops (n, n_channels, n_times) of band-limited windows in volts.
+
+    The single path of inference (:func:`~mne_codec.preprocessing.preprocess`
+    with ``band_limited=True``, as :class:`~mne_codec.CodecTokenizer` on a
+    filtered Raw); where the rate conversion does not give exactly
+    ``n_times`` samples (a segment that is no whole number of samples at
+    one of the rates) the crop is cut or edge-padded to it.
+    """
+    x, _, _ = preprocess(np.asarray(windows, dtype=np.float64), sfreq, prep,
+                         band_limited=True, verbose=False)
+    if x.shape[-1] > n_times:
+        x = x[..., :n_times]
+    elif x.shape[-1] < n_times:
+        x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n_times - x.shape[-1])], mode="edge")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
 def load_recording(source, preprocessing, prepare_raw=None, *, return_ch_names=False):
-    """Read and preprocess one whole recording.
+    """Read and preprocess one whole recording as a single window.
+
+    The recording is band-passed, resampled and scaled as one window (one
+    median and IQR per channel over the whole recording, as
+    ``CodecTokenizer(window_s=None)`` does). The training crops
+    (:class:`RecordingCrops`, :func:`fixed_crops`...) are not cut from this:
+    each crop is scaled on its own, as an inference window.
 
     Parameters
     ----------
@@ -63,19 +138,8 @@ def load_recording(source, preprocessing, prepare_raw=None, *, return_ch_names=F
     ch_names : list of str
         Only with ``return_ch_names``.
     """
-    import mne
-
     prep = _as_preprocessing(preprocessing)
-    if isinstance(source, mne.io.BaseRaw):
-        raw = source.copy().load_data(verbose=False)
-    else:
-        raw = mne.io.read_raw(Path(source), preload=True, verbose=False)
-    if prepare_raw is not None:
-        out = prepare_raw(raw)
-        raw = raw if out is None else out
-    # the codec's types, less channels whose names say they are not EEG (ECG, A2-A1...)
-    raw.pick([p for p in _pick_types(raw.info, prep.ch_types)
-              if raw.ch_names[p] not in raw.info["bads"]])
+    raw = _read_picked(source, prep, prepare_raw)
     x, _, _ = preprocess(raw.get_data()[None], raw.info["sfreq"], prep, verbose=False)
     return (x[0], list(raw.ch_names)) if return_ch_names else x[0]
 
@@ -95,13 +159,18 @@ def _dist_rank():
 class RecordingCrops(IterableDataset):
     """Endless stream of random single-channel crops from recordings.
 
-    Recordings are read and preprocessed one at a time and held in a pool of
-    at most ``max_recordings_in_memory``. The stream is organised in rounds:
-    in round ``r`` the pool holds the next recordings of the (seeded,
-    reshuffled at every pass) file list, and ``crops_per_recording`` crops per
-    pooled recording are drawn, a recording being picked with a probability
-    proportional to its channel-samples (every channel-second is equally
-    likely). When every file of the shard fits in the pool it is loaded once.
+    Recordings are read and band-passed one at a time (at their own rate)
+    and held in a pool of at most ``max_recordings_in_memory``. The stream is
+    organised in rounds: in round ``r`` the pool holds the next recordings of
+    the (seeded, reshuffled at every pass) file list, and
+    ``crops_per_recording`` crops per pooled recording are drawn, a recording
+    being picked with a probability proportional to its channel-seconds
+    (every channel-second is equally likely). When every file of the shard
+    fits in the pool it is loaded once. Each crop of ``segment_s`` is then
+    resampled, scaled and clipped on its own by
+    :func:`~mne_codec.preprocessing.preprocess`: it is the model input that
+    :class:`~mne_codec.CodecTokenizer` makes of a window over the same
+    samples.
 
     Parameters
     ----------
@@ -138,6 +207,7 @@ class RecordingCrops(IterableDataset):
             raise ValueError("RecordingCrops needs at least one recording")
         self.prep = _as_preprocessing(preprocessing)
         self.segment_s = float(segment_s)
+        # crop length at the codec's rate (what the model reads)
         self.n_times = int(round(self.segment_s * self.prep.sfreq))
         self.prepare_raw = prepare_raw
         self.max_recordings_in_memory = int(max_recordings_in_memory)
@@ -182,7 +252,6 @@ class RecordingCrops(IterableDataset):
         per_round = m * self.crops_per_recording
         round_idx, pos = divmod(skip, per_round)
         cache = {}
-        seg = self.n_times
         while True:
             if all_fit:
                 files = first
@@ -195,60 +264,58 @@ class RecordingCrops(IterableDataset):
                     k += 1
             cache = {i: cache[i] if i in cache else self._load(i) for i in files}
             data = [cache[i] for i in files]
-            sizes = np.array([_signal(d).shape[0] * _signal(d).shape[1] for d in data],
-                             dtype=float)
+            sizes = np.array([d.seconds() for d in data])
             rng = np.random.default_rng([self.seed, slot, round_idx])
             rec = rng.choice(len(data), size=per_round, p=sizes / sizes.sum())
             u_ch = rng.random(per_round)
             u_start = rng.random(per_round)
             for j in range(pos, per_round):
                 d = data[rec[j]]
-                start = int(u_start[j] * (_signal(d).shape[1] - seg + 1))
-                yield self._crop(d, u_ch[j], start, (self.seed, slot, round_idx, j))
+                seg = _native_length(self.segment_s, d.sfreq)  # at the recording's rate
+                start = int(u_start[j] * (d.data.shape[1] - seg + 1))
+                yield self._crop(d, u_ch[j], start, seg, (self.seed, slot, round_idx, j))
             round_idx += 1
             pos = 0
 
-    def _crop(self, x, u_ch, start, key):
-        """One crop: channel ``int(u_ch * n_channels)`` of ``x`` from ``start``."""
-        ch = int(u_ch * x.shape[0])
-        return torch.from_numpy(x[ch:ch + 1, start:start + self.n_times].copy())
+    def _crop(self, d, u_ch, start, seg, key):
+        """One crop: channel ``int(u_ch * n_channels)`` of ``d``, ``seg`` samples from ``start``."""
+        ch = int(u_ch * d.data.shape[0])
+        x = _prepare_crops(d.data[None, ch:ch + 1, start:start + seg], d.sfreq, self.prep,
+                           self.n_times)
+        return torch.from_numpy(x[0])
 
     def _load(self, i):
-        x = load_recording(self.sources[i], self.prep, self.prepare_raw)
-        if x.shape[0] == 0 or x.shape[1] < self.n_times:
+        d, _ = _band_limited(self.sources[i], self.prep, self.prepare_raw)
+        if d.data.shape[0] == 0 or d.data.shape[1] < _native_length(self.segment_s, d.sfreq):
             raise ValueError(
                 f"{_source_name(self.sources[i])} has no {list(self.prep.ch_types)} channel "
-                f"of at least {self.segment_s:g} s at {self.prep.sfreq:g} Hz"
+                f"of at least {self.segment_s:g} s"
             )
-        return x
-
-
-def _signal(d):
-    """Return the array of a pooled recording (an array, or (array, channel indices))."""
-    return d[0] if isinstance(d, tuple) else d
+        return d
 
 
 _CHANNEL_SAMPLING = ("random", "neighbours")
 
 
-def _load_named(source, prep, prepare_raw, min_channels, min_times):
-    """Preprocess a recording; return it and its indices in the channel vocabulary."""
+def _load_named(source, prep, prepare_raw, min_channels, segment_s):
+    """Band-limit a recording; keep the rows named in the channel vocabulary."""
     from ..channels import channel_indices
 
-    x, names = load_recording(source, prep, prepare_raw, return_ch_names=True)
+    d, names = _band_limited(source, prep, prepare_raw)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         picks, ch_ix = channel_indices(names, unknown="drop")
     if caught:  # say which file it was
         warnings.warn(f"{_source_name(source)}: {caught[0].message}", RuntimeWarning,
                       stacklevel=3)
-    x = np.ascontiguousarray(x[picks])
+    x = np.ascontiguousarray(d.data[picks])
+    min_times = _native_length(segment_s, d.sfreq)
     if x.shape[0] < min_channels or x.shape[1] < min_times:
         raise ValueError(
             f"{_source_name(source)} has {x.shape[0]} named {list(prep.ch_types)} channels "
             f"of {x.shape[1]} samples; at least {min_channels} of {min_times} are needed"
         )
-    return x, ch_ix
+    return _Recording(x, d.sfreq, ch_ix)
 
 
 def _sample_channels(ch_ix, n_channels, sampling, distance_scale_m, rng):
@@ -321,17 +388,17 @@ class MontageCrops(RecordingCrops):
         self.channel_sampling = channel_sampling
         self.distance_scale_m = float(distance_scale_m)
 
-    def _crop(self, d, u_ch, start, key):
-        x, ch_ix = d
+    def _crop(self, d, u_ch, start, seg, key):
         rng = np.random.default_rng(list(key))
-        keep = _sample_channels(ch_ix, self.n_channels, self.channel_sampling,
+        keep = _sample_channels(d.ch_ix, self.n_channels, self.channel_sampling,
                                 self.distance_scale_m, rng)
-        crop = x[keep, start:start + self.n_times]
-        return torch.from_numpy(np.ascontiguousarray(crop)), torch.from_numpy(ch_ix[keep])
+        crop = _prepare_crops(d.data[None, keep, start:start + seg], d.sfreq, self.prep,
+                              self.n_times)
+        return torch.from_numpy(crop[0]), torch.from_numpy(d.ch_ix[keep])
 
     def _load(self, i):
         return _load_named(self.sources[i], self.prep, self.prepare_raw, self.n_channels,
-                           self.n_times)
+                           self.segment_s)
 
 
 def fixed_crops(sources, preprocessing, *, segment_s=5.0, prepare_raw=None,
@@ -357,18 +424,23 @@ def fixed_crops(sources, preprocessing, *, segment_s=5.0, prepare_raw=None,
     Returns
     -------
     crops : torch.Tensor of float32, shape (n_segments, 1, n_times)
-        Flat segments (zero energy after scaling) are left out, since a
+        The consecutive windows of each channel, as
+        ``CodecTokenizer(window_s=segment_s)`` preprocesses them. Flat
+        segments (zero energy after scaling) are left out, since a
         normalised error is undefined for them.
     """
     prep = _as_preprocessing(preprocessing)
     seg = int(round(float(segment_s) * prep.sfreq))
     out = []
     for source in sources:
-        x = load_recording(source, prep, prepare_raw)
-        n = x.shape[1] // seg
-        if n == 0:
+        d, _ = _band_limited(source, prep, prepare_raw)
+        n_native = _native_length(segment_s, d.sfreq)
+        n = d.data.shape[1] // n_native
+        if n == 0 or d.data.shape[0] == 0:
             continue
-        out.append(x[:, : n * seg].reshape(x.shape[0], n, seg).reshape(-1, 1, seg))
+        # the recording's consecutive windows, each channel a window of its own
+        windows = d.data[:, : n * n_native].reshape(-1, 1, n_native)
+        out.append(_prepare_crops(windows, d.sfreq, prep, seg))
     if not out:
         raise ValueError(f"No recording is at least {segment_s:g} s long")
     crops = np.concatenate(out)
@@ -414,12 +486,15 @@ def fixed_montage_crops(sources, preprocessing, *, n_channels, segment_s=5.0,
     seg = int(round(float(segment_s) * prep.sfreq))
     xs, ixs = [], []
     for r, source in enumerate(sources):
-        x, ch_ix = _load_named(source, prep, prepare_raw, int(n_channels), seg)
-        for k in range(x.shape[1] // seg):
+        d = _load_named(source, prep, prepare_raw, int(n_channels), segment_s)
+        n_native = _native_length(segment_s, d.sfreq)
+        ch_ix = d.ch_ix
+        for k in range(d.data.shape[1] // n_native):
             rng = np.random.default_rng([seed, r, k])
             keep = _sample_channels(ch_ix, int(n_channels), channel_sampling,
                                     float(distance_scale_m), rng)
-            crop = x[keep, k * seg:(k + 1) * seg]
+            crop = _prepare_crops(d.data[None, keep, k * n_native:(k + 1) * n_native],
+                                  d.sfreq, prep, seg)[0]
             if (crop.astype(np.float64) ** 2).sum() <= 1e-8 * crop.size:
                 continue  # flat: a normalised error is undefined
             xs.append(crop)
