@@ -1,6 +1,7 @@
 """The one codec protocol: every family answers encode/decode/forward the same way."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -98,3 +99,19 @@ def test_old_decode_forms_warn_and_still_work():
     np.testing.assert_array_equal(new.numpy(), old.numpy())
     with pytest.raises(TypeError, match="more positional"):
         codec.decode(enc.codes, None, 100, 3)
+
+
+def test_no_caller_branches_on_the_family():
+    """Outside mne_codec/models/, code reaches codecs through the protocol alone."""
+    from pathlib import Path
+
+    import mne_codec
+
+    root = Path(mne_codec.__file__).parent
+    files = [p for p in root.rglob("*.py") if "models" not in p.relative_to(root).parts]
+    bench = root.parent / "benchmarks"
+    files += sorted(bench.glob("*.py")) if bench.is_dir() else []
+    branch = re.compile(r"channel_policy|\.family\s*(==|!=|in\b|not\s+in\b)")
+    found = [f"{p.name}:{i}: {line.strip()}" for p in files
+             for i, line in enumerate(p.read_text().splitlines(), 1) if branch.search(line)]
+    assert not found, "branches on the codec family outside models/:\n" + "\n".join(found)
