@@ -75,7 +75,7 @@ def _pick_channels(info, ch_types, picks=None):
     return idx, left_out
 
 
-def _pick_types(info, ch_types, picks=None):
+def pick_codec_channels(info, ch_types, picks=None):
     """Return the indices of the channels to code (see :func:`_pick_channels`)."""
     return _pick_channels(info, ch_types, picks)[0]
 

@@ -29,11 +29,11 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess test
     ) from err
 
 from ._cache import MemoryTokenCache, window_key
-from ._validation import _pick_types
+from ._validation import pick_codec_channels
 from .checkpoints import load_codec
 from .models import Codec
 from .pipeline import encode, show_progress
-from .preprocessing import _prepare_windows
+from .preprocessing import prepare_windows
 
 __all__ = ["CodecEncoder", "NeuroRVQFMClassifier", "TokenClassifier", "codec_preprocessors",
            "layer_decay_param_groups"]
@@ -74,7 +74,7 @@ def codec_preprocessors(codec="default"):
         return band_limit(data, sfreq, prep)
 
     def _apply(raw):
-        raw.pick(_pick_types(raw.info, prep.ch_types))
+        raw.pick(pick_codec_channels(raw.info, prep.ch_types))
         raw.apply_function(_filter, channel_wise=False, sfreq=raw.info["sfreq"])
         return raw
 
@@ -187,7 +187,7 @@ class CodecEncoder(EEGModuleMixin, nn.Module):
         if x.shape[-1] != self.n_times:
             raise ValueError(f"Windows have {x.shape[-1]} samples; the module was built for "
                              f"n_times={self.n_times}.")
-        return _prepare_windows(x, self.n_times_codec, self.codec.preprocessing, self.sfreq)
+        return prepare_windows(x, self.n_times_codec, self.codec.preprocessing, self.sfreq)
 
     def _encode(self, rows, device):
         """Codes (n, n_chans, K, T) of prepared windows (numpy), as the pipeline codes them."""
@@ -548,7 +548,7 @@ class NeuroRVQFMClassifier(EEGModuleMixin, nn.Module):
         if x.ndim != 3 or x.shape[1:] != (self.n_chans, self.n_times):
             raise ValueError(f"x must have shape (batch, {self.n_chans}, {self.n_times}), got "
                              f"{tuple(x.shape)}")
-        x = _prepare_windows(x, self.n_times_model, self.encoder.preprocessing, self.sfreq)
+        x = prepare_windows(x, self.n_times_model, self.encoder.preprocessing, self.sfreq)
         features = self.encoder.features(x, self.ch_names).mean(1)
         out = self.final_layer(self.fc_norm(features))
         return {"features": features, "out": out} if return_features else out

@@ -12,7 +12,7 @@ from . import metrics
 from ._validation import check_input
 from .baselines import dct_code, gaussian_rd_nmse
 from .checkpoints import load_codec
-from .pipeline import _progress, codec_info, decode_windows, encode, show_progress
+from .pipeline import codec_info, decode_windows, encode, progress_bar, show_progress
 from .preprocessing import band_limit, preprocess
 
 __all__ = ["evaluate_codec", "format_report", "plot_rate_distortion"]
@@ -98,7 +98,7 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, bat
     # a codec may code a window's channels jointly: keep each recording's windows whole
     xs, codes, sides, names, side_bits = [], [], [], [], 0.0
     sources = list(sources)
-    bar = _progress(len(sources), "Encoding recordings", unit="rec", leave=True, min_total=1)
+    bar = progress_bar(len(sources), "Encoding recordings", unit="rec", leave=True, min_total=1)
     for source in sources:
         raw = _read(source, prepare_raw)
         prep = codec.preprocessing
@@ -131,7 +131,7 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, bat
     x = np.concatenate([v.reshape(-1, 1, v.shape[-1]) for v in xs])
     duration_s = float(x.shape[0] * x.shape[-1] / codec.sfreq)
     rows = []
-    bar = _progress(len(levels), "Decoding levels", unit="level", leave=True, min_total=1)
+    bar = progress_bar(len(levels), "Decoding levels", unit="level", leave=True, min_total=1)
     for k in levels:
         y = decode(k)
         nmse = metrics.nmse(x, y)

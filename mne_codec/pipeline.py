@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 from .preprocessing import preprocess, restore
 from .tokens import Tokens
 
-__all__ = ["resolve_device", "show_progress", "tokenize", "detokenize", "encode", "WindowCodes",
+__all__ = ["resolve_device", "show_progress", "progress_enabled", "progress_bar",
+           "check_precision", "chunk_samples", "tokenize", "detokenize", "encode", "WindowCodes",
            "encode_windows", "decode_windows", "quantized_windows", "encode_stream",
            "decode_stream", "codec_info"]
 
@@ -76,8 +77,8 @@ def progress_enabled():
     return logger.level <= 20 if progress is None else bool(progress)
 
 
-def _progress(total, desc, unit="ch-win", leave=False, min_total=2):
-    # shown for at least min_total items, if progress_enabled()
+def progress_bar(total, desc, unit="ch-win", leave=False, min_total=2):
+    """Return a tqdm bar, shown for ``min_total`` items or more if :func:`progress_enabled`."""
     disable = total < min_total or not progress_enabled()
     return tqdm(total=total, desc=desc, disable=disable, leave=leave, unit=unit)
 
@@ -198,7 +199,8 @@ def _is_oom(err):
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def _check_precision(precision, dev):
+def check_precision(precision, dev):
+    """Refuse a precision that is not one of fp32, bf16 (CUDA), fp16 (CUDA) on ``dev``."""
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
     if precision != "fp32" and dev.type != "cuda":
@@ -256,9 +258,9 @@ def _run_batches(codec, mode, n_items, n_channels, n_times, batch_size, dev, ste
             raise
         raise too_big from err
     start = 0
-    _check_precision(precision, dev)
+    check_precision(precision, dev)
     with (torch.inference_mode(), _autocast(dev, precision),
-          _progress(n_items * n_channels, desc) as bar):
+          progress_bar(n_items * n_channels, desc) as bar):
         while start < n_items:
             stop = min(start + batch, n_items)
             try:
@@ -325,7 +327,7 @@ def quantized_windows(codec, codes, *, batch_size=256, device="auto"):
 _CHUNK_S = 10.0
 
 
-def _chunk_samples(codec, chunk_s):
+def chunk_samples(codec, chunk_s):
     """Return samples per chunk; ``chunk_s`` must be a whole number of codec frames."""
     hop, sfreq = codec.hop_length, codec.sfreq
     if chunk_s is None:
@@ -408,7 +410,7 @@ def encode_stream(codec, x, *, chunk_s=None, batch_size=256, device="auto", prec
     """
     codec.stream("encode")  # refuses codecs that cannot stream, before any work
     _check_stream_signal(codec, x)
-    chunk = _chunk_samples(codec, chunk_s)
+    chunk = chunk_samples(codec, chunk_s)
     dev = _codec_device(codec, device)
     n_win, n_ch, n_times = x.shape
     flat = x.reshape(n_win * n_ch, n_times)  # a view, also of a memmap
@@ -460,7 +462,7 @@ def decode_stream(codec, codes, n_times, *, chunk_s=None, batch_size=256, device
     """
     codec.stream("decode")
     codes = _check_codes(codec, codes)
-    chunk_frames = _chunk_samples(codec, chunk_s) // codec.hop_length
+    chunk_frames = chunk_samples(codec, chunk_s) // codec.hop_length
     n_win, n_ch, k, t = codes.shape
     if not 0 < n_times <= t * codec.hop_length:
         raise ValueError(f"n_times must be in [1, {t * codec.hop_length}] for {t} frames of "

@@ -260,7 +260,7 @@ def restore(y, center, scale, prep, sfreq, n_times):
 
 
 # -- tensors of windows inside a network (braindecode, pre-training targets) --
-def _prepare_windows(x, n_times_out, prep, sfreq=None):
+def prepare_windows(x, n_times_out, prep, sfreq=None):
     """Windows in volts (..., n_times) as a codec reads them, as a tensor.
 
     The path of :func:`preprocess` with ``band_limited=True`` (the filters

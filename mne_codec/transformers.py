@@ -16,12 +16,12 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._cache import DiskTokenCache, window_key
 from ._docs import fill_doc
-from ._validation import _pick_types, iter_input
+from ._validation import iter_input, pick_codec_channels
 from .checkpoints import load_codec
 from .models import Codec
 from .pipeline import (
-    _check_precision,
-    _chunk_samples,
+    check_precision,
+    chunk_samples,
     codec_info,
     detokenize,
     quantized_windows,
@@ -133,7 +133,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             raise ValueError(f"unknown must be 'raise' or 'drop', got {self.unknown!r}")
         if not isinstance(self.resample, (bool, np.bool_)):
             raise TypeError(f"resample must be a bool, got {self.resample!r}")
-        _check_precision(self.precision, resolve_device(self.device))
+        check_precision(self.precision, resolve_device(self.device))
         check_memory(self.memory)
 
     def _windows(self, X, pad_tail=False, filtered=True):
@@ -174,7 +174,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             codec.set_num_codebooks(self.n_codebooks)
             if self._streamed:  # a streamable codec and whole-frame chunks, before any work
                 codec.stream("encode")
-                _chunk_samples(codec, self.chunk_s)
+                chunk_samples(codec, self.chunk_s)
             self.codec_ = codec
             # the whole input is validated (block by block for a Raw, unfiltered:
             # the checks look at the recorded signal); only the first block is kept
@@ -579,7 +579,7 @@ class CodecReconstructor(_CodecBase):
         if not hasattr(self, "codec_"):
             self.fit(inst)
         rec = self.transform(inst)
-        picks = _pick_types(inst.info, self.codec_.preprocessing.ch_types,
+        picks = pick_codec_channels(inst.info, self.codec_.preprocessing.ch_types,
                             self.picks)[self.picks_]
         out = inst.copy().load_data()
         if isinstance(out, BaseRaw):

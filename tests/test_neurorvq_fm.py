@@ -212,7 +212,7 @@ def eeg_crops(shared_data):
 
 
 def test_targets_of_a_channel_independent_codec(eeg_crops):
-    from mne_codec.preprocessing import _prepare_windows
+    from mne_codec.preprocessing import prepare_windows
     from mne_codec.training import MaskedTokenLoss
 
     from .conftest import make_tiny_codec
@@ -226,7 +226,7 @@ def test_targets_of_a_channel_independent_codec(eeg_crops):
     targets = loss.targets(fm, x, ch)
     assert targets.shape == (3, 8 * 2, 12)
     # by hand: the codes of the windows in volts at 100 Hz, frames 3, 9, 15, 21 of each patch
-    codes = codec.encode(_prepare_windows(x / 1e6, 200, codec.preprocessing))
+    codes = codec.encode(prepare_windows(x / 1e6, 200, codec.preprocessing))
     assert codes.shape == (3, 8, 3, 50)
     for c, a, q, i in [(0, 0, 0, 0), (7, 1, 2, 3), (3, 1, 1, 2)]:
         frame = int((a + (i + 0.5) / 4) * 25)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .._validation import _pick_types
+from .._validation import pick_codec_channels
 from ..preprocessing import Preprocessing, band_limit, preprocess
 
 __all__ = ["MontageCrops", "RecordingCrops", "fixed_crops", "fixed_montage_crops",
@@ -60,7 +60,7 @@ def _read_picked(source, prep, prepare_raw):
         out = prepare_raw(raw)
         raw = raw if out is None else out
     # the codec's types, less channels whose names say they are not EEG (ECG, A2-A1...)
-    raw.pick([p for p in _pick_types(raw.info, prep.ch_types)
+    raw.pick([p for p in pick_codec_channels(raw.info, prep.ch_types)
               if raw.ch_names[p] not in raw.info["bads"]])
     return raw
 
