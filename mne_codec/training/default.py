@@ -5,8 +5,11 @@ Run as::
     python -m mne_codec.training.default --out DIR (--minutes 60 | --steps N) [--data PATH]
 
 Model: ``BioCodec(BioCodecConfig())`` (the authors' EEG architecture; 250 Hz,
-0.5-40 Hz Butterworth, per-channel median/IQR scaling over the whole
-recording, clamp at +-10). Objective: BioCodec's (0.2 Huber + 1.0
+0.5-40 Hz Butterworth, median/IQR scaling per crop and channel, clamp at
++-10, each crop preprocessed as the tokenizer preprocesses a window). The
+shipped weights were trained before the crops were scaled on their own, with
+one median and IQR per channel over the whole recording (see the model
+card and ``benchmarks/scaling.py``). Objective: BioCodec's (0.2 Huber + 1.0
 multi-resolution STFT + commitment, counted twice as in the authors'
 trainer). Optimiser: Adam, betas (0.5, 0.9), linear warm-up then cosine to 0
 fitted to the time budget, batch 32 random 5 s single-channel crops.

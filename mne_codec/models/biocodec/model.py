@@ -81,7 +81,10 @@ class BioCodec(Codec):
 
     @classmethod
     def is_authors_state(cls, obj):
-        """Whether ``obj`` is an authors' BioCodec checkpoint (see :mod:`.convert`)."""
+        """Whether ``obj`` is an authors' BioCodec checkpoint.
+
+        See :func:`mne_codec.models.biocodec.convert.is_authors_state`.
+        """
         return convert.is_authors_state(obj)
 
     @classmethod

@@ -422,7 +422,10 @@ class DAC(Codec):
 
     @classmethod
     def is_authors_state(cls, obj):
-        """Whether ``obj`` is a DAC weight file's content (see :mod:`.convert`)."""
+        """Whether ``obj`` is a DAC weight file's content.
+
+        See :func:`mne_codec.models.dac.convert.is_authors_state`.
+        """
         return convert.is_authors_state(obj)
 
     @classmethod

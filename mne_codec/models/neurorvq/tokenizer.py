@@ -690,7 +690,10 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
 
     @classmethod
     def is_authors_state(cls, obj):
-        """Whether ``obj`` is an authors' tokenizer state dict (see :mod:`.convert`)."""
+        """Whether ``obj`` is an authors' tokenizer state dict.
+
+        See :func:`mne_codec.models.neurorvq.convert.is_authors_state`.
+        """
         return convert.is_authors_state(obj)
 
     @classmethod
