@@ -115,7 +115,8 @@ def main(argv=None):
     import torch
 
     from ..models import BioCodec, BioCodecConfig
-    from .trainer import TrainConfig, Trainer, validation_metrics
+    from .trainer import TrainConfig, Trainer
+    from .validation import validation_metrics
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output folder")

@@ -39,7 +39,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 __all__ = ["small_config", "validation_metrics", "main"]
@@ -58,58 +57,31 @@ def small_config():
                           num_heads=5, mlp_ratio=4.0, rvq=rvq, canonical_names=True)
 
 
-@torch.no_grad()
 def validation_metrics(codec, data, batch_size=32):
-    """NMSE at 1..K levels of every branch and code usage, on fixed crops.
+    """Compute the validation metrics (deprecated: :func:`mne_codec.training.validation_metrics`).
 
     Parameters
     ----------
-    codec : NeuroRVQ
-        The model (evaluated in eval mode; its mode is restored).
-    data : tuple of torch.Tensor
-        ``x`` (n, n_channels, n_times) in the codec's units and ``ch_ix``
-        (n, n_channels), from :func:`~mne_codec.training.fixed_montage_crops`.
+    codec : Codec
+        The model.
+    data : torch.Tensor | tuple of torch.Tensor
+        Crops, or ``(x, ch_ix)`` from
+        :func:`~mne_codec.training.fixed_montage_crops`.
     batch_size : int
         Crops per forward.
 
     Returns
     -------
     metrics : dict
-        ``nmse_k`` (mean over crops and channels of
-        :func:`mne_codec.metrics.nmse`) and ``usage_k`` (fraction of the
-        codes of level ``k`` used, mean over branches).
+        See :func:`mne_codec.training.validation_metrics`.
     """
-    from ..metrics import codebook_usage, nmse
+    import warnings
 
-    x_all, ch_all = data
-    was_training = codec.training
-    codec.eval()
-    device = next(codec.parameters()).device
-    n_levels = codec.max_codebooks
-    err = np.zeros(n_levels)
-    codes_all = []
-    try:
-        for start in range(0, len(x_all), batch_size):
-            x = x_all[start:start + batch_size].to(device)
-            ch = ch_all[start:start + batch_size].to(device)
-            enc = codec.encode(x, ch)
-            xn = x.reshape(-1, x.shape[-1]).double().cpu().numpy()
-            for k in range(1, n_levels + 1):
-                y = codec.decode(enc.codes[:, :, codec.code_rows(k)], ch, side=enc.side)
-                yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
-                err[k - 1] += float(np.nansum(nmse(xn, yn)))
-            codes_all.append(enc.codes.cpu())
-    finally:
-        codec.train(was_training)
-    codes = torch.cat(codes_all)  # (n, C, n_branches * K, A): rows branch-major
-    b, c, rows, a = codes.shape
-    per_level = codes.reshape(b, c, codec.n_branches, n_levels, a).permute(0, 1, 2, 4, 3)
-    usage, _ = codebook_usage(per_level.reshape(-1, 1, n_levels).numpy()[..., None],
-                              codec.codebook_size)
-    out = {f"nmse_{k + 1}": float(err[k] / (len(x_all) * x_all.shape[1]))
-           for k in range(n_levels)}
-    out.update({f"usage_{k + 1}": float(usage[k]) for k in range(n_levels)})
-    return out
+    from .validation import validation_metrics as metrics
+
+    warnings.warn("mne_codec.training.neurorvq.validation_metrics is deprecated: use "
+                  "mne_codec.training.validation_metrics.", DeprecationWarning, stacklevel=2)
+    return metrics(codec, data, batch_size)
 
 
 def _files(data, split):
@@ -208,7 +180,7 @@ def main(argv=None):
             "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
             "crops": f"{N_CHANNELS} random channels x {SEGMENT_S:g} s"}
     trainer = Trainer(codec, train, val, config, args.out, loss=NeuroRVQLoss(), meta=meta,
-                      device=args.device, validate=validation_metrics)
+                      device=args.device)
     summary = trainer.fit()
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary["validation"]), flush=True)
