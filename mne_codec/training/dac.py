@@ -55,6 +55,8 @@ from pathlib import Path
 
 import torch
 
+from .recipes import RECIPES, default_splits
+
 __all__ = ["small_config", "segment_seconds", "validation_metrics", "main"]
 
 #: token frames per training crop (at least; see :func:`segment_seconds`)
@@ -147,19 +149,9 @@ def segment_seconds(codec, loss=None):
     scales (for models with a short hop).
     """
     from .losses import DACLoss
+    from .recipes import _dac_segment_s
 
-    loss = loss or DACLoss()
-    n_frames = max(N_FRAMES, math.ceil(2 * max(loss.window_lengths) / codec.hop_length))
-    return n_frames * codec.hop_length / codec.sfreq
-
-
-def _files(data, split):
-    from .default import eegmat_files, eegmmidb_files
-
-    if split == "train":
-        return eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
-    return {"eegmmidb": eegmmidb_files(data, (9, 10)), "eegmat": eegmat_files(data, (3,))}
-
+    return _dac_segment_s(codec, loss or DACLoss(), N_FRAMES)
 
 def _initial_dac(path, sfreq):
     """Load a DAC to start from: a released ``.pth`` (dropout 0.5) or a saved codec."""
@@ -215,7 +207,7 @@ def _datasets(codec, data, args):
     from .default import _Prepare
 
     segment_s = segment_seconds(codec)
-    train_files = _files(data, "train")
+    train_files = default_splits(data, "train")
     missing = [str(f) for f in train_files if not f.exists()]
     if missing:
         raise FileNotFoundError(f"Missing training files, e.g. {missing[0]}")
@@ -229,7 +221,7 @@ def _datasets(codec, data, args):
         train = RecordingCrops(train_files, codec, max_recordings_in_memory=args.max_recordings,
                                **common)
     val = {}
-    for name, files in _files(data, "val").items():
+    for name, files in default_splits(data, "val").items():
         if not all(f.exists() for f in files):
             print(f"validation set {name}: files absent, skipped", flush=True)
         elif named:
@@ -264,7 +256,7 @@ def main(argv=None):
     """Command-line entry point."""
     from .default import default_data_dir
     from .losses import DACLoss
-    from .trainer import TrainConfig, Trainer
+    from .trainer import Trainer
     from .validation import validation_metrics as metrics
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -343,13 +335,12 @@ def main(argv=None):
             _report(f"{name} at step 0", metrics(codec, v), codec,
                     len(v[0] if isinstance(v, tuple) else v))
     lr = args.lr if args.lr is not None else (1e-4 if args.init is not None else 1e-3)
-    config = TrainConfig(lr=lr, betas=(0.8, 0.99), weight_decay=0.0,
-                         warmup_steps=args.warmup_steps, total_steps=args.steps,
-                         max_minutes=args.minutes, batch_size=args.batch_size,
-                         segment_s=segment_s, grad_clip=1e3, seed=args.seed, amp=False,
-                         log_every=20, val_every=args.val_every,
-                         checkpoint_every=args.val_every, num_threads=args.threads,
-                         progress=not args.no_progress)
+    # the family's optimiser settings (Adam betas 0.8/0.99, clip 1e3), as mne-codec train
+    config = RECIPES[args.model].train_config(
+        lr=lr, warmup_steps=args.warmup_steps, total_steps=args.steps, max_minutes=args.minutes,
+        batch_size=args.batch_size, segment_s=segment_s, seed=args.seed,
+        val_every=args.val_every, checkpoint_every=args.val_every, num_threads=args.threads,
+        progress=not args.no_progress)
     # DAC's objective for its audio weights; the EEG one for a model of this recipe
     audio_init = args.init is not None and not args.init.is_dir()
     mel_weight, waveform_weight = LOSS_WEIGHTS["init" if audio_init else "scratch"]

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import torch
 
+from .recipes import RECIPES, default_splits
+
 __all__ = ["small_config", "validation_metrics", "main"]
 
 #: channels per training crop and crop length (16 x 8 patches = 128 tokens)
@@ -84,21 +86,13 @@ def validation_metrics(codec, data, batch_size=32):
     return metrics(codec, data, batch_size)
 
 
-def _files(data, split):
-    from .default import eegmat_files, eegmmidb_files
-
-    if split == "train":
-        return eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
-    return {"eegmmidb": eegmmidb_files(data, (9, 10)), "eegmat": eegmat_files(data, (3,))}
-
-
 def _evaluate(model_dir, data, window_s=5.0):
     """Evaluate the trained model next to the default codec on the validation recordings."""
     from ..evaluation import evaluate_codec
     from .default import _Prepare
 
     report = {}
-    for name, files in _files(data, "val").items():
+    for name, files in default_splits(data, "val").items():
         for codec in (model_dir, "default"):
             key = f"{name}/{Path(str(codec)).parent.name if codec != 'default' else 'default'}"
             report[key] = evaluate_codec(codec, files, prepare_raw=_Prepare(),
@@ -122,7 +116,7 @@ def main(argv=None):
     from .data import MontageCrops, fixed_montage_crops
     from .default import _Prepare, default_data_dir
     from .losses import NeuroRVQLoss
-    from .trainer import TrainConfig, Trainer
+    from .trainer import Trainer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="output folder")
@@ -155,11 +149,11 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     codec = NeuroRVQ(small_config())
     t0 = time.time()
-    train = MontageCrops(_files(data, "train"), codec, n_channels=N_CHANNELS,
+    train = MontageCrops(default_splits(data, "train"), codec, n_channels=N_CHANNELS,
                          segment_s=SEGMENT_S, prepare_raw=_Prepare(), seed=args.seed,
                          max_recordings_in_memory=64)
     val = {}
-    for name, files in _files(data, "val").items():
+    for name, files in default_splits(data, "val").items():
         if all(f.exists() for f in files):
             val[name] = fixed_montage_crops(files, codec, n_channels=N_CHANNELS,
                                             segment_s=SEGMENT_S, prepare_raw=_Prepare(),
@@ -167,13 +161,12 @@ def main(argv=None):
         else:
             print(f"validation set {name}: files absent, skipped", flush=True)
     print(f"validation data ready in {time.time() - t0:.0f} s", flush=True)
-    config = TrainConfig(lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0,
-                         warmup_steps=args.warmup_steps, total_steps=args.steps,
-                         max_minutes=args.minutes, batch_size=args.batch_size,
-                         segment_s=SEGMENT_S, grad_clip=3.0, seed=args.seed, amp=True,
-                         log_every=20, val_every=args.val_every,
-                         checkpoint_every=args.val_every, num_threads=args.threads,
-                         progress=not args.no_progress)
+    # the family's optimiser settings (Adam betas 0.9/0.99, clip 3, bfloat16 on CUDA)
+    config = RECIPES["neurorvq"].train_config(
+        lr=args.lr, warmup_steps=args.warmup_steps, total_steps=args.steps,
+        max_minutes=args.minutes, batch_size=args.batch_size, segment_s=SEGMENT_S,
+        seed=args.seed, val_every=args.val_every, checkpoint_every=args.val_every,
+        num_threads=args.threads, progress=not args.no_progress)
     meta = {"recipe": "mne_codec.training.neurorvq",
             "licence": "weights: ours (BSD-3); architecture after the authors' code (CC BY-NC 4.0)",
             "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
