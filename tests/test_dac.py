@@ -472,6 +472,24 @@ def _trained_like(mc, seed=0):
     return mc.eval()
 
 
+def test_validation_metrics_names_or_indices():
+    """The one validation reads DAC-MC crops with per-crop indices or one montage's names."""
+    from mne_codec.channels import channel_indices
+    from mne_codec.training import validation_metrics
+
+    mc = _trained_like(_dacmc())
+    picks = ["C3", "Cz", "C4"]
+    _, ix = channel_indices(picks)
+    x = torch.randn(5, 3, 640, generator=torch.Generator().manual_seed(0))
+    by_index = validation_metrics(mc, (x, torch.from_numpy(ix).repeat(5, 1)), batch_size=2)
+    assert validation_metrics(mc, (x, picks), batch_size=3) == pytest.approx(by_index)
+    assert set(by_index) == {f"{m}_{k}" for m in ("nmse", "usage", "perplexity")
+                             for k in (1, 2, 3)}
+    assert not mc.training and mc.n_codebooks == 3  # mode and levels restored
+    with pytest.raises(ValueError, match="pass ch_names"):
+        validation_metrics(mc, x)  # a named codec needs its channels
+
+
 def test_dacmc_any_subset_of_known_channels(mi_raw):
     """Any montage subset codes and decodes; names and vocabulary indices agree."""
     from mne_codec.channels import channel_indices
@@ -853,11 +871,19 @@ def test_trainer_with_discriminator_resumes_exactly(tmp_path):
         assert len(state["adversary"]["optimizer"]["state"]) > 0
         _, _, first = _adversarial_run(tmp_path / "b", 4, max_steps=2)
         assert first.step == 2
+        # a checkpoint of the former layout (the discriminator under "loss") resumes alike
+        old = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+        adversary = old.pop("adversary")
+        old["loss"] = {"discriminator": adversary["module"], "optimizer": adversary["optimizer"]}
+        (tmp_path / "c").mkdir()
+        torch.save(old, tmp_path / "c" / "checkpoint.pt")
         resumed, resumed_loss, second = _adversarial_run(tmp_path / "b", 4, resume=True)
+        from_old, from_old_loss, _ = _adversarial_run(tmp_path / "c", 4, resume=True)
     finally:
         torch.set_num_threads(n)
     assert second.step == 4
-    for a, b in ((ref, resumed), (ref_loss, resumed_loss)):
+    for a, b in ((ref, resumed), (ref_loss, resumed_loss), (ref, from_old),
+                 (ref_loss, from_old_loss)):
         sa, sb = a.state_dict(), b.state_dict()
         assert sa.keys() == sb.keys()
         for key in sa:

@@ -123,10 +123,6 @@ def lr_factor(step, warmup_steps, total_steps, start=5e-4):
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _unwrap(model):
-    return model.module if hasattr(model, "module") else model
-
-
 def _to_device(batch, device):
     """Move a batch (tensor, or tuple/list/dict of tensors) to ``device``."""
     if isinstance(batch, torch.Tensor):
