@@ -102,42 +102,59 @@ def _prepare_from(args, config=None):
 
 
 def _train(args):
-    """Train or fine-tune a codec from a JSON config on recordings."""
+    """Train or fine-tune a codec of any family from a JSON config or --family, on recordings."""
     import json
     from pathlib import Path
 
     from .checkpoints import _build, load_codec
-    from .training import RecordingCrops, TrainConfig, Trainer, fixed_crops
+    from .training import Trainer
+    from .training.recipes import RECIPES
 
     config = json.loads(Path(args.config).read_text()) if args.config else {}
-    codec_spec = config.get("codec", {"family": "biocodec", "config": None})
+    codec_spec = dict(config.get("codec", {}))
+    if args.family is not None:
+        if codec_spec.get("family", args.family) != args.family:
+            raise SystemExit(f"mne-codec train: --family {args.family} but the config's codec "
+                             f"is a {codec_spec['family']}")
+        codec_spec["family"] = args.family
     if "init" in codec_spec:  # fine-tune: start from a registered or saved codec
         codec = load_codec(codec_spec["init"]).train()
     else:
         from .models import FAMILIES
 
         family = codec_spec.get("family", "biocodec")
+        if family not in FAMILIES:
+            raise SystemExit(f"mne-codec train: unknown family {family!r}; known: "
+                             f"{', '.join(sorted(FAMILIES))}")
         if codec_spec.get("config") is None:
             codec = FAMILIES[family][0]()
         else:
             codec = _build(family, codec_spec["config"])
-    train_cfg = TrainConfig(**{**config.get("train", {}), **_overrides(args)})
+    recipe = RECIPES[codec.family]
+    train_fields = {**config.get("train", {}), **_overrides(args)}
+    train_cfg = recipe.train_config(**train_fields)
+    loss = recipe.loss(codec, train_cfg, **config.get("loss", {}))
+    if recipe.segment_s is not None and "segment_s" not in train_fields:
+        from dataclasses import replace
+
+        train_cfg = replace(train_cfg, segment_s=recipe.segment_s(codec, loss))
     data = config.get("data", {})
     train_files = args.train or data.get("train")
     val_files = args.val or data.get("val")
     if not train_files:
         raise SystemExit("mne-codec train: no training recordings (--train or data.train)")
-    prepare = _prepare_from(args, config)
-    train = RecordingCrops(train_files, codec, segment_s=train_cfg.segment_s,
-                           prepare_raw=prepare, seed=train_cfg.seed)
-    val = None
-    if val_files:
-        val = fixed_crops(val_files, codec, segment_s=train_cfg.segment_s, prepare_raw=prepare,
-                          max_segments=args.val_segments, seed=train_cfg.seed)
-    meta = {"config": config, "train_files": [str(f) for f in train_files],
+    train, val = recipe.datasets(
+        codec, train_files, val_files, segment_s=train_cfg.segment_s,
+        prepare_raw=_prepare_from(args, config), seed=train_cfg.seed,
+        val_segments=args.val_segments, n_channels=data.get("n_channels"),
+        channel_sampling=data.get("channel_sampling"),
+        max_recordings_in_memory=data.get("max_recordings_in_memory", 8))
+    meta = {"config": config, "family": codec.family,
+            "train_files": [str(f) for f in train_files],
             "val_files": [str(f) for f in val_files or []]}
-    trainer = Trainer(codec, train, val, train_cfg, args.out, meta=meta)
-    summary = trainer.fit(resume=args.resume)
+    trainer = Trainer(codec, train, val, train_cfg, args.out, loss=loss, meta=meta,
+                      device=args.device)
+    summary = trainer.fit(resume=args.resume, max_steps=args.max_steps)
     print(json.dumps(summary.get("validation", {}), indent=1))
     print(f"Model saved to {Path(args.out) / 'final'}")
     return 0
@@ -250,7 +267,15 @@ def _build_parser():
     p = sub.add_parser("train", help=_train.__doc__)
     p.add_argument("config", nargs="?", default=None,
                    help="JSON file: {codec: {family, config} | {init}, train: TrainConfig "
-                        "fields, data: {train, val, channel_types, drop_channels}}")
+                        "fields, loss: keyword arguments of the family's loss, data: {train, "
+                        "val, channel_types, drop_channels, n_channels, channel_sampling}}")
+    p.add_argument("--family", choices=("biocodec", "dac", "dac_mc", "neurorvq"), default=None,
+                   help="codec family to train from scratch with its recipe (default: the "
+                        "config's, else biocodec)")
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=None,
+                   help="stop this session after that many steps (checkpointed; --resume "
+                        "continues)")
+    p.add_argument("--device", default=None, help="default: CUDA if available")
     p.add_argument("--train", nargs="+", default=None, help="training recordings")
     p.add_argument("--val", nargs="+", default=None, help="validation recordings")
     p.add_argument("--out", required=True, help="output folder (logs, checkpoint, final/)")

@@ -358,19 +358,21 @@ def test_dac_loss_terms():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 600)
     loss = DACLoss(sfreq=250.0)
-    same = loss(x, x, torch.tensor(0.0))
-    assert set(same) == {"loss", "mel", "waveform", "quantizer"}
-    assert float(same["loss"]) == 0.0
+    same = loss.terms(x, x, torch.tensor(0.0))
+    assert set(same) == {"total", "mel", "waveform", "quantizer"}
+    assert float(same["total"]) == 0.0
     y = x + 0.1 * torch.randn_like(x)
-    out = loss(y, x, torch.tensor(2.0))
+    out = loss.terms(y, x, torch.tensor(2.0))
     expected = 15.0 * out["mel"] + out["waveform"] + 2.0
-    assert float(out["loss"]) == pytest.approx(float(expected), rel=1e-6)
-    with_stft = DACLoss(sfreq=250.0, stft_weight=0.5)(y, x, torch.tensor(0.0))
+    assert float(out["total"]) == pytest.approx(float(expected), rel=1e-6)
+    with pytest.deprecated_call(match="terms"):  # the form before the one interface
+        assert float(loss(y, x, torch.tensor(2.0))["loss"]) == float(out["total"])
+    with_stft = DACLoss(sfreq=250.0, stft_weight=0.5).terms(y, x, torch.tensor(0.0))
     assert float(with_stft["stft"]) > 0
-    assert float(with_stft["loss"]) == pytest.approx(
+    assert float(with_stft["total"]) == pytest.approx(
         float(15 * with_stft["mel"] + with_stft["waveform"] + 0.5 * with_stft["stft"]), rel=1e-6)
     # the mel scale is DAC's 16 kHz one by default: another rate, another loss
-    assert float(DACLoss()(y, x, 0.0)["mel"]) != float(out["mel"])
+    assert float(DACLoss().terms(y, x, 0.0)["mel"]) != float(out["mel"])
     with pytest.raises(ValueError, match="same length"):
         DACLoss(window_lengths=(32, 64), n_mels=(5,))
 
@@ -398,7 +400,7 @@ def _eegmat_raw(shared_data):
 
 @pytest.mark.parametrize("model", ["dac", "dac_mc"])
 def test_dac_loss_decreases_on_real_eeg(mi_raw, model):
-    """A few Adam steps on real EEG lower DAC's objective (DAC and DAC-MC, step())."""
+    """A few Adam steps on real EEG lower DAC's objective (DAC and DAC-MC)."""
     from mne_codec.channels import channel_indices
     from mne_codec.training import DACLoss
 
@@ -418,11 +420,11 @@ def test_dac_loss_decreases_on_real_eeg(mi_raw, model):
     history = []
     for _ in range(12):
         opt.zero_grad()
-        out = loss.step(codec, batch)
+        out = loss(codec, batch)
         assert all(torch.isfinite(v) for v in out.values())
-        out["loss"].backward()
+        out["total"].backward()
         opt.step()
-        history.append(float(out["loss"].detach()))
+        history.append(float(out["total"].detach()))
     assert np.mean(history[-3:]) < 0.9 * np.mean(history[:3])
     if model == "dac_mc":  # the channel modules leave zero: they are trained too
         assert codec.mixer.project_out.weight.abs().sum() > 0
@@ -468,6 +470,24 @@ def _trained_like(mc, seed=0):
         for p in (mc.mixer.project_out.weight, mc.film.weight):
             p.copy_(0.2 * torch.randn(p.shape, generator=gen))
     return mc.eval()
+
+
+def test_validation_metrics_names_or_indices():
+    """The one validation reads DAC-MC crops with per-crop indices or one montage's names."""
+    from mne_codec.channels import channel_indices
+    from mne_codec.training import validation_metrics
+
+    mc = _trained_like(_dacmc())
+    picks = ["C3", "Cz", "C4"]
+    _, ix = channel_indices(picks)
+    x = torch.randn(5, 3, 640, generator=torch.Generator().manual_seed(0))
+    by_index = validation_metrics(mc, (x, torch.from_numpy(ix).repeat(5, 1)), batch_size=2)
+    assert validation_metrics(mc, (x, picks), batch_size=3) == pytest.approx(by_index)
+    assert set(by_index) == {f"{m}_{k}" for m in ("nmse", "usage", "perplexity")
+                             for k in (1, 2, 3)}
+    assert not mc.training and mc.n_codebooks == 3  # mode and levels restored
+    with pytest.raises(ValueError, match="pass ch_names"):
+        validation_metrics(mc, x)  # a named codec needs its channels
 
 
 def test_dacmc_any_subset_of_known_channels(mi_raw):
@@ -739,13 +759,15 @@ def test_dac_loss_default_has_no_discriminator():
 
     torch.manual_seed(0)
     loss = DACLoss(sfreq=100.0)
-    assert loss.discriminator is None and loss.discriminator_optimizer is None
-    assert loss.checkpoint_state() == {} and list(loss.state_dict()) == []
+    assert loss.adversary is None and loss.adversary_options == {}
+    assert list(loss.state_dict()) == []
     codec = DAC(_small_config()).train()
-    out = loss.step(codec, torch.randn(2, 1, 640))
-    assert set(out) == {"loss", "mel", "waveform", "quantizer"}
-    with pytest.raises(ValueError, match="has none"):
-        loss.load_checkpoint_state({"discriminator": {}, "optimizer": {}})
+    out = loss(codec, torch.randn(2, 1, 640))
+    assert set(out) == {"total", "mel", "waveform", "quantizer"}
+    with pytest.deprecated_call():  # the loss no longer owns an optimiser
+        assert loss.discriminator_optimizer is None and loss.checkpoint_state() == {}
+        with pytest.raises(ValueError, match="has none"):
+            loss.load_checkpoint_state({"discriminator": {}, "optimizer": {}})
 
 
 @pytest.mark.parametrize("model", ["dac", "dac_mc"])
@@ -764,16 +786,29 @@ def test_dac_loss_adversarial_step(model):
     codec.train()
     loss = DACLoss(sfreq=100.0, adversarial_weight=1.0, discriminator=_SMALL_DISC)
     assert any(k.startswith("discriminator.") for k in loss.state_dict())
+    assert loss.adversary is loss.discriminator
+    opts = loss.adversary_options
+    assert opts == {"lr": 1e-4, "betas": (0.8, 0.99), "grad_clip": 10.0}
+    opt = torch.optim.Adam(loss.adversary.parameters(), lr=opts["lr"], betas=opts["betas"])
+    stepped = []
+
+    def adversary_step(d_loss):  # what the Trainer does
+        opt.zero_grad()
+        d_loss.backward()
+        opt.step()
+        stepped.append(float(d_loss.detach()))
+
     before = {k: v.clone() for k, v in loss.discriminator.state_dict().items()}
-    out = loss.step(codec, batch)
-    assert set(out) == {"loss", "mel", "waveform", "quantizer", "adversarial",
+    out = loss(codec, batch, adversary_step)
+    assert stepped == [float(out["discriminator"])]
+    assert set(out) == {"total", "mel", "waveform", "quantizer", "adversarial",
                         "feature_matching", "discriminator"}
     assert all(torch.isfinite(v) for v in out.values())
     terms = {k: float(v.detach()) for k, v in out.items()}
     assert terms["feature_matching"] > 0 and terms["adversarial"] > 0
     expected = (15.0 * terms["mel"] + terms["waveform"] + terms["quantizer"]
                 + terms["adversarial"] + 2.0 * terms["feature_matching"])
-    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+    assert terms["total"] == pytest.approx(expected, rel=1e-5)
     changed = [k for k, v in loss.discriminator.state_dict().items()
                if not torch.equal(v, before[k])]
     assert changed  # the discriminator took its step
@@ -782,12 +817,17 @@ def test_dac_loss_adversarial_step(model):
     grads = torch.autograd.grad(out["adversarial"] + out["feature_matching"], enc,
                                 retain_graph=True, allow_unused=True)
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
-    out["loss"].backward()
+    out["total"].backward()
     # the generator's backward leaves the discriminator's gradients as its own step left them
     for n, p in loss.discriminator.named_parameters():
         assert torch.equal(p.grad, d_grads[n]), n
         assert p.requires_grad
-    assert len(loss.checkpoint_state()["optimizer"]["state"]) > 0
+    # the former step() still trains the discriminator, with an optimiser of its own
+    with pytest.deprecated_call(match="adversary_step"):
+        old = loss.step(codec, batch)
+    assert "loss" in old and "total" not in old
+    with pytest.deprecated_call():
+        assert len(loss.checkpoint_state()["optimizer"]["state"]) > 0
 
 
 class _EEGLikeCrops(torch.utils.data.IterableDataset):
@@ -827,14 +867,23 @@ def test_trainer_with_discriminator_resumes_exactly(tmp_path):
         rows = [r for r in trainer.history if r["kind"] == "train"]
         assert len(rows) == 4 and all(np.isfinite(r["adversarial"]) for r in rows)
         state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
-        assert set(state["loss"]) == {"discriminator", "optimizer"}
+        assert set(state["adversary"]) == {"module", "optimizer"}
+        assert len(state["adversary"]["optimizer"]["state"]) > 0
         _, _, first = _adversarial_run(tmp_path / "b", 4, max_steps=2)
         assert first.step == 2
+        # a checkpoint of the former layout (the discriminator under "loss") resumes alike
+        old = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+        adversary = old.pop("adversary")
+        old["loss"] = {"discriminator": adversary["module"], "optimizer": adversary["optimizer"]}
+        (tmp_path / "c").mkdir()
+        torch.save(old, tmp_path / "c" / "checkpoint.pt")
         resumed, resumed_loss, second = _adversarial_run(tmp_path / "b", 4, resume=True)
+        from_old, from_old_loss, _ = _adversarial_run(tmp_path / "c", 4, resume=True)
     finally:
         torch.set_num_threads(n)
     assert second.step == 4
-    for a, b in ((ref, resumed), (ref_loss, resumed_loss)):
+    for a, b in ((ref, resumed), (ref_loss, resumed_loss), (ref, from_old),
+                 (ref_loss, from_old_loss)):
         sa, sb = a.state_dict(), b.state_dict()
         assert sa.keys() == sb.keys()
         for key in sa:

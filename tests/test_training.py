@@ -2,6 +2,7 @@
 
 import os
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from mne_codec.quantization import RVQConfig
 from mne_codec.spectral import multiscale_stft_loss, stft_features
 from mne_codec.training import (
     BioCodecLoss,
+    CodecLoss,
     MontageCrops,
     RecordingCrops,
     TrainConfig,
@@ -88,9 +90,12 @@ def test_stft_features_shape_and_loss():
     assert float(multiscale_stft_loss(x, x)) == 0.0
     y = x + 0.1 * torch.randn_like(x)
     assert float(multiscale_stft_loss(y, x)) > 0
-    losses = BioCodecLoss(commitment_weight=2.0)(y, x, torch.tensor(0.5))
+    losses = BioCodecLoss(commitment_weight=2.0).terms(y, x, torch.tensor(0.5))
     expected = 0.2 * losses["time"] + losses["freq"] + 2.0 * 0.5
-    torch.testing.assert_close(losses["loss"], expected)
+    torch.testing.assert_close(losses["total"], expected)
+    with pytest.deprecated_call(match="terms"):  # the form before the one interface
+        old = BioCodecLoss(commitment_weight=2.0)(y, x, torch.tensor(0.5))
+    torch.testing.assert_close(old["loss"], expected)
 
 
 def test_lr_schedule():
@@ -173,25 +178,35 @@ def test_montage_crops_carry_their_electrodes():
                                prepare_raw=_standardize)))
 
 
-class _MultiChannelLoss(torch.nn.Module):
-    """A loss with the trainer's step protocol, reading (x, ch_ix) batches."""
+class _MultiChannelLoss(CodecLoss):
+    """A loss of the one interface, reading (x, ch_ix) batches."""
 
     def __init__(self):
         super().__init__()
         self.seen = []
 
-    def step(self, model, batch):
+    def forward(self, model, batch, adversary_step=None):
         x, ch_ix = batch
         self.seen.append((tuple(x.shape), tuple(ch_ix.shape), ch_ix.dtype))
-        y, _, commit = model(x)
-        losses = BioCodecLoss()(y.float(), x, commit.float())
+        assert adversary_step is None  # no adversary declared
+        losses = BioCodecLoss()(model, batch)
         losses["extra"] = ch_ix.float().mean()
         return losses
 
 
+class _OldStepLoss(torch.nn.Module):
+    """A loss of the former step protocol (deprecated)."""
+
+    def step(self, model, batch):
+        y, _, commit = model(batch)
+        out = BioCodecLoss().terms(y.float(), batch, commit.float())
+        out["loss"] = out.pop("total")
+        return out
+
+
 @needs_data
 def test_trainer_step_protocol(tmp_path):
-    """A loss with ``step(model, batch)`` gets the collated (x, ch_ix) batches."""
+    """A loss gets the collated (x, ch_ix) batches as ``loss(model, batch)``."""
     codec = _small_codec()
     data = MontageCrops(TRAIN_FILES[:1], codec, n_channels=3, segment_s=SEGMENT_S,
                         prepare_raw=_standardize, crops_per_recording=20)
@@ -206,6 +221,15 @@ def test_trainer_step_protocol(tmp_path):
     rows = [r for r in trainer.history if r["kind"] == "train"]
     assert len(rows) == 6 and all("extra" in r for r in rows)
     assert saved and saved[0][1]["steps"] == 6
+    # a loss of the former step(model, batch) protocol still trains, deprecated
+    crops = RecordingCrops(TRAIN_FILES[:1], codec, segment_s=SEGMENT_S, prepare_raw=_standardize,
+                           crops_per_recording=20)
+    with pytest.deprecated_call(match="CodecLoss"):
+        old = Trainer(codec, crops, None, replace(cfg, total_steps=2), tmp_path / "old",
+                      loss=_OldStepLoss(), save=lambda *args: None)
+    old.fit()
+    rows = [r for r in old.history if r["kind"] == "train"]
+    assert len(rows) == 2 and {"loss", "time", "freq", "commit"} <= set(rows[0])
 
 
 @needs_data

@@ -25,9 +25,15 @@ from mne_codec import load_codec, save_codec
 from mne_codec.datasets import data_path
 from mne_codec.models import BioCodec, BioCodecConfig
 from mne_codec.quantization import RVQConfig
-from mne_codec.training import RecordingCrops, TrainConfig, Trainer, fixed_crops, plot_log
+from mne_codec.training import (
+    RecordingCrops,
+    TrainConfig,
+    Trainer,
+    fixed_crops,
+    plot_log,
+    validation_metrics,
+)
 from mne_codec.training.default import eegmmidb_files, prepare_eegbci
-from mne_codec.training.trainer import validation_metrics
 
 torch.manual_seed(0)
 train_files = eegmmidb_files(data_path(), subjects=[1, 2], runs=(4, 8, 12))[:5]

@@ -1,5 +1,14 @@
 """Residual vector quantization shared by all codecs."""
 
-from .rvq import Codebook, QuantizerOutput, ResidualVQ, RVQConfig, VectorQuantizer, kmeans
+from .rvq import (
+    Codebook,
+    CodebookSync,
+    QuantizerOutput,
+    ResidualVQ,
+    RVQConfig,
+    VectorQuantizer,
+    kmeans,
+)
 
-__all__ = ["Codebook", "QuantizerOutput", "ResidualVQ", "RVQConfig", "VectorQuantizer", "kmeans"]
+__all__ = ["Codebook", "CodebookSync", "QuantizerOutput", "ResidualVQ", "RVQConfig",
+           "VectorQuantizer", "kmeans"]

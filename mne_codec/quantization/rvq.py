@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RVQConfig", "ResidualVQ", "VectorQuantizer", "Codebook", "kmeans"]
+__all__ = ["RVQConfig", "ResidualVQ", "VectorQuantizer", "Codebook", "CodebookSync", "kmeans"]
 
 
 @dataclass
@@ -400,6 +400,12 @@ class Codebook(nn.Module):
         sums = torch.zeros_like(self.embed_avg).index_add_(0, codes, x)
         self.cluster_size.mul_(cfg.ema_decay).add_(onehot_counts, alpha=1 - cfg.ema_decay)
         self.embed_avg.mul_(cfg.ema_decay).add_(sums, alpha=1 - cfg.ema_decay)
+        self._embed_from_statistics()
+
+    @torch.no_grad()
+    def _embed_from_statistics(self):
+        """Set the codewords from the EMA sums and Laplace-smoothed cluster sizes."""
+        cfg = self.config
         total = self.cluster_size.sum()
         smoothed = ((self.cluster_size + cfg.epsilon)
                     / (total + cfg.codebook_size * cfg.epsilon) * total)
@@ -436,6 +442,53 @@ class Codebook(nn.Module):
         self.embed_avg.data[dead] = new * cfg.dead_code_threshold
         self.cluster_size.data[dead] = cfg.dead_code_threshold
         return n_dead
+
+    @property
+    def n_dead(self):
+        """Number of codes below ``dead_code_threshold`` (``None`` without usage statistics)."""
+        usage = self.usage
+        if usage is None:
+            return None
+        return int((usage < self.config.dead_code_threshold).sum())
+
+    @torch.no_grad()
+    def synchronize(self, broadcast=False):
+        """Make this codebook identical on every rank of ``torch.distributed``.
+
+        Every rank updates its codebook in place from its own batch (EMA,
+        k-means initialisation, dead-code replacement); this is called after
+        each training step so that the ranks keep one codebook.
+
+        Parameters
+        ----------
+        broadcast : bool
+            Copy rank 0's state, e.g. after k-means initialisation, when the
+            ranks' codebooks are unrelated. Otherwise the EMA statistics are
+            averaged over the ranks (a linear function of the batch, so their
+            mean is the EMA of the global batch up to a constant) and the
+            codewords recomputed from them with the rule of the EMA update.
+            Codebooks learned by gradient are kept equal by
+            DistributedDataParallel; only the codewords each rank replaced
+            with vectors of its own batch (and their usage) come from rank 0.
+        """
+        import torch.distributed as dist
+
+        if self.config.ema_decay is None:
+            if self.usage is not None:
+                dist.broadcast(self.embed.data, 0)
+                dist.broadcast(self.code_usage, 0)
+            return
+        if broadcast:
+            for buf in (self.embed, self.embed_avg, self.cluster_size, self.inited):
+                dist.broadcast(buf, 0)
+            return
+        flat = torch.cat([self.embed_avg.reshape(-1), self.cluster_size])
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+        n = self.embed_avg.numel()
+        self.embed_avg.copy_(flat[:n].view_as(self.embed_avg))
+        self.cluster_size.copy_(flat[n:])
+        self._embed_from_statistics()
 
     @torch.no_grad()
     def _track_usage(self, codes):
@@ -647,3 +700,46 @@ class ResidualVQ(nn.Module):
         losses = torch.stack(losses)
         loss = losses.sum() if self.config.loss_reduction == "sum" else losses.mean()
         return QuantizerOutput(quantized, codes, loss)
+
+
+class CodebookSync:
+    """Keep the codebooks of a model identical over the ranks of ``torch.distributed``.
+
+    The codebooks update themselves in training forwards (EMA, k-means
+    initialisation, dead-code replacement), each rank from its own batch.
+    Call :meth:`before_step` before and :meth:`after_step` after every
+    training step: the state of a codebook that was initialised during the
+    step is broadcast from rank 0, every other codebook is reconciled by
+    :meth:`Codebook.synchronize`. Single-process training needs neither.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any module; every :class:`Codebook` in it is kept (e.g. the four
+        branch quantizers of NeuroRVQ).
+    """
+
+    def __init__(self, model):
+        self.codebooks = [m for m in model.modules() if isinstance(m, Codebook)]
+        self._inited = None
+
+    def before_step(self):
+        """Note which codebooks are initialised before the step."""
+        self._inited = [bool(cb.inited) for cb in self.codebooks]
+
+    def after_step(self):
+        """Reconcile the ranks' codebooks after the step."""
+        inited = self._inited or [True] * len(self.codebooks)
+        just_inited = any(not was and bool(cb.inited)
+                          for was, cb in zip(inited, self.codebooks))
+        for cb in self.codebooks:
+            cb.synchronize(broadcast=just_inited)
+
+    def dead_codes(self):
+        """``{"dead_k": count}`` of every codebook with usage statistics (1-based ``k``)."""
+        out = {}
+        for k, cb in enumerate(self.codebooks):
+            n_dead = cb.n_dead
+            if n_dead is not None:
+                out[f"dead_{k + 1}"] = n_dead
+        return out

@@ -2,11 +2,13 @@
 
 from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops, load_recording
 from .logs import plot_log, read_log
-from .losses import BioCodecLoss, DACLoss, MaskedTokenLoss, NeuroRVQLoss
-from .trainer import TrainConfig, Trainer, lr_factor, validation_metrics
+from .losses import BioCodecLoss, CodecLoss, DACLoss, MaskedTokenLoss, NeuroRVQLoss
+from .trainer import TrainConfig, Trainer, lr_factor
+from .validation import validation_metrics
 
 __all__ = [
     "BioCodecLoss",
+    "CodecLoss",
     "DACLoss",
     "MaskedTokenLoss",
     "MontageCrops",

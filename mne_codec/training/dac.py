@@ -53,8 +53,9 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from .recipes import RECIPES, default_splits
 
 __all__ = ["small_config", "segment_seconds", "validation_metrics", "main"]
 
@@ -114,61 +115,31 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
                          dead_code_threshold=dead_code_threshold, **SIZES[size])
 
 
-@torch.no_grad()
 def validation_metrics(codec, data, batch_size=64):
-    """NMSE at 1..K levels and code usage of a DAC or DAC-MC on fixed crops.
+    """Compute the validation metrics (deprecated: :func:`mne_codec.training.validation_metrics`).
 
     Parameters
     ----------
-    codec : DAC | DACMC
-        The model (evaluated in eval mode; its mode is restored).
+    codec : Codec
+        The model.
     data : torch.Tensor | tuple of torch.Tensor
-        Single-channel crops (n, 1, n_times) for DAC (then this is
-        :func:`mne_codec.training.validation_metrics`), or ``(x, ch_ix)``
-        from :func:`~mne_codec.training.fixed_montage_crops` for DAC-MC.
+        Crops, or ``(x, ch_ix)`` from
+        :func:`~mne_codec.training.fixed_montage_crops`.
     batch_size : int
         Crops per forward.
 
     Returns
     -------
     metrics : dict
-        ``nmse_k`` (mean over crops and channels of
-        :func:`mne_codec.metrics.nmse` with the first ``k`` levels),
-        ``usage_k`` and ``perplexity_k`` of level ``k``.
+        See :func:`mne_codec.training.validation_metrics`.
     """
-    from ..metrics import codebook_usage, nmse
-    from .trainer import validation_metrics as independent
+    import warnings
 
-    if not isinstance(data, (tuple, list)):
-        return independent(codec, data, batch_size)
-    x_all, ch_all = data
-    was_training, n_prev = codec.training, codec._n_codebooks
-    codec.eval()
-    codec.set_num_codebooks(None)
-    device = next(codec.parameters()).device
-    n_levels = codec.max_codebooks
-    err = np.zeros(n_levels)
-    codes_all = []
-    try:
-        for start in range(0, len(x_all), batch_size):
-            x = x_all[start:start + batch_size].to(device)
-            ch = ch_all[start:start + batch_size].to(device)
-            codes = codec.encode(x, ch).codes
-            xn = x.reshape(-1, x.shape[-1]).double().cpu().numpy()
-            for k in range(1, n_levels + 1):
-                y = codec.decode(codes[:, :, :k], ch, x.shape[-1])
-                yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
-                err[k - 1] += float(np.nansum(nmse(xn, yn)))
-            codes_all.append(codes.reshape(-1, *codes.shape[2:]).cpu())
-    finally:
-        codec.set_num_codebooks(n_prev)
-        codec.train(was_training)
-    usage, perplexity = codebook_usage(torch.cat(codes_all).numpy(), codec.codebook_size)
-    out = {f"nmse_{k + 1}": float(err[k] / (len(x_all) * x_all.shape[1]))
-           for k in range(n_levels)}
-    out.update({f"usage_{k + 1}": float(usage[k]) for k in range(n_levels)})
-    out.update({f"perplexity_{k + 1}": float(perplexity[k]) for k in range(n_levels)})
-    return out
+    from .validation import validation_metrics as metrics
+
+    warnings.warn("mne_codec.training.dac.validation_metrics is deprecated: use "
+                  "mne_codec.training.validation_metrics.", DeprecationWarning, stacklevel=2)
+    return metrics(codec, data, batch_size)
 
 
 def segment_seconds(codec, loss=None):
@@ -178,19 +149,9 @@ def segment_seconds(codec, loss=None):
     scales (for models with a short hop).
     """
     from .losses import DACLoss
+    from .recipes import _dac_segment_s
 
-    loss = loss or DACLoss()
-    n_frames = max(N_FRAMES, math.ceil(2 * max(loss.window_lengths) / codec.hop_length))
-    return n_frames * codec.hop_length / codec.sfreq
-
-
-def _files(data, split):
-    from .default import eegmat_files, eegmmidb_files
-
-    if split == "train":
-        return eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
-    return {"eegmmidb": eegmmidb_files(data, (9, 10)), "eegmat": eegmat_files(data, (3,))}
-
+    return _dac_segment_s(codec, loss or DACLoss(), N_FRAMES)
 
 def _initial_dac(path, sfreq):
     """Load a DAC to start from: a released ``.pth`` (dropout 0.5) or a saved codec."""
@@ -246,12 +207,12 @@ def _datasets(codec, data, args):
     from .default import _Prepare
 
     segment_s = segment_seconds(codec)
-    train_files = _files(data, "train")
+    train_files = default_splits(data, "train")
     missing = [str(f) for f in train_files if not f.exists()]
     if missing:
         raise FileNotFoundError(f"Missing training files, e.g. {missing[0]}")
     common = dict(segment_s=segment_s, prepare_raw=_Prepare(), seed=args.seed)
-    named = codec.channel_policy == "named"
+    named = args.model == "dac_mc"  # DAC-MC reads montages of named channels
     if named:
         train = MontageCrops(train_files, codec, n_channels=args.n_channels,
                              channel_sampling="neighbours",
@@ -260,7 +221,7 @@ def _datasets(codec, data, args):
         train = RecordingCrops(train_files, codec, max_recordings_in_memory=args.max_recordings,
                                **common)
     val = {}
-    for name, files in _files(data, "val").items():
+    for name, files in default_splits(data, "val").items():
         if not all(f.exists() for f in files):
             print(f"validation set {name}: files absent, skipped", flush=True)
         elif named:
@@ -295,7 +256,8 @@ def main(argv=None):
     """Command-line entry point."""
     from .default import default_data_dir
     from .losses import DACLoss
-    from .trainer import TrainConfig, Trainer
+    from .trainer import Trainer
+    from .validation import validation_metrics as metrics
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=("dac", "dac_mc"), default="dac")
@@ -370,16 +332,15 @@ def main(argv=None):
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         codec.to(device)
         for name, v in val.items():  # where training starts
-            _report(f"{name} at step 0", validation_metrics(codec, v), codec,
+            _report(f"{name} at step 0", metrics(codec, v), codec,
                     len(v[0] if isinstance(v, tuple) else v))
     lr = args.lr if args.lr is not None else (1e-4 if args.init is not None else 1e-3)
-    config = TrainConfig(lr=lr, betas=(0.8, 0.99), weight_decay=0.0,
-                         warmup_steps=args.warmup_steps, total_steps=args.steps,
-                         max_minutes=args.minutes, batch_size=args.batch_size,
-                         segment_s=segment_s, grad_clip=1e3, seed=args.seed, amp=False,
-                         log_every=20, val_every=args.val_every,
-                         checkpoint_every=args.val_every, num_threads=args.threads,
-                         progress=not args.no_progress)
+    # the family's optimiser settings (Adam betas 0.8/0.99, clip 1e3), as mne-codec train
+    config = RECIPES[args.model].train_config(
+        lr=lr, warmup_steps=args.warmup_steps, total_steps=args.steps, max_minutes=args.minutes,
+        batch_size=args.batch_size, segment_s=segment_s, seed=args.seed,
+        val_every=args.val_every, checkpoint_every=args.val_every, num_threads=args.threads,
+        progress=not args.no_progress)
     # DAC's objective for its audio weights; the EEG one for a model of this recipe
     audio_init = args.init is not None and not args.init.is_dir()
     mel_weight, waveform_weight = LOSS_WEIGHTS["init" if audio_init else "scratch"]
@@ -396,7 +357,7 @@ def main(argv=None):
             "crops": (f"{args.n_channels} neighbouring channels x " if args.model == "dac_mc"
                       else "1 channel x ") + f"{segment_s:g} s"}
     trainer = Trainer(codec, train, val, config, args.out, loss=loss, meta=meta,
-                      device=args.device, validate=validation_metrics)
+                      device=args.device, validate=metrics)
     summary = trainer.fit()
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
     for name, v in val.items():

@@ -118,7 +118,8 @@ def main(argv=None):
     import torch
 
     from ..models import BioCodec, BioCodecConfig
-    from .trainer import TrainConfig, Trainer, validation_metrics
+    from .trainer import Trainer
+    from .validation import validation_metrics
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -150,13 +151,14 @@ def main(argv=None):
     train, val = build_data(codec, data, seed=args.seed, val_segments=args.val_segments)
     print(f"data ready in {time.time() - t0:.0f} s: "
           + ", ".join(f"{k} {tuple(v.shape)}" for k, v in val.items()), flush=True)
-    config = TrainConfig(lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0,
-                         warmup_steps=args.warmup_steps, total_steps=args.steps,
-                         batch_size=args.batch_size, segment_s=5.0, grad_clip=1.0,
-                         seed=args.seed, log_every=10, val_every=args.val_every,
-                         checkpoint_every=args.val_every, max_minutes=args.minutes,
-                         num_threads=args.threads, commitment_weight=2.0,
-                         progress=not args.no_progress)
+    from .recipes import RECIPES
+
+    # the family's settings (Adam betas 0.5/0.9, clip 1, 5-s crops, commitment x 2)
+    config = RECIPES["biocodec"].train_config(
+        lr=args.lr, warmup_steps=args.warmup_steps, total_steps=args.steps,
+        batch_size=args.batch_size, seed=args.seed, val_every=args.val_every,
+        checkpoint_every=args.val_every, max_minutes=args.minutes, num_threads=args.threads,
+        progress=not args.no_progress)
     meta = {"recipe": "mne_codec.training.default",
             "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
             "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -10,10 +11,63 @@ from torch.nn import functional as F
 
 from ..spectral import multiscale_mel_loss, multiscale_stft_loss
 
-__all__ = ["BioCodecLoss", "DACLoss", "MaskedTokenLoss", "NeuroRVQLoss"]
+__all__ = ["BioCodecLoss", "CodecLoss", "DACLoss", "MaskedTokenLoss", "NeuroRVQLoss"]
 
 
-class BioCodecLoss(nn.Module):
+def _split_batch(batch):
+    """``(x, channels, rest)`` of a training batch.
+
+    A batch is a tensor of crops (:class:`~mne_codec.training.RecordingCrops`)
+    or ``(x, ch_ix, ...)`` (:class:`~mne_codec.training.MontageCrops`).
+    """
+    if isinstance(batch, (tuple, list)):
+        x, channels, *rest = batch
+        return x, channels, rest
+    return batch, None, []
+
+
+def _deprecated(old, new, stacklevel=3):
+    warnings.warn(f"{old} is deprecated: use {new}.", DeprecationWarning, stacklevel=stacklevel)
+
+
+def _legacy_terms(out):
+    """Rename ``"total"`` to ``"loss"``, as in the forms before the one loss interface."""
+    out = dict(out)
+    out["loss"] = out.pop("total")
+    return out
+
+
+class CodecLoss(nn.Module):
+    """Base class of the training objectives: what :class:`~mne_codec.training.Trainer` calls.
+
+    Every objective is called the same way, ``loss(model, batch,
+    adversary_step=None)``: it runs the (possibly DistributedDataParallel
+    wrapped) ``model`` on the batch as ``model(x, channels)`` (the channels,
+    indices or names, are ``None`` for batches of crops alone;
+    channel-independent codecs ignore them) and returns a dict of scalar
+    tensors whose ``"total"`` is minimised; the other entries are logged.
+
+    An objective that trains a module of its own against the model (DAC's
+    discriminator) declares it as :attr:`adversary` with the settings of
+    its optimiser (:attr:`adversary_options`); the trainer creates that
+    optimiser, steps, checkpoints and restores it like the model's, and
+    passes ``adversary_step``: the objective calls ``adversary_step(loss)``
+    with the adversary's loss, where the adversary's step belongs in its
+    computation.
+    """
+
+    @property
+    def adversary(self):
+        """Module trained by the objective against the model, or ``None``."""
+        return None
+
+    @property
+    def adversary_options(self):
+        """``{"lr", "betas", "grad_clip"}`` of the adversary's Adam (``{}`` without one)."""
+        return {}
+
+
+class BioCodecLoss(CodecLoss):
     """Time-domain Huber + multi-resolution STFT + commitment loss.
 
     ``loss = time_weight * SmoothL1_beta(y, x) + freq_weight * L_f(y, x)
@@ -51,8 +105,34 @@ class BioCodecLoss(nn.Module):
         self.n_ffts = tuple(n_ffts)
         self.feature_weights = tuple(feature_weights)
 
-    def forward(self, y, x, commit):
-        """Compute the loss.
+    def forward(self, model, batch, adversary_step=None):
+        """Forward ``model`` on a training batch and return the losses.
+
+        Parameters
+        ----------
+        model : Codec | torch.nn.parallel.DistributedDataParallel
+            The model, in training mode; called as ``model(x, channels)``.
+        batch : torch.Tensor | tuple of torch.Tensor
+            Crops (batch, n_channels, n_times), or ``(x, ch_ix)``.
+        adversary_step : None
+            Unused (this objective has no adversary).
+
+        Returns
+        -------
+        losses : dict of str to torch.Tensor
+            ``"total"`` (the weighted total to minimise), ``"time"``,
+            ``"freq"`` and ``"commit"`` (unweighted components).
+        """
+        if torch.is_tensor(model):  # the form before the one interface: (y, x, commit)
+            _deprecated("BioCodecLoss()(y, x, commit)", "BioCodecLoss().terms(y, x, commit) "
+                        "or BioCodecLoss()(model, batch)", stacklevel=5)
+            return _legacy_terms(self.terms(model, batch, adversary_step))
+        x, channels, _ = _split_batch(batch)
+        y, _, commit = model(x, channels)
+        return self.terms(y.float(), x, commit.float())
+
+    def terms(self, y, x, commit):
+        """Compute the loss of a reconstruction.
 
         Parameters
         ----------
@@ -66,16 +146,16 @@ class BioCodecLoss(nn.Module):
         Returns
         -------
         losses : dict of str to torch.Tensor
-            ``"loss"`` (the weighted total to minimise), ``"time"``,
+            ``"total"`` (the weighted total to minimise), ``"time"``,
             ``"freq"`` and ``"commit"`` (unweighted components).
         """
         l_t = F.smooth_l1_loss(y, x, beta=self.huber_beta)
         l_f = multiscale_stft_loss(y, x, self.n_ffts, self.feature_weights)
         total = self.time_weight * l_t + self.freq_weight * l_f + self.commitment_weight * commit
-        return {"loss": total, "time": l_t, "freq": l_f, "commit": commit}
+        return {"total": total, "time": l_t, "freq": l_f, "commit": commit}
 
 
-class NeuroRVQLoss(nn.Module):
+class NeuroRVQLoss(CodecLoss):
     """NeuroRVQ's objective: amplitude, phase, time and code losses, weighted.
 
     ``loss = amplitude_weight * L_amp + phase_weight * L_phase + time_weight
@@ -86,7 +166,7 @@ class NeuroRVQLoss(nn.Module):
     the window-standardised signals and the quantizers' loss. The authors sum
     the four with weight 1, the defaults here.
 
-    Used by :class:`~mne_codec.training.Trainer` through :meth:`step`, on
+    Called as ``loss(model, batch)`` (see :class:`CodecLoss`), on
     batches ``(x, ch_ix)`` of :class:`~mne_codec.training.MontageCrops`
     (``ch_ix``: indices in :data:`mne_codec.channels.CHANNEL_VOCABULARY`).
 
@@ -102,7 +182,7 @@ class NeuroRVQLoss(nn.Module):
         self.weights = {"amplitude": float(amplitude_weight), "phase": float(phase_weight),
                         "time": float(time_weight), "code": float(code_weight)}
 
-    def step(self, model, batch):
+    def forward(self, model, batch, adversary_step=None):
         """Forward ``model`` on a batch and return the losses.
 
         Parameters
@@ -112,20 +192,27 @@ class NeuroRVQLoss(nn.Module):
         batch : tuple of torch.Tensor
             ``x`` (batch, n_channels, n_times) in the codec's units and
             ``ch_ix`` (batch, n_channels).
+        adversary_step : None
+            Unused (this objective has no adversary).
 
         Returns
         -------
         losses : dict of str to torch.Tensor
-            ``"loss"`` (the weighted total) and the four unweighted terms.
+            ``"total"`` (the weighted total) and the four unweighted terms.
         """
-        x, ch_ix = batch
-        _, _, terms = model(x, ch_ix)
+        x, channels, _ = _split_batch(batch)
+        _, _, terms = model(x, channels)
         out = {name: terms[name].float() for name in self.weights}
-        out["loss"] = sum(self.weights[k] * v for k, v in out.items())
+        out["total"] = sum(self.weights[k] * v for k, v in out.items())
         return out
 
+    def step(self, model, batch):
+        """Return ``loss(model, batch)`` with ``"loss"`` for ``"total"`` (deprecated)."""
+        _deprecated("NeuroRVQLoss.step(model, batch)", "loss(model, batch)")
+        return _legacy_terms(self(model, batch))
 
-class DACLoss(nn.Module):
+
+class DACLoss(CodecLoss):
     """DAC's reconstruction objective, for DAC and DAC-MC on EEG.
 
     ``loss = mel_weight * L_mel + waveform_weight * L1(y, x) + stft_weight *
@@ -201,24 +288,22 @@ class DACLoss(nn.Module):
     loss ignores; 1 makes both terms of the same order at initialisation on
     robust-scaled EEG.
 
-    With ``adversarial_weight > 0``, the loss owns DAC's discriminator
+    With ``adversarial_weight > 0``, the loss holds DAC's discriminator
     (:class:`~mne_codec.training.discriminators.Discriminator`: multi-period
-    and multi-band STFT discriminators) and its own Adam optimiser, and
-    :meth:`step` trains both as DAC does: after the generator's forward, the
-    discriminator takes one step on the LSGAN loss ``sum mean(d(y)^2) +
-    mean((1 - d(x))^2)`` over its sub-discriminators (``y`` detached), then
-    the terms ``"adversarial"`` (``sum mean((1 - d(y))^2)``) and
-    ``"feature_matching"`` (L1 between the feature maps of ``y`` and of
-    ``x``, the latter detached) are added to ``"loss"`` with their weights,
-    for the trainer's optimiser of the codec (the discriminator receives no
-    gradient from them). ``"discriminator"`` reports the discriminator's
-    loss. The discriminator follows the batch's device;
-    :meth:`checkpoint_state` holds its weights and optimiser for the
-    :class:`~mne_codec.training.Trainer`'s checkpoints. Only DAC's
+    and multi-band STFT discriminators) as its :attr:`adversary`, whose Adam
+    optimiser (``discriminator_lr``, ``discriminator_betas``, clipping at
+    ``discriminator_grad_clip``) the :class:`~mne_codec.training.Trainer`
+    creates, checkpoints and restores. A call trains both as DAC does: after
+    the generator's forward, ``adversary_step`` is given the LSGAN loss
+    ``sum mean(d(y)^2) + mean((1 - d(x))^2)`` over the sub-discriminators
+    (``y`` detached) for the discriminator's step, then the terms
+    ``"adversarial"`` (``sum mean((1 - d(y))^2)``) and ``"feature_matching"``
+    (L1 between the feature maps of ``y`` and of ``x``, the latter
+    detached) are added to ``"total"`` with their weights, for the
+    optimiser of the codec (the discriminator receives no gradient from
+    them). ``"discriminator"`` reports the discriminator's loss. Only DAC's
     generator is released, so fine-tuning from the audio weights starts the
-    discriminator afresh. Under ``torchrun`` the discriminator's weights
-    are broadcast from rank 0 at the first step and its gradients averaged
-    over the ranks.
+    discriminator afresh.
     """
 
     def __init__(self, sfreq=16000.0, window_lengths=(32, 64, 128, 256, 512),
@@ -238,9 +323,11 @@ class DACLoss(nn.Module):
         self.stft_n_ffts = tuple(stft_n_ffts)
         self.adversarial_weight = float(adversarial_weight)
         self.feature_matching_weight = float(feature_matching_weight)
+        self.discriminator_lr = float(discriminator_lr)
+        self.discriminator_betas = tuple(discriminator_betas)
         self.discriminator_grad_clip = discriminator_grad_clip
         self.discriminator = None
-        self.discriminator_optimizer = None
+        self._legacy_optimizer = None  # only for the deprecated step()
         if self.adversarial_weight < 0:
             raise ValueError(f"adversarial_weight must be >= 0, got {adversarial_weight}")
         if self.adversarial_weight:
@@ -249,13 +336,61 @@ class DACLoss(nn.Module):
             if not isinstance(discriminator, nn.Module):
                 discriminator = Discriminator(**(discriminator or {}))
             self.discriminator = discriminator
-            self.discriminator_optimizer = torch.optim.Adam(
-                self.discriminator.parameters(), lr=discriminator_lr,
-                betas=tuple(discriminator_betas))
-        self._synced = False
 
-    def forward(self, y, x, quantizer_loss):
-        """Compute the loss.
+    @property
+    def adversary(self):
+        """The discriminator (``None`` when ``adversarial_weight`` is 0)."""
+        return self.discriminator
+
+    @property
+    def adversary_options(self):
+        """The discriminator's Adam settings and gradient clip (``{}`` without one)."""
+        if self.discriminator is None:
+            return {}
+        return {"lr": self.discriminator_lr, "betas": self.discriminator_betas,
+                "grad_clip": self.discriminator_grad_clip}
+
+    def forward(self, model, batch, adversary_step=None):
+        """Forward ``model`` on a training batch and return the losses.
+
+        Parameters
+        ----------
+        model : DAC | DACMC | torch.nn.parallel.DistributedDataParallel
+            The model, in training mode; called as ``model(x, channels)``.
+        batch : torch.Tensor | tuple of torch.Tensor
+            Single-channel crops (batch, 1, n_times) from
+            :class:`~mne_codec.training.RecordingCrops` (DAC), or ``(x,
+            ch_ix)`` from :class:`~mne_codec.training.MontageCrops` (DAC-MC:
+            ``ch_ix`` (batch, n_channels) indices in
+            :data:`mne_codec.channels.CHANNEL_VOCABULARY`).
+        adversary_step : callable | None
+            With a discriminator: called with its loss to take its step (the
+            trainer's); ``None``: the discriminator is not trained.
+
+        Returns
+        -------
+        losses : dict of str to torch.Tensor
+            See :meth:`terms`; with a discriminator, also ``"adversarial"``
+            and ``"feature_matching"`` (unweighted, in ``"total"`` with their
+            weights) and ``"discriminator"`` (its LSGAN loss before its step,
+            detached).
+        """
+        if torch.is_tensor(model):  # the form before the one interface: (y, x, q_loss)
+            _deprecated("DACLoss()(y, x, quantizer_loss)",
+                        "DACLoss().terms(y, x, quantizer_loss) or DACLoss()(model, batch)",
+                        stacklevel=5)
+            return _legacy_terms(self.terms(model, batch, adversary_step))
+        x, channels, _ = _split_batch(batch)
+        y, _, q_loss = model(x, channels)
+        out = self.terms(y.float(), x.float(), q_loss.float())
+        if self.discriminator is not None:
+            out.update(self._adversarial(y.float(), x.float(), adversary_step))
+            out["total"] = (out["total"] + self.adversarial_weight * out["adversarial"]
+                            + self.feature_matching_weight * out["feature_matching"])
+        return out
+
+    def terms(self, y, x, quantizer_loss):
+        """Compute the reconstruction loss.
 
         Parameters
         ----------
@@ -269,7 +404,7 @@ class DACLoss(nn.Module):
         Returns
         -------
         losses : dict of str to torch.Tensor
-            ``"loss"`` (the weighted total) and the unweighted terms
+            ``"total"`` (the weighted total) and the unweighted terms
             ``"mel"``, ``"waveform"``, ``"quantizer"`` (and ``"stft"`` when
             its weight is not 0).
         """
@@ -278,67 +413,20 @@ class DACLoss(nn.Module):
         if self.weights["stft"]:
             out["stft"] = multiscale_stft_loss(y, x, self.stft_n_ffts)
         out["quantizer"] = torch.as_tensor(quantizer_loss, dtype=y.dtype, device=y.device)
-        out["loss"] = sum(self.weights[k] * v for k, v in out.items())
+        out["total"] = sum(self.weights[k] * v for k, v in out.items())
         return out
 
-    def step(self, model, batch):
-        """Forward ``model`` on a training batch and return the losses.
-
-        Parameters
-        ----------
-        model : DAC | DACMC | torch.nn.parallel.DistributedDataParallel
-            The model, in training mode.
-        batch : torch.Tensor | tuple of torch.Tensor
-            Single-channel crops (batch, 1, n_times) from
-            :class:`~mne_codec.training.RecordingCrops` (DAC), or ``(x,
-            ch_ix)`` from :class:`~mne_codec.training.MontageCrops` (DAC-MC:
-            ``ch_ix`` (batch, n_channels) indices in
-            :data:`mne_codec.channels.CHANNEL_VOCABULARY`).
-
-        Returns
-        -------
-        losses : dict of str to torch.Tensor
-            See :meth:`forward`; with a discriminator, also
-            ``"adversarial"`` and ``"feature_matching"`` (unweighted, in
-            ``"loss"`` with their weights) and ``"discriminator"`` (its
-            LSGAN loss before its step, detached).
-        """
-        if isinstance(batch, (tuple, list)):
-            x, ch_ix = batch
-            y, _, q_loss = model(x, ch_ix)
-        else:
-            x = batch
-            y, _, q_loss = model(x)
-        out = self(y.float(), x.float(), q_loss.float())
-        if self.discriminator is not None:
-            out.update(self._adversarial(y.float(), x.float()))
-            out["loss"] = (out["loss"] + self.adversarial_weight * out["adversarial"]
-                           + self.feature_matching_weight * out["feature_matching"])
-        return out
-
-    def _adversarial(self, y, x):
-        """One discriminator step, then the generator's adversarial terms."""
+    def _adversarial(self, y, x, adversary_step):
+        """Take the discriminator's step, then compute the generator's adversarial terms."""
         from .discriminators import discriminator_loss, generator_losses
 
-        disc, opt = self.discriminator, self.discriminator_optimizer
-        self._discriminator_to(x.device)
+        disc = self.discriminator
         disc.train()
-        params = list(disc.parameters())
-        opt.zero_grad(set_to_none=True)
         d_loss = discriminator_loss(disc(y.detach()), disc(x))
-        d_loss.backward()
-        world = _world_size()
-        if world > 1:
-            import torch.distributed as dist
-
-            for p in params:
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad /= world
-        if self.discriminator_grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, self.discriminator_grad_clip)
-        opt.step()
+        if adversary_step is not None:
+            adversary_step(d_loss)
         # the generator's terms: no gradient to the discriminator's weights
+        params = list(disc.parameters())
         flags = [p.requires_grad for p in params]
         for p in params:
             p.requires_grad_(False)
@@ -351,70 +439,82 @@ class DACLoss(nn.Module):
                 p.requires_grad_(f)
         return {"adversarial": adv, "feature_matching": fm, "discriminator": d_loss.detach()}
 
-    def _discriminator_to(self, device):
-        """Move the discriminator and its optimiser's state to ``device``; sync ranks once."""
-        disc, opt = self.discriminator, self.discriminator_optimizer
-        p0 = next(disc.parameters())
-        if p0.device != device:
-            disc.to(device)
-            for state in opt.state.values():
-                for k, v in state.items():
-                    if torch.is_tensor(v) and k != "step":
-                        state[k] = v.to(device)
-        if not self._synced:
-            if _world_size() > 1:
-                import torch.distributed as dist
+    # -- the forms before the one interface (the loss owned the discriminator's optimiser)
+    def _own_optimizer(self):
+        if self._legacy_optimizer is None:
+            self._legacy_optimizer = torch.optim.Adam(
+                self.discriminator.parameters(), lr=self.discriminator_lr,
+                betas=self.discriminator_betas)
+        return self._legacy_optimizer
 
-                with torch.no_grad():
-                    for t in list(disc.parameters()) + list(disc.buffers()):
-                        dist.broadcast(t, 0)
-            self._synced = True
+    def _own_step(self, d_loss):
+        opt = self._own_optimizer()
+        opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        if self.discriminator_grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.discriminator.parameters(),
+                                           self.discriminator_grad_clip)
+        opt.step()
+
+    def step(self, model, batch):
+        """Return ``loss(model, batch)`` with ``"loss"`` for ``"total"`` (deprecated).
+
+        The discriminator, if any, is stepped by an optimiser of the loss's own
+        (:attr:`discriminator_optimizer`), single process, on the batch's device.
+        """
+        _deprecated("DACLoss.step(model, batch)",
+                    "loss(model, batch, adversary_step) (the Trainer steps the discriminator)")
+        step = None
+        if self.discriminator is not None:
+            x = _split_batch(batch)[0]
+            self.discriminator.to(x.device)
+            step = self._own_step
+        return _legacy_terms(self(model, batch, step))
+
+    @property
+    def discriminator_optimizer(self):
+        """Deprecated: the Trainer owns the discriminator's optimiser (``None`` without one)."""
+        _deprecated("DACLoss.discriminator_optimizer", "Trainer.adversary_optimizer")
+        return None if self.discriminator is None else self._own_optimizer()
 
     def checkpoint_state(self):
-        """Return the discriminator's weights and optimiser state (empty without one).
-
-        :class:`~mne_codec.training.Trainer` saves this with its checkpoint
-        and gives it back to :meth:`load_checkpoint_state` on resume.
+        """Return the discriminator's state (deprecated: the Trainer checkpoints it).
 
         Returns
         -------
         state : dict
-            ``{"discriminator": ..., "optimizer": ...}``, or ``{}``.
+            ``{"discriminator": ..., "optimizer": ...}`` of the deprecated
+            :meth:`step`'s optimiser, or ``{}``.
         """
+        _deprecated("DACLoss.checkpoint_state()", "Trainer.state_dict()")
         if self.discriminator is None:
             return {}
         return {"discriminator": self.discriminator.state_dict(),
-                "optimizer": self.discriminator_optimizer.state_dict()}
+                "optimizer": self._own_optimizer().state_dict()}
 
     def load_checkpoint_state(self, state):
-        """Restore what :meth:`checkpoint_state` returned.
+        """Restore what :meth:`checkpoint_state` returned (deprecated).
 
         Parameters
         ----------
         state : dict
             As returned by :meth:`checkpoint_state`.
         """
+        _deprecated("DACLoss.load_checkpoint_state()", "Trainer.load_checkpoint()")
         if not state:
             return
         if self.discriminator is None:
             raise ValueError("The checkpoint holds a discriminator but this DACLoss has none "
                              "(adversarial_weight=0).")
         self.discriminator.load_state_dict(state["discriminator"])
-        self.discriminator_optimizer.load_state_dict(state["optimizer"])
-        self._synced = True  # every rank loads the same state
-
-
-def _world_size():
-    import torch.distributed as dist
-
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self._own_optimizer().load_state_dict(state["optimizer"])
 
 
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-class MaskedTokenLoss(nn.Module):
+class MaskedTokenLoss(CodecLoss):
     """Masked-token prediction with a frozen codec as the target tokenizer.
 
     The objective of NeuroRVQ's (and LaBraM's) stage 2, for
@@ -427,16 +527,18 @@ class MaskedTokenLoss(nn.Module):
     symmetric pass (as LaBraM sums the two).
 
     The targets are the codes the frozen ``tokenizer`` gives each 1-s
-    patch (see :meth:`targets`): with a NeuroRVQ tokenizer (which reads the
-    same input), its ``n_branches x n_codebooks`` codes per channel-second;
-    with a channel-independent codec (BioCodec, DAC), the windows are
-    converted to its input (volts, its rate by FFT resampling, its unit,
-    per-window scaling and clip; its band-pass is not re-applied) and its
-    ``n_codebooks`` codes are read at ``frames_per_patch`` evenly spaced
-    frames of every patch (frame ``floor((a + (i + 0.5) / r) * f)`` for
-    patch ``a``, ``i < r``, ``f`` frames per patch): rows ``q * r + i``.
+    patch (see :meth:`targets`). A codec that reads the model's input (same
+    :class:`~mne_codec.preprocessing.Preprocessing`, e.g. a NeuroRVQ
+    tokenizer) codes the windows as they are; for any other (BioCodec, DAC),
+    the windows are converted to its input (volts, its rate by FFT
+    resampling, its unit, per-window scaling and clip; its band-pass is not
+    re-applied). The codec's ``n_code_rows`` codes (``n_codebooks``, or
+    ``n_branches x n_codebooks`` for NeuroRVQ) are read at
+    ``frames_per_patch`` evenly spaced frames of every patch (frame
+    ``floor((a + (i + 0.5) / r) * f)`` for patch ``a``, ``i < r``, ``f``
+    frames per patch): rows ``q * r + i`` for code row ``q``.
 
-    Used by :class:`~mne_codec.training.Trainer` through :meth:`step` on
+    Called as ``loss(model, batch)`` (see :class:`CodecLoss`) on
     batches ``(x, ch_ix)`` of :class:`~mne_codec.training.MontageCrops`
     made with the model's preprocessing; :meth:`validate` is a ``validate=``
     function for the trainer.
@@ -450,8 +552,8 @@ class MaskedTokenLoss(nn.Module):
     symmetric : bool
         Add the complementary mask's pass.
     frames_per_patch : int | None
-        Channel-independent codecs: frames read per patch (default: all
-        whole frames, ``floor(frames per patch)``). Ignored for NeuroRVQ.
+        Frames read per patch (default: all whole frames, ``floor(frames
+        per patch)``; 1 for a codec with one frame a patch, as NeuroRVQ).
     """
 
     def __init__(self, tokenizer, mask_ratio=0.5, symmetric=True, frames_per_patch=None):
@@ -485,11 +587,14 @@ class MaskedTokenLoss(nn.Module):
             The (0-based) RVQ level of every row.
         """
         tok = self.tokenizer
-        n_q = tok.n_codebooks
-        if tok.channel_policy == "named":
-            return tok.n_code_rows, [r % n_q for r in range(tok.n_code_rows)]
+        # the level of every row of the codec's codes (several rows a level for NeuroRVQ)
+        row_level = {}
+        for q in range(tok.n_codebooks):
+            for row in set(tok.code_rows(q + 1)) - set(tok.code_rows(q)):
+                row_level[row] = q
         per_patch = self._frames_per_patch(patch_s)
-        return n_q * per_patch, [r // per_patch for r in range(n_q * per_patch)]
+        n_rows = tok.n_code_rows * per_patch
+        return n_rows, [row_level[r // per_patch] for r in range(n_rows)]
 
     def _frames_per_patch(self, patch_s):
         frames = patch_s * self.tokenizer.frame_rate
@@ -530,25 +635,22 @@ class MaskedTokenLoss(nn.Module):
         b, c, n = x.shape
         n_patches = n // cfg.patch_size
         tok.to(x.device)
-        if tok.channel_policy == "named":
-            if tok.sfreq != prep.sfreq or tok.hop_length != cfg.patch_size:
-                raise ValueError("A named target codec must read the model's input: "
-                                 f"{tok.sfreq:g} Hz and {tok.hop_length}-sample patches vs "
-                                 f"{prep.sfreq:g} Hz and {cfg.patch_size}.")
-            codes = tok.encode(x.float(), channels).codes  # (B, C, R, A)
+        if tok.preprocessing == prep:  # the codec reads the model's input as it is
+            x_tok = x.float()
         else:
             from ..preprocessing import _prepare_windows
 
             volts = x.float() / prep.unit_scale
             n_out = int(round(n * tok.sfreq / prep.sfreq))
-            codes = tok.encode(_prepare_windows(volts, n_out, tok.preprocessing))  # (B,C,Q,F)
-            per_patch = cfg.patch_size / prep.sfreq * tok.frame_rate
-            r = self._frames_per_patch(cfg.patch_size / prep.sfreq)
-            offsets = (torch.arange(r, dtype=torch.float64) + 0.5) / r
-            pos = (torch.arange(n_patches, dtype=torch.float64)[:, None] + offsets) * per_patch
-            idx = pos.floor().long().clamp(max=codes.shape[-1] - 1).to(x.device)  # (A, r)
-            codes = codes[..., idx.reshape(-1)].reshape(b, c, -1, n_patches, r)
-            codes = codes.permute(0, 1, 2, 4, 3).reshape(b, c, -1, n_patches)  # rows q*r+i
+            x_tok = _prepare_windows(volts, n_out, tok.preprocessing)
+        codes = tok.encode(x_tok, channels).codes  # (B, C, R, F)
+        per_patch = cfg.patch_size / prep.sfreq * tok.frame_rate
+        r = self._frames_per_patch(cfg.patch_size / prep.sfreq)
+        offsets = (torch.arange(r, dtype=torch.float64) + 0.5) / r
+        pos = (torch.arange(n_patches, dtype=torch.float64)[:, None] + offsets) * per_patch
+        idx = pos.floor().long().clamp(max=codes.shape[-1] - 1).to(x.device)  # (A, r)
+        codes = codes[..., idx.reshape(-1)].reshape(b, c, -1, n_patches, r)
+        codes = codes.permute(0, 1, 2, 4, 3).reshape(b, c, -1, n_patches)  # rows q*r+i
         return codes.long().permute(0, 1, 3, 2).reshape(b, c * n_patches, -1)
 
     def _passes(self, model, x, channels, targets, mask):
@@ -558,7 +660,7 @@ class MaskedTokenLoss(nn.Module):
             passes.append((logits_sym, targets[~mask]))
         return passes
 
-    def step(self, model, batch):
+    def forward(self, model, batch, adversary_step=None):
         """Forward ``model`` on a batch and return the losses.
 
         Parameters
@@ -570,11 +672,13 @@ class MaskedTokenLoss(nn.Module):
             ``ch_ix`` (batch, n_channels); optionally third, the targets of
             :meth:`targets`, computed beforehand (e.g. once for a fixed pool
             of crops).
+        adversary_step : None
+            Unused (this objective has no adversary).
 
         Returns
         -------
         losses : dict of str to torch.Tensor
-            ``"loss"`` (masked + symmetric cross-entropy), ``"masked"``,
+            ``"total"`` (masked + symmetric cross-entropy), ``"masked"``,
             ``"symmetric"`` and ``"accuracy"`` (of the masked pass, all rows).
         """
         from ..models.neurorvq_fm import random_patch_mask
@@ -591,8 +695,13 @@ class MaskedTokenLoss(nn.Module):
             total = total + out[name]
             if name == "masked":
                 out["accuracy"] = (logits.argmax(-1) == t.T).float().mean().detach()
-        out["loss"] = total
+        out["total"] = total
         return out
+
+    def step(self, model, batch):
+        """Return ``loss(model, batch)`` with ``"loss"`` for ``"total"`` (deprecated)."""
+        _deprecated("MaskedTokenLoss.step(model, batch)", "loss(model, batch)")
+        return _legacy_terms(self(model, batch))
 
     @torch.no_grad()
     def validate(self, model, data, batch_size=32, seed=0):
@@ -613,7 +722,7 @@ class MaskedTokenLoss(nn.Module):
         Returns
         -------
         metrics : dict of str to float
-            ``loss`` (as :meth:`step`); ``acc_level_q`` (1-based ``q``): the
+            ``loss`` (the ``"total"`` of a call); ``acc_level_q`` (1-based ``q``): the
             fraction of tokens whose level-``q`` code is predicted, over every
             token (each token is predicted once: in the masked pass or, when
             symmetric, in the complementary one) and over that level's rows;

@@ -39,8 +39,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from .recipes import RECIPES, default_splits
 
 __all__ = ["small_config", "validation_metrics", "main"]
 
@@ -58,66 +59,31 @@ def small_config():
                           num_heads=5, mlp_ratio=4.0, rvq=rvq, canonical_names=True)
 
 
-@torch.no_grad()
 def validation_metrics(codec, data, batch_size=32):
-    """NMSE at 1..K levels of every branch and code usage, on fixed crops.
+    """Compute the validation metrics (deprecated: :func:`mne_codec.training.validation_metrics`).
 
     Parameters
     ----------
-    codec : NeuroRVQ
-        The model (evaluated in eval mode; its mode is restored).
-    data : tuple of torch.Tensor
-        ``x`` (n, n_channels, n_times) in the codec's units and ``ch_ix``
-        (n, n_channels), from :func:`~mne_codec.training.fixed_montage_crops`.
+    codec : Codec
+        The model.
+    data : torch.Tensor | tuple of torch.Tensor
+        Crops, or ``(x, ch_ix)`` from
+        :func:`~mne_codec.training.fixed_montage_crops`.
     batch_size : int
         Crops per forward.
 
     Returns
     -------
     metrics : dict
-        ``nmse_k`` (mean over crops and channels of
-        :func:`mne_codec.metrics.nmse`) and ``usage_k`` (fraction of the
-        codes of level ``k`` used, mean over branches).
+        See :func:`mne_codec.training.validation_metrics`.
     """
-    from ..metrics import codebook_usage, nmse
+    import warnings
 
-    x_all, ch_all = data
-    was_training = codec.training
-    codec.eval()
-    device = next(codec.parameters()).device
-    n_levels = codec.max_codebooks
-    err = np.zeros(n_levels)
-    codes_all = []
-    try:
-        for start in range(0, len(x_all), batch_size):
-            x = x_all[start:start + batch_size].to(device)
-            ch = ch_all[start:start + batch_size].to(device)
-            enc = codec.encode(x, ch)
-            xn = x.reshape(-1, x.shape[-1]).double().cpu().numpy()
-            for k in range(1, n_levels + 1):
-                y = codec.decode(enc.codes[:, :, codec.code_rows(k)], ch, side=enc.side)
-                yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
-                err[k - 1] += float(np.nansum(nmse(xn, yn)))
-            codes_all.append(enc.codes.cpu())
-    finally:
-        codec.train(was_training)
-    codes = torch.cat(codes_all)  # (n, C, n_branches * K, A): rows branch-major
-    b, c, rows, a = codes.shape
-    per_level = codes.reshape(b, c, codec.n_branches, n_levels, a).permute(0, 1, 2, 4, 3)
-    usage, _ = codebook_usage(per_level.reshape(-1, 1, n_levels).numpy()[..., None],
-                              codec.codebook_size)
-    out = {f"nmse_{k + 1}": float(err[k] / (len(x_all) * x_all.shape[1]))
-           for k in range(n_levels)}
-    out.update({f"usage_{k + 1}": float(usage[k]) for k in range(n_levels)})
-    return out
+    from .validation import validation_metrics as metrics
 
-
-def _files(data, split):
-    from .default import eegmat_files, eegmmidb_files
-
-    if split == "train":
-        return eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
-    return {"eegmmidb": eegmmidb_files(data, (9, 10)), "eegmat": eegmat_files(data, (3,))}
+    warnings.warn("mne_codec.training.neurorvq.validation_metrics is deprecated: use "
+                  "mne_codec.training.validation_metrics.", DeprecationWarning, stacklevel=2)
+    return metrics(codec, data, batch_size)
 
 
 def _evaluate(model_dir, data, window_s=5.0):
@@ -126,7 +92,7 @@ def _evaluate(model_dir, data, window_s=5.0):
     from .default import _Prepare
 
     report = {}
-    for name, files in _files(data, "val").items():
+    for name, files in default_splits(data, "val").items():
         for codec in (model_dir, "default"):
             key = f"{name}/{Path(str(codec)).parent.name if codec != 'default' else 'default'}"
             report[key] = evaluate_codec(codec, files, prepare_raw=_Prepare(),
@@ -150,7 +116,7 @@ def main(argv=None):
     from .data import MontageCrops, fixed_montage_crops
     from .default import _Prepare, default_data_dir
     from .losses import NeuroRVQLoss
-    from .trainer import TrainConfig, Trainer
+    from .trainer import Trainer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="output folder")
@@ -183,11 +149,11 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     codec = NeuroRVQ(small_config())
     t0 = time.time()
-    train = MontageCrops(_files(data, "train"), codec, n_channels=N_CHANNELS,
+    train = MontageCrops(default_splits(data, "train"), codec, n_channels=N_CHANNELS,
                          segment_s=SEGMENT_S, prepare_raw=_Prepare(), seed=args.seed,
                          max_recordings_in_memory=64)
     val = {}
-    for name, files in _files(data, "val").items():
+    for name, files in default_splits(data, "val").items():
         if all(f.exists() for f in files):
             val[name] = fixed_montage_crops(files, codec, n_channels=N_CHANNELS,
                                             segment_s=SEGMENT_S, prepare_raw=_Prepare(),
@@ -195,20 +161,19 @@ def main(argv=None):
         else:
             print(f"validation set {name}: files absent, skipped", flush=True)
     print(f"validation data ready in {time.time() - t0:.0f} s", flush=True)
-    config = TrainConfig(lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0,
-                         warmup_steps=args.warmup_steps, total_steps=args.steps,
-                         max_minutes=args.minutes, batch_size=args.batch_size,
-                         segment_s=SEGMENT_S, grad_clip=3.0, seed=args.seed, amp=True,
-                         log_every=20, val_every=args.val_every,
-                         checkpoint_every=args.val_every, num_threads=args.threads,
-                         progress=not args.no_progress)
+    # the family's optimiser settings (Adam betas 0.9/0.99, clip 3, bfloat16 on CUDA)
+    config = RECIPES["neurorvq"].train_config(
+        lr=args.lr, warmup_steps=args.warmup_steps, total_steps=args.steps,
+        max_minutes=args.minutes, batch_size=args.batch_size, segment_s=SEGMENT_S,
+        seed=args.seed, val_every=args.val_every, checkpoint_every=args.val_every,
+        num_threads=args.threads, progress=not args.no_progress)
     meta = {"recipe": "mne_codec.training.neurorvq",
             "licence": "weights: ours (BSD-3); architecture after the authors' code (CC BY-NC 4.0)",
             "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
             "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
             "crops": f"{N_CHANNELS} random channels x {SEGMENT_S:g} s"}
     trainer = Trainer(codec, train, val, config, args.out, loss=NeuroRVQLoss(), meta=meta,
-                      device=args.device, validate=validation_metrics)
+                      device=args.device)
     summary = trainer.fit()
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary["validation"]), flush=True)

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import torch
 
+from .recipes import default_splits
+
 __all__ = ["small_config", "main"]
 
 #: channels per training crop and crop length (8 x 4 patches = 32 tokens)
@@ -110,12 +112,6 @@ def _target_pool(files, model, loss, rounds, seed, channel_sampling):
     return _TargetPool(torch.cat(xs), torch.cat(chs), torch.cat(ts), seed)
 
 
-def _files(data, split):
-    from .neurorvq import _files as files
-
-    return files(data, split)
-
-
 def main(argv=None):
     """Command-line entry point."""
     from ..checkpoints import load_codec, save_neurorvq_fm
@@ -170,16 +166,16 @@ def main(argv=None):
         raise RuntimeError("the recipe's patches must last 1 s")
     t0 = time.time()
     if args.target_pool:
-        train = _target_pool(_files(data, "train"), model, loss, args.target_pool, args.seed,
-                             args.channel_sampling)
+        train = _target_pool(default_splits(data, "train"), model, loss, args.target_pool,
+                             args.seed, args.channel_sampling)
         print(f"target pool: {len(train.x)} crops coded in {time.time() - t0:.0f} s", flush=True)
     else:
-        train = MontageCrops(_files(data, "train"), model, n_channels=N_CHANNELS,
+        train = MontageCrops(default_splits(data, "train"), model, n_channels=N_CHANNELS,
                              segment_s=SEGMENT_S, channel_sampling=args.channel_sampling,
                              prepare_raw=_Prepare(), seed=args.seed,
                              max_recordings_in_memory=args.max_recordings)
     val = {}
-    for name, files in _files(data, "val").items():
+    for name, files in default_splits(data, "val").items():
         if all(f.exists() for f in files):
             val[name] = fixed_montage_crops(files, model, n_channels=N_CHANNELS,
                                             segment_s=SEGMENT_S,

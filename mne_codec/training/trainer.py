@@ -9,17 +9,17 @@ import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .._io import atomic_path
-from ..metrics import codebook_usage, nmse
-from .losses import BioCodecLoss
+from ..quantization import CodebookSync
+from .losses import BioCodecLoss, CodecLoss
+from .validation import validation_metrics
 
 __all__ = ["TrainConfig", "Trainer", "lr_factor", "validation_metrics"]
 
@@ -123,70 +123,6 @@ def lr_factor(step, warmup_steps, total_steps, start=5e-4):
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _unwrap(model):
-    return model.module if hasattr(model, "module") else model
-
-
-@torch.no_grad()
-def validation_metrics(codec, x, batch_size=64):
-    """NMSE at every number of levels, and code usage, on fixed segments.
-
-    Parameters
-    ----------
-    codec : Codec
-        The model (used in eval mode; its mode is restored).
-    x : torch.Tensor, shape (n_segments, n_channels, n_times)
-        Segments in the codec's scaled units.
-    batch_size : int
-        Segments per forward.
-
-    Returns
-    -------
-    metrics : dict
-        ``nmse_k`` (mean over segments and channels of
-        :func:`mne_codec.metrics.nmse` with the first ``k`` levels) for k = 1..K,
-        ``usage_k`` and ``perplexity_k`` of level k over all the segments' codes.
-    """
-    was_training = codec.training
-    n_prev = codec._n_codebooks
-    codec.eval()
-    codec.set_num_codebooks(None)
-    device = next(codec.parameters()).device
-    n_levels = codec.max_codebooks
-    err = torch.zeros(n_levels, dtype=torch.float64)
-    all_codes = []
-    try:
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size].to(device)
-            codes = codec.encode(xb)
-            xn = xb.reshape(-1, xb.shape[-1]).double().cpu().numpy()
-            for k in range(n_levels):
-                y = codec.decode(codes[:, :, : k + 1], n_times=xb.shape[-1])
-                # the package's one NMSE definition (mean-removed reference energy)
-                yn = y.reshape(-1, y.shape[-1]).double().cpu().numpy()
-                err[k] += float(np.nansum(nmse(xn, yn)))
-            all_codes.append(codes.reshape(-1, *codes.shape[2:]).cpu())
-    finally:
-        codec.set_num_codebooks(n_prev)
-        codec.train(was_training)
-    codes = torch.cat(all_codes)
-    usage, perplexity = codebook_usage(codes.numpy(), codec.codebook_size)
-    out = {}
-    for k in range(n_levels):
-        out[f"nmse_{k + 1}"] = float(err[k] / (len(x) * x.shape[1]))
-    for k in range(n_levels):
-        out[f"usage_{k + 1}"] = float(usage[k])
-        out[f"perplexity_{k + 1}"] = float(perplexity[k])
-    return out
-
-
-def _codebooks(codec):
-    """Every codebook of the model (all quantizers, e.g. NeuroRVQ's four branches)."""
-    from ..quantization.rvq import Codebook
-
-    return [m for m in codec.modules() if isinstance(m, Codebook)]
-
-
 def _to_device(batch, device):
     """Move a batch (tensor, or tuple/list/dict of tensors) to ``device``."""
     if isinstance(batch, torch.Tensor):
@@ -198,45 +134,26 @@ def _to_device(batch, device):
     return batch
 
 
-@torch.no_grad()
-def _sync_codebooks(codec, broadcast):
-    """Keep the ranks' EMA codebooks (and replaced gradient codewords) identical.
+class _LegacyLoss(CodecLoss):
+    """A loss of the forms before :class:`~mne_codec.training.CodecLoss` (deprecated).
 
-    ``broadcast``: copy rank 0's state (after k-means initialisation, when
-    the ranks' codebooks are unrelated). Otherwise average the EMA statistics
-    (a linear function of the batch, so their mean is the EMA of the global
-    batch up to a constant) and recompute the codewords from them with the
-    quantizer's own rule.
+    Such a loss had a method ``step(model, batch)`` returning ``"loss"``, or
+    was called as ``loss(y, x, commit)`` on the model's outputs.
     """
-    import torch.distributed as dist
 
-    world = dist.get_world_size()
-    for cb in _codebooks(codec):
-        if cb.config.ema_decay is None:
-            if cb.usage is not None:
-                # DDP keeps gradient-learned codewords equal, but each rank
-                # replaces dead codes with vectors of its own batch
-                dist.broadcast(cb.embed.data, 0)
-                dist.broadcast(cb.code_usage, 0)
-            continue
-        if broadcast:
-            for buf in (cb.embed, cb.embed_avg, cb.cluster_size, cb.inited):
-                dist.broadcast(buf, 0)
-            continue
-        flat = torch.cat([cb.embed_avg.reshape(-1), cb.cluster_size])
-        dist.all_reduce(flat)
-        flat /= world
-        n = cb.embed_avg.numel()
-        cb.embed_avg.copy_(flat[:n].view_as(cb.embed_avg))
-        cb.cluster_size.copy_(flat[n:])
-        cfg = cb.config
-        total = cb.cluster_size.sum()
-        smoothed = ((cb.cluster_size + cfg.epsilon)
-                    / (total + cfg.codebook_size * cfg.epsilon) * total)
-        embed = cb.embed_avg / smoothed[:, None]
-        if cfg.normalize_codewords:
-            embed = F.normalize(embed, dim=1)
-        cb.embed.copy_(embed)
+    def __init__(self, loss):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, model, batch, adversary_step=None):
+        step = getattr(self.loss, "step", None)
+        if step is not None:
+            out = dict(step(model, batch))
+        else:
+            y, _, commit = model(batch)
+            out = dict(self.loss(y.float(), batch, commit.float()))
+        out["total"] = out.pop("loss")
+        return out
 
 
 class Trainer:
@@ -261,19 +178,20 @@ class Trainer:
     out_dir : path-like
         Where logs (``log_train.csv``, ``log_val.csv``, ``log.jsonl``), the
         checkpoint (``checkpoint.pt``) and the final model (``final/``) go.
-    loss : torch.nn.Module | None
+    loss : CodecLoss | None
         The objective (default: :class:`~mne_codec.training.BioCodecLoss` with
-        ``config.commitment_weight``). If it has a method ``step(model,
-        batch)``, the trainer calls that with the (DDP-wrapped) model and the
-        batch on the device, and it returns a dict of losses whose ``"loss"``
-        is minimised (the other entries are logged); a batch is whatever the
-        dataset yields, collated: a tensor, or e.g. ``(x, ch_ix)`` from
-        :class:`~mne_codec.training.MontageCrops`. Otherwise the model is
-        called as ``y, codes, commit = model(x)`` and the loss as
-        ``loss(y, x, commit)``, as for BioCodec. A loss with state of its
-        own (e.g. :class:`~mne_codec.training.DACLoss`'s discriminator) has
-        ``checkpoint_state()`` and ``load_checkpoint_state(state)``: that
-        state is saved with the checkpoint and restored on resume.
+        ``config.commitment_weight``), called as ``loss(model, batch,
+        adversary_step)`` with the (DDP-wrapped) model and the batch on the
+        device (whatever the dataset yields, collated: a tensor, or e.g.
+        ``(x, ch_ix)`` from :class:`~mne_codec.training.MontageCrops`); its
+        ``"total"`` is minimised and logged as ``loss``, the other entries
+        are logged. Its :attr:`~mne_codec.training.CodecLoss.adversary`, if
+        any (e.g. :class:`~mne_codec.training.DACLoss`'s discriminator), is
+        trained by an Adam optimiser of the trainer
+        (:attr:`adversary_optimizer`, settings from the loss's
+        ``adversary_options``), saved with the checkpoint and restored on
+        resume. A loss of the former forms (a method ``step(model, batch)``
+        returning ``"loss"``, or ``loss(y, x, commit)``) is deprecated.
     meta : dict | None
         Extra JSON metadata saved with the final model (data description...).
     device : str | torch.device | None
@@ -289,9 +207,10 @@ class Trainer:
     -----
     When ``WORLD_SIZE > 1`` (``torchrun``), the process group is initialised
     (NCCL on CUDA, Gloo on CPU), the model is wrapped in
-    DistributedDataParallel, only rank 0 logs and saves, and the EMA codebook
-    buffers, which every rank updates in place, are broadcast from rank 0
-    after k-means initialisation and averaged after every other step.
+    DistributedDataParallel, only rank 0 logs and saves, and the codebooks,
+    which every rank updates in place, are reconciled after every step by
+    :class:`~mne_codec.quantization.CodebookSync`. The adversary's weights
+    are broadcast from rank 0 at the start and its gradients averaged.
     """
 
     def __init__(self, codec, train_dataset, val_data=None, config=None, out_dir="runs/codec",
@@ -322,7 +241,7 @@ class Trainer:
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            # buffers are synchronised by _sync_codebooks; DDP's own buffer
+            # codebooks are synchronised by CodebookSync; DDP's own buffer
             # broadcast (at every forward) would discard the other ranks' EMA
             self.model = DistributedDataParallel(
                 self.codec, device_ids=[self.device.index] if self.device.type == "cuda" else None,
@@ -332,7 +251,29 @@ class Trainer:
             val_data = {"val": val_data}
         self.val_data = val_data or {}
         self.out_dir = Path(out_dir)
-        self.loss_fn = loss or BioCodecLoss(commitment_weight=cfg.commitment_weight)
+        if loss is None:
+            loss = BioCodecLoss(commitment_weight=cfg.commitment_weight)
+        elif not isinstance(loss, CodecLoss):
+            warnings.warn("A loss that is not a mne_codec.training.CodecLoss (with step(model, "
+                          "batch) or called as loss(y, x, commit)) is deprecated: subclass "
+                          "CodecLoss and return 'total' from loss(model, batch).",
+                          DeprecationWarning, stacklevel=2)
+            loss = _LegacyLoss(loss)
+        self.loss_fn = loss
+        self.codebooks = CodebookSync(self.codec)
+        self.adversary = loss.adversary
+        self.adversary_optimizer = None
+        if self.adversary is not None:
+            opts = loss.adversary_options
+            self.adversary.to(self.device)
+            self.adversary_optimizer = torch.optim.Adam(
+                self.adversary.parameters(), lr=opts["lr"], betas=tuple(opts["betas"]))
+            if self.world_size > 1:
+                import torch.distributed as dist
+
+                with torch.no_grad():
+                    for t in list(self.adversary.parameters()) + list(self.adversary.buffers()):
+                        dist.broadcast(t, 0)
         self.meta = dict(meta or {})
         self.validate_fn = validate or validation_metrics
         self.save_fn = save
@@ -369,10 +310,9 @@ class Trainer:
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
-        if hasattr(self.loss_fn, "checkpoint_state"):
-            loss_state = self.loss_fn.checkpoint_state()
-            if loss_state:  # e.g. DACLoss's discriminator and its optimiser
-                state["loss"] = loss_state
+        if self.adversary is not None:
+            state["adversary"] = {"module": self.adversary.state_dict(),
+                                  "optimizer": self.adversary_optimizer.state_dict()}
         return state
 
     def save_checkpoint(self, path=None):
@@ -391,8 +331,17 @@ class Trainer:
         self.codec.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if "loss" in state:
-            self.loss_fn.load_checkpoint_state(state["loss"])
+        # "loss": checkpoints before the trainer owned the adversary (DACLoss's discriminator)
+        adversary = state.get("adversary")
+        if adversary is None and "loss" in state:
+            adversary = {"module": state["loss"]["discriminator"],
+                         "optimizer": state["loss"]["optimizer"]}
+        if adversary is not None:
+            if self.adversary is None:
+                raise ValueError(f"{path} holds an adversary (e.g. a discriminator) but the "
+                                 "loss has none.")
+            self.adversary.load_state_dict(adversary["module"])
+            self.adversary_optimizer.load_state_dict(adversary["optimizer"])
         self.step = int(state["step"])
         self._total_steps = None if state["total_steps"] < 0 else int(state["total_steps"])
         self.elapsed = float(state["elapsed"])
@@ -423,11 +372,7 @@ class Trainer:
             writer.writerow(row)
 
     def _dead_codes(self):
-        out = {}
-        for k, cb in enumerate(_codebooks(self.codec)):
-            if cb.usage is not None:
-                out[f"dead_{k + 1}"] = int((cb.usage < cb.config.dead_code_threshold).sum())
-        return out
+        return self.codebooks.dead_codes()
 
     def validate(self):
         """Compute validation metrics per set (rank 0 computes, others return {})."""
@@ -454,30 +399,44 @@ class Trainer:
             if hasattr(self.train_dataset, "set_resume"):
                 self.train_dataset.set_resume(0, cfg.batch_size)
 
+    def _adversary_step(self, loss):
+        """One step of the loss's adversary on its loss (called by the loss)."""
+        params = list(self.adversary.parameters())
+        self.adversary_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            for p in params:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world_size
+        clip = self.loss_fn.adversary_options.get("grad_clip")
+        if clip:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        self.adversary_optimizer.step()
+
     def _train_step(self, batch):
         cfg = self.config
         batch = _to_device(batch, self.device)
         self.codec.train()
-        was_inited = [bool(cb.inited) for cb in _codebooks(self.codec)]
+        if self.world_size > 1:
+            self.codebooks.before_step()
         self.optimizer.zero_grad(set_to_none=True)
-        step = getattr(self.loss_fn, "step", None)
+        adversary_step = self._adversary_step if self.adversary is not None else None
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16,
                             enabled=cfg.amp and self.device.type == "cuda"):
-            if step is not None:
-                losses = step(self.model, batch)
-            else:
-                y, _, commit = self.model(batch)
-                losses = self.loss_fn(y.float(), batch, commit.float())
-        losses["loss"].backward()
+            terms = self.loss_fn(self.model, batch, adversary_step)
+        total = terms.pop("total")
+        total.backward()
+        losses = {"loss": total, **terms}
         if cfg.grad_clip:
             losses["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.codec.parameters(),
                                                                   cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         if self.world_size > 1:
-            just_inited = any(not w and bool(cb.inited)
-                              for w, cb in zip(was_inited, _codebooks(self.codec)))
-            _sync_codebooks(self.codec, broadcast=just_inited)
+            self.codebooks.after_step()
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()}
 
