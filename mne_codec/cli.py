@@ -106,7 +106,7 @@ def _train(args):
     import json
     from pathlib import Path
 
-    from .checkpoints import _build, load_codec
+    from .checkpoints import build_codec, load_codec
     from .training import Trainer
     from .training.recipes import RECIPES
 
@@ -129,7 +129,7 @@ def _train(args):
         if codec_spec.get("config") is None:
             codec = FAMILIES[family][0]()
         else:
-            codec = _build(family, codec_spec["config"])
+            codec = build_codec(family, codec_spec["config"])
     recipe = RECIPES[codec.family]
     train_fields = {**config.get("train", {}), **_overrides(args)}
     train_cfg = recipe.train_config(**train_fields)

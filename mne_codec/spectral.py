@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["stft_features", "multiscale_stft_loss", "mel_filterbank", "mel_spectrogram",
-           "multiscale_mel_loss"]
+           "multiscale_mel_loss", "dac_stft"]
 
 #: feature kinds stacked by :func:`stft_features`, in order
 FEATURES = ("log_magnitude", "cos_phase", "sin_phase")
@@ -182,7 +182,7 @@ def mel_filterbank(n_fft, n_mels, sfreq, fmin=0.0, fmax=None):
     return _mel_filterbank(int(n_fft), int(n_mels), float(sfreq), float(fmin), fmax)
 
 
-def _dac_stft(x, n_fft, match_stride=False):
+def dac_stft(x, n_fft, match_stride=False):
     """Complex STFT with DAC's (``audiotools``') framing.
 
     A periodic Hann window of ``n_fft`` samples, a hop of ``n_fft // 4``,
@@ -246,7 +246,7 @@ def mel_spectrogram(x, n_fft, n_mels, sfreq, fmin=0.0, fmax=None):
     flat = x.reshape(-1, x.shape[-1])
     if not flat.is_floating_point():
         flat = flat.float()
-    spec = _dac_stft(flat, n_fft)
+    spec = dac_stft(flat, n_fft)
     fb = torch.from_numpy(np.array(mel_filterbank(n_fft, n_mels, sfreq, fmin, fmax)))
     mel = torch.matmul(fb.to(device=flat.device, dtype=flat.dtype), spec.abs())
     return mel.reshape(*lead, *mel.shape[1:])
@@ -292,3 +292,6 @@ def multiscale_mel_loss(y, x, sfreq, window_lengths=(32, 64, 128, 256, 512),
         mx = mel_spectrogram(x, n_fft, m, sfreq).clamp_min(clamp_eps).log10()
         loss = loss + F.l1_loss(my, mx)
     return loss
+
+
+_dac_stft = dac_stft  # the name before it was shared with the discriminators

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
-from ..spectral import _dac_stft
+from ..spectral import dac_stft
 
 __all__ = ["BandSpectrogramDiscriminator", "Discriminator", "PeriodDiscriminator", "BANDS"]
 
@@ -162,7 +162,7 @@ class BandSpectrogramDiscriminator(nn.Module):
             One (batch, 2, n_frames, band bins) array per band.
         """
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spec = _dac_stft(x[:, 0].float(), self.window_length, match_stride=True)
+            spec = dac_stft(x[:, 0].float(), self.window_length, match_stride=True)
         spec = torch.view_as_real(spec).permute(0, 3, 2, 1)  # (batch, 2, frames, bins)
         return [spec[..., lo:hi] for lo, hi in self.bands]
 
