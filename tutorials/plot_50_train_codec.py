@@ -50,8 +50,9 @@ print(codec)
 # 5 s crops, preprocessed as the codec declares and exactly as the tokenizer
 # preprocesses a 5 s window (the recording band-passed at 0.5-40 Hz, each crop
 # resampled to 250 Hz and scaled by its own median/IQR); ``prepare_raw``
-# gives EEGMMIDB's channels their standard names. :func:`~mne_codec.training.fixed_crops` makes a fixed
-# validation set from the held-out recording.
+# gives EEGMMIDB's channels their standard names.
+# :func:`~mne_codec.training.fixed_crops` makes a fixed validation set from the
+# held-out recording.
 train = RecordingCrops(train_files, codec, segment_s=5.0, prepare_raw=prepare_eegbci, seed=0)
 val = {"S010": fixed_crops(val_files, codec, prepare_raw=prepare_eegbci, max_segments=256,
                            seed=0)}
