@@ -486,7 +486,7 @@ def test_validation_metrics_names_or_indices():
     assert set(by_index) == {f"{m}_{k}" for m in ("nmse", "usage", "perplexity")
                              for k in (1, 2, 3)}
     assert not mc.training and mc.n_codebooks == 3  # mode and levels restored
-    with pytest.raises(ValueError, match="pass ch_names"):
+    with pytest.raises(ValueError, match="codes channels jointly by name"):
         validation_metrics(mc, x)  # a named codec needs its channels
 
 

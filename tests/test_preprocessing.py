@@ -17,16 +17,16 @@ TOL = dict(rtol=1e-5, atol=2e-5)
 
 def _codec_inputs(tok, inst, monkeypatch):
     """Transform ``inst`` with ``tok``; return the windows it gave the codec, and the tokens."""
-    from mne_codec import transformers
+    from mne_codec import pipeline
 
     seen = []
-    encode = transformers.encode_windows
+    encode = pipeline.encode
 
-    def recording(codec, x, **kwargs):
+    def recording(codec, x, *args, **kwargs):
         seen.append(np.array(x))
-        return encode(codec, x, **kwargs)
+        return encode(codec, x, *args, **kwargs)
 
-    monkeypatch.setattr(transformers, "encode_windows", recording)
+    monkeypatch.setattr(pipeline, "encode", recording)
     tokens = tok.transform(inst)
     return np.concatenate(seen), tokens
 

@@ -638,11 +638,11 @@ class MaskedTokenLoss(CodecLoss):
         if tok.preprocessing == prep:  # the codec reads the model's input as it is
             x_tok = x.float()
         else:
-            from ..preprocessing import _prepare_windows
+            from ..preprocessing import prepare_windows
 
             volts = x.float() / prep.unit_scale
             n_out = int(round(n * tok.sfreq / prep.sfreq))
-            x_tok = _prepare_windows(volts, n_out, tok.preprocessing)
+            x_tok = prepare_windows(volts, n_out, tok.preprocessing)
         codes = tok.encode(x_tok, channels).codes  # (B, C, R, F)
         per_patch = cfg.patch_size / prep.sfreq * tok.frame_rate
         r = self._frames_per_patch(cfg.patch_size / prep.sfreq)
