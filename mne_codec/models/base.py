@@ -505,8 +505,11 @@ class Codec(nn.Module):
         """
         self._check_signal(x)
         b, c, n = x.shape
-        z = self._encode_latent(x.reshape(b * c, 1, n))
-        with torch.no_grad():
+        return self._straight_through(self._encode_latent(x.reshape(b * c, 1, n)), b, c)
+
+    def _straight_through(self, z, b, c):
+        """Quantized ``z`` (b * c, dim, n_frames) forward, ``z``'s gradient backward."""
+        with torch.no_grad():  # the codebooks stay fixed
             q = self.quantizer.decode(self.quantizer.encode(z, self.n_codebooks))
         return (z + (q - z).detach()).reshape(b, c, *z.shape[1:])
 

@@ -358,9 +358,7 @@ class DACMC(DAC):
         """
         b, c, _ = x.shape
         z, _ = self._mixed_latent(x, needs_names(self, ch_names))
-        with torch.no_grad():
-            q = self.quantizer.decode(self.quantizer.encode(z, self.n_codebooks))
-        return (z + (q - z).detach()).reshape(b, c, *z.shape[1:])
+        return self._straight_through(z, b, c)
 
     def encode(self, x, ch_names=None):
         """Encode windows of named channels to codes.
