@@ -6,6 +6,11 @@ import platform
 import sys
 from importlib import metadata
 
+import torch
+
+from ._version import __version__
+from .pipeline import resolve_device
+
 __all__ = ["sys_info"]
 
 _CORE = ("mne", "torch", "numpy", "scipy", "scikit-learn", "skorch", "safetensors", "tqdm",
@@ -31,11 +36,6 @@ def sys_info(fid=None):
     fid : file-like | None
         Where to write (default: stdout).
     """
-    import torch
-
-    from . import __version__
-    from .pipeline import resolve_device
-
     out = fid or sys.stdout
     width = 16
     lines = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from mne import BaseEpochs
+from mne import BaseEpochs, pick_types
+from mne._fiff.pick import _picks_to_idx
 from mne.io import BaseRaw
 from mne.utils import _validate_type, logger, warn
 from sklearn.utils import check_array
@@ -47,9 +48,6 @@ def _pick_channels(info, ch_types, picks=None):
     ECG, EOG, A2-A1...). Otherwise MNE's ``picks`` (names, types, indices),
     taken as given.
     """
-    from mne import pick_types
-    from mne._fiff.pick import _picks_to_idx
-
     left_out = []
     if picks is None:
         kw = {t: True for t in ch_types if t != "eeg"}

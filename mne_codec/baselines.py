@@ -10,6 +10,8 @@ channel, so that they sit on the same axes as :func:`~mne_codec.evaluation.evalu
 from __future__ import annotations
 
 import numpy as np
+from scipy.fft import dct, idct
+from scipy.signal import welch
 
 __all__ = ["dct_code", "gaussian_rd_nmse"]
 
@@ -46,8 +48,6 @@ def dct_code(x, sfreq, bits_per_second, coef_bits=8):
     y : ndarray of float64, same shape as ``x``
         The decoded signals.
     """
-    from scipy.fft import dct, idct
-
     x = _as_signals(x)
     n_times = x.shape[-1]
     n_keep = int(min(n_times, bits_per_second * n_times / sfreq // coef_bits))
@@ -90,8 +90,6 @@ def gaussian_rd_nmse(x, sfreq, bits_per_second, n_iter=60):
     nmse : ndarray, shape x.shape[:-1]
         ``D`` over the signal's power, per signal (NaN for a constant signal).
     """
-    from scipy.signal import welch
-
     x = _as_signals(x)
     if not bits_per_second >= 0:
         raise ValueError(f"bits_per_second must be >= 0, got {bits_per_second}")

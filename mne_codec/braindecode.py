@@ -28,12 +28,17 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess test
         f"({type(err).__name__}: {err})"
     ) from err
 
+from dataclasses import replace
+
+from braindecode.preprocessing import Preprocessor
+
 from ._cache import MemoryTokenCache, window_key
 from ._validation import pick_codec_channels
-from .checkpoints import load_codec
+from .checkpoints import load_codec, load_neurorvq_fm
 from .models import Codec
+from .models.neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
 from .pipeline import encode, show_progress
-from .preprocessing import prepare_windows
+from .preprocessing import band_limit, prepare_windows
 
 __all__ = ["CodecEncoder", "NeuroRVQFMClassifier", "TokenClassifier", "codec_preprocessors",
            "layer_decay_param_groups"]
@@ -62,10 +67,6 @@ def codec_preprocessors(codec="default"):
         Channel-type picking, notch and band-pass filters (zero-phase
         Butterworth, as :func:`mne_codec.preprocessing.band_limit`).
     """
-    from braindecode.preprocessing import Preprocessor
-
-    from .preprocessing import band_limit
-
     if not hasattr(codec, "preprocessing"):
         codec = load_codec(codec, verbose=False)
     prep = codec.preprocessing
@@ -450,10 +451,6 @@ class NeuroRVQFMClassifier(EEGModuleMixin, nn.Module):
         super().__init__(n_outputs=n_outputs, n_chans=n_chans, chs_info=chs_info,
                          n_times=n_times, input_window_seconds=input_window_seconds,
                          sfreq=sfreq)
-        from dataclasses import replace
-
-        from .checkpoints import load_neurorvq_fm
-        from .models.neurorvq_fm import NeuroRVQFM, NeuroRVQFMConfig
 
         if ch_names is None and self._chs_info is not None:
             ch_names = [ch["ch_name"] for ch in self._chs_info]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import mne
 import numpy as np
 
 __all__ = ["CHANNEL_VOCABULARY", "CHANNEL_ALIASES", "normalize_channel_name", "map_channels",
@@ -270,8 +271,6 @@ def channel_positions(indices=None):
     """
     global _POSITIONS
     if _POSITIONS is None:
-        import mne
-
         with warnings.catch_warnings():  # "standard_1005" is renamed in newer MNE
             warnings.simplefilter("ignore", FutureWarning)
             montage = mne.channels.make_standard_montage("standard_1005")

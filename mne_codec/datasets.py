@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mne.io import read_raw_fif
+from mne import concatenate_raws
+from mne.datasets import eegbci
+from mne.io import read_raw_edf, read_raw_fif
 from mne.utils import verbose
 
 __all__ = ["sample_raw", "sample_path", "data_path", "eegbci_raw"]
@@ -73,10 +75,6 @@ def eegbci_raw(subject, runs, *, path=None, verbose=None):
         64 EEG channels at 160 Hz, in volts, with the task annotations
         (``T0`` rest, ``T1`` left, ``T2`` right for imagery runs).
     """
-    from mne import concatenate_raws
-    from mne.datasets import eegbci
-    from mne.io import read_raw_edf
-
     path = data_path() if path is None else Path(path)
     files = eegbci.load_data(subjects=[subject], runs=list(runs), path=str(path),
                              update_path=False, verbose=verbose)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import mne
 import numpy as np
 from mne.utils import logger, verbose
 
@@ -19,8 +20,6 @@ __all__ = ["evaluate_codec", "format_report", "plot_rate_distortion"]
 
 
 def _read(source, prepare_raw):
-    import mne
-
     if isinstance(source, (str, Path)):
         raw = mne.io.read_raw(source, preload=True, verbose=False)
     else:
@@ -222,7 +221,7 @@ def plot_rate_distortion(reports, fname=None, *, ylabel="NMSE"):
     -------
     fig : matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: pyplot is slow to import and only plots need it
 
     fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
     for i, (label, report) in enumerate(reports.items()):

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+
+from .spectral import stft_features
 
 __all__ = [
     "BANDS",
@@ -131,10 +134,6 @@ def spectral_error(x, y, n_fft=64):
     error : ndarray, shape (...)
         Mean over bins and frames of ``|log1p|Y| - log1p|X||``.
     """
-    import torch
-
-    from .spectral import stft_features
-
     x, y = _pair(x, y)
     fx = stft_features(torch.from_numpy(x), n_fft)[..., 0, :, :]
     fy = stft_features(torch.from_numpy(y), n_fft)[..., 0, :, :]

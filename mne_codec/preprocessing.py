@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 import torch
-from mne.filter import filter_data, resample
+from mne.filter import filter_data, notch_filter, resample
 from mne.utils import logger, verbose
 
 __all__ = ["Preprocessing", "preprocess", "restore", "band_limit", "robust_scale", "resample_to"]
@@ -134,8 +134,6 @@ def _band_pass(x, sfreq, prep):
 
 
 def _notch(x, sfreq, prep):
-    from mne.filter import notch_filter
-
     freqs = [f for f in prep.notch_freqs if f < sfreq / 2.0]
     if not freqs:
         return x

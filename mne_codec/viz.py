@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import welch
 
 __all__ = ["plot_reconstruction"]
 
@@ -44,8 +45,7 @@ def plot_reconstruction(original, reconstruction, sfreq, ch_names, *,
     -------
     fig : matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-    from scipy.signal import welch
+    import matplotlib.pyplot as plt  # lazy: pyplot is slow to import and only plots need it
 
     original = np.asarray(original, dtype=np.float64)
     reconstruction = np.asarray(reconstruction, dtype=np.float64)

@@ -106,3 +106,51 @@ def test_metrics_on_known_signals(rng):
     assert metrics.compression_ratio(250, 250 / 12, 6, 256) == pytest.approx(8.0)
     with pytest.raises(ValueError, match="same shape"):
         metrics.nmse(x, x[:2])
+
+
+def _function_imports_and_private_names():
+    """Function-local imports without a reason, and private names imported across folders."""
+    import ast
+    from pathlib import Path
+
+    root = Path(mne_codec.__file__).parent
+    unexplained, crossing = [], []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        rel = path.relative_to(root.parent)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for sub in ast.walk(node):
+                    if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                        # the reason sits on the line, or on the comment line above
+                        here, above = lines[sub.lineno - 1], lines[sub.lineno - 2].strip()
+                        if "#" not in here and not above.startswith("#"):
+                            unexplained.append(f"{rel}:{sub.lineno}: {here.strip()}")
+            if isinstance(node, ast.ImportFrom) and node.level:
+                # the folder of the imported module, relative to this file's folder
+                target = path.parent
+                for _ in range(node.level - 1):
+                    target = target.parent
+                parts = (node.module or "").split(".")
+                module_dir = target.joinpath(*parts[:-1]) if node.module else target.parent
+                if node.module and target.joinpath(*parts).is_dir():
+                    module_dir = target.joinpath(*parts)  # a package: its __init__
+                private = [a.name for a in node.names
+                           if a.name.startswith("_") and not a.name.startswith("__")]
+                if private and module_dir.resolve() != path.parent.resolve():
+                    crossing.append(f"{rel}:{node.lineno}: {private} from "
+                                    f"{'.' * node.level}{node.module or ''}")
+    return unexplained, crossing
+
+
+def test_imports_are_at_module_top_or_say_why():
+    """A function-local import keeps an optional or slow dependency lazy, and says so."""
+    unexplained, _ = _function_imports_and_private_names()
+    assert not unexplained, "function-local imports without a reason:\n" + "\n".join(unexplained)
+
+
+def test_no_private_names_across_subpackages():
+    """A module imports another's ``_private`` names only within its own folder."""
+    _, crossing = _function_imports_and_private_names()
+    assert not crossing, "private names imported across folders:\n" + "\n".join(crossing)

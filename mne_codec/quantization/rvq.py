@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass
 from typing import Literal, NamedTuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
 
 __all__ = ["RVQConfig", "ResidualVQ", "VectorQuantizer", "Codebook", "CodebookSync", "kmeans"]
 
@@ -471,8 +473,6 @@ class Codebook(nn.Module):
             DistributedDataParallel; only the codewords each rank replaced
             with vectors of its own batch (and their usage) come from rank 0.
         """
-        import torch.distributed as dist
-
         if self.config.ema_decay is None:
             if self.usage is not None:
                 dist.broadcast(self.embed.data, 0)
@@ -516,8 +516,6 @@ def _projection(kind, in_dim, out_dim):
     if kind == "linear":
         return nn.Linear(in_dim, out_dim)
     if kind == "conv1x1_weight_norm":
-        from torch.nn.utils.parametrizations import weight_norm
-
         return weight_norm(_PointwiseConv1d(in_dim, out_dim))
     raise ValueError(f"projection must be 'linear' or 'conv1x1_weight_norm', got {kind!r}")
 

@@ -51,11 +51,20 @@ import argparse
 import json
 import math
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .recipes import RECIPES, default_splits
+from ..checkpoints import load_codec, load_dac_checkpoint
+from ..models import DAC, DACMC, DACConfig, DACMCConfig
+from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops
+from .losses import DACLoss
+from .recipes import RECIPES, _dac_segment_s, default_splits, evaluate_splits, print_evaluation
+from .splits import PrepareRaw, default_data_dir
+from .trainer import Trainer
+from .validation import validation_metrics as _validation_metrics
 
 __all__ = ["small_config", "segment_seconds", "validation_metrics", "main"]
 
@@ -108,8 +117,6 @@ def small_config(sfreq=250.0, n_codebooks=12, codebook_size=1024, size="small",
     -------
     config : DACConfig
     """
-    from ..models import DACConfig
-
     return DACConfig.eeg(sfreq=sfreq, n_codebooks=n_codebooks, codebook_size=codebook_size,
                          quantizer_dropout=0.5, quantizer_warmup_steps=quantizer_warmup_steps,
                          dead_code_threshold=dead_code_threshold, **SIZES[size])
@@ -133,13 +140,9 @@ def validation_metrics(codec, data, batch_size=64):
     metrics : dict
         See :func:`mne_codec.training.validation_metrics`.
     """
-    import warnings
-
-    from .validation import validation_metrics as metrics
-
     warnings.warn("mne_codec.training.dac.validation_metrics is deprecated: use "
                   "mne_codec.training.validation_metrics.", DeprecationWarning, stacklevel=2)
-    return metrics(codec, data, batch_size)
+    return _validation_metrics(codec, data, batch_size)
 
 
 def segment_seconds(codec, loss=None):
@@ -148,18 +151,10 @@ def segment_seconds(codec, loss=None):
     ``N_FRAMES`` frames, and at least twice the longest window of the loss's mel
     scales (for models with a short hop).
     """
-    from .losses import DACLoss
-    from .recipes import _dac_segment_s
-
     return _dac_segment_s(codec, loss or DACLoss(), N_FRAMES)
 
 def _initial_dac(path, sfreq):
     """Load a DAC to start from: a released ``.pth`` (dropout 0.5) or a saved codec."""
-    from dataclasses import replace
-
-    from ..checkpoints import load_codec, load_dac_checkpoint
-    from ..models import DAC, DACConfig
-
     path = Path(path)
     if path.is_dir():
         codec = load_codec(path)
@@ -175,8 +170,6 @@ def _initial_dac(path, sfreq):
 
 
 def _build_model(args):
-    from ..models import DAC, DACMC, DACMCConfig
-
     size_args = (args.n_codebooks, args.codebook_size)
     if args.init is not None:
         if any(a is not None for a in size_args):
@@ -203,15 +196,12 @@ def _given(value, default):
 
 
 def _datasets(codec, data, args):
-    from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops
-    from .default import _Prepare
-
     segment_s = segment_seconds(codec)
     train_files = default_splits(data, "train")
     missing = [str(f) for f in train_files if not f.exists()]
     if missing:
         raise FileNotFoundError(f"Missing training files, e.g. {missing[0]}")
-    common = dict(segment_s=segment_s, prepare_raw=_Prepare(), seed=args.seed)
+    common = dict(segment_s=segment_s, prepare_raw=PrepareRaw(), seed=args.seed)
     named = args.model == "dac_mc"  # DAC-MC reads montages of named channels
     if named:
         train = MontageCrops(train_files, codec, n_channels=args.n_channels,
@@ -244,21 +234,13 @@ def _report(name, metrics, codec, n_segments):
 
 def _evaluate(model_dir, data, window_s):
     """Evaluate the trained model next to the default codec on the validation recordings."""
-    from .neurorvq import _evaluate as evaluate
-    from .neurorvq import _print_report
-
-    report = evaluate(model_dir, data, window_s=window_s)
-    _print_report(report)
+    report = evaluate_splits(model_dir, data, window_s=window_s)
+    print_evaluation(report)
     return report
 
 
 def main(argv=None):
     """Command-line entry point."""
-    from .default import default_data_dir
-    from .losses import DACLoss
-    from .trainer import Trainer
-    from .validation import validation_metrics as metrics
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=("dac", "dac_mc"), default="dac")
     parser.add_argument("--out", type=Path, help="output folder")
@@ -312,8 +294,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = args.data or default_data_dir()
     if args.evaluate is not None:
-        from ..checkpoints import load_codec
-
         codec = load_codec(args.evaluate)
         report = _evaluate(args.evaluate, data, segment_seconds(codec))
         (args.evaluate / "evaluation.json").write_text(json.dumps(report, indent=1))
@@ -332,7 +312,7 @@ def main(argv=None):
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         codec.to(device)
         for name, v in val.items():  # where training starts
-            _report(f"{name} at step 0", metrics(codec, v), codec,
+            _report(f"{name} at step 0", _validation_metrics(codec, v), codec,
                     len(v[0] if isinstance(v, tuple) else v))
     lr = args.lr if args.lr is not None else (1e-4 if args.init is not None else 1e-3)
     # the family's optimiser settings (Adam betas 0.8/0.99, clip 1e3), as mne-codec train
@@ -357,7 +337,7 @@ def main(argv=None):
             "crops": (f"{args.n_channels} neighbouring channels x " if args.model == "dac_mc"
                       else "1 channel x ") + f"{segment_s:g} s"}
     trainer = Trainer(codec, train, val, config, args.out, loss=loss, meta=meta,
-                      device=args.device, validate=metrics)
+                      device=args.device, validate=_validation_metrics)
     summary = trainer.fit()
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
     for name, v in val.items():

@@ -25,11 +25,13 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+import mne
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .._validation import pick_codec_channels
+from ..channels import channel_indices, channel_positions
 from ..preprocessing import Preprocessing, band_limit, preprocess
 
 __all__ = ["MontageCrops", "RecordingCrops", "fixed_crops", "fixed_montage_crops",
@@ -50,8 +52,6 @@ def _as_preprocessing(codec_or_prep):
 
 def _read_picked(source, prep, prepare_raw):
     """Read a recording and pick the codec's channels (a loaded copy of a Raw)."""
-    import mne
-
     if isinstance(source, mne.io.BaseRaw):
         raw = source.copy().load_data(verbose=False)
     else:
@@ -299,8 +299,6 @@ _CHANNEL_SAMPLING = ("random", "neighbours")
 
 def _load_named(source, prep, prepare_raw, min_channels, segment_s):
     """Band-limit a recording; keep the rows named in the channel vocabulary."""
-    from ..channels import channel_indices
-
     d, names = _band_limited(source, prep, prepare_raw)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -325,7 +323,6 @@ def _sample_channels(ch_ix, n_channels, sampling, distance_scale_m, rng):
         return np.arange(n)
     if sampling == "random":
         return np.sort(rng.choice(n, n_channels, replace=False))
-    from ..channels import channel_positions
 
     pos = channel_positions(ch_ix)
     pivot = int(rng.integers(n))

@@ -26,6 +26,28 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
+from ..checkpoints import save_codec
+from ..models import BioCodec, BioCodecConfig
+from .data import RecordingCrops, fixed_crops
+from .recipes import RECIPES
+from .splits import (  # noqa: F401 - re-exported: the recipes' data helpers lived here
+    EEGMAT_CHANNELS,
+    EEGMMIDB,
+    PrepareRaw,
+    default_data_dir,
+    eegmat_files,
+    eegmmidb_files,
+    prepare_eegbci,
+    prepare_eegmat,
+)
+from .trainer import Trainer
+from .validation import validation_metrics
+
+#: former private name of :class:`~mne_codec.training.splits.PrepareRaw`
+_Prepare = PrepareRaw
+
 #: peak learning rate chosen by the probe (see ``PROBE``)
 DEFAULT_LR = 1e-3
 #: Probes of 3.5 minutes (two at a time, 1 thread each, batch 32, warm-up 100
@@ -40,53 +62,6 @@ PROBE = {
     2e-3: (74, 0.592, 0.541),
 }
 
-EEGMMIDB = "MNE-eegbci-data/files/eegmmidb/1.0.0"
-EEGMAT_CHANNELS = ("Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4",
-                   "T5", "T6", "P3", "P4", "O1", "O2", "Fz", "Cz", "Pz")
-
-
-def default_data_dir():
-    """``$MNE_CODEC_SHARED_DATA``, else ``shared/data`` next to the repository."""
-    from ..datasets import data_path
-
-    return data_path()
-
-
-def prepare_eegbci(raw):
-    """Standardise EEGMMIDB channel names (``'Fc5.'`` -> ``'FC5'``)."""
-    from mne.datasets import eegbci
-
-    eegbci.standardize(raw)
-    return raw
-
-
-def prepare_eegmat(raw):
-    """eegmat: strip ``'EEG '``, type A2-A1 as misc and ECG as ecg, keep the 19 EEG."""
-    raw.rename_channels(lambda c: c.replace("EEG ", "").replace("ECG ECG", "ECG"))
-    raw.set_channel_types({"A2-A1": "misc", "ECG": "ecg"}, on_unit_change="ignore")
-    raw.pick(list(EEGMAT_CHANNELS))
-    return raw
-
-
-def eegmmidb_files(data, subjects, runs=(4, 8, 12)):
-    """EEGMMIDB imagery runs of ``subjects`` under ``data``."""
-    root = Path(data) / EEGMMIDB
-    return [root / f"S{s:03d}" / f"S{s:03d}R{r:02d}.edf" for s in subjects for r in runs]
-
-
-def eegmat_files(data, subjects):
-    """Eegmat recordings (rest ``_1`` and task ``_2``) of ``subjects``."""
-    return [Path(data) / "eegmat" / f"Subject{s:02d}_{k}.edf" for s in subjects for k in (1, 2)]
-
-
-class _Prepare:
-    """Pick the channel fix-up by file (picklable, for data-loader workers)."""
-
-    def __call__(self, raw):
-        name = Path(raw.filenames[0]).name
-        return prepare_eegmat(raw) if name.startswith("Subject") else prepare_eegbci(raw)
-
-
 def build_data(codec, data, *, seed=0, val_segments=None):
     """Training stream and validation sets of the default recipe.
 
@@ -96,13 +71,11 @@ def build_data(codec, data, *, seed=0, val_segments=None):
     val : dict of str to torch.Tensor
         ``"eegmmidb"`` and ``"eegmat"`` validation segments.
     """
-    from .data import RecordingCrops, fixed_crops
-
     train_files = eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
     missing = [str(f) for f in train_files if not f.exists()]
     if missing:
         raise FileNotFoundError(f"Missing training files, e.g. {missing[0]}")
-    train = RecordingCrops(train_files, codec, segment_s=5.0, prepare_raw=_Prepare(),
+    train = RecordingCrops(train_files, codec, segment_s=5.0, prepare_raw=PrepareRaw(),
                            max_recordings_in_memory=len(train_files), seed=seed)
     val = {
         "eegmmidb": fixed_crops(eegmmidb_files(data, (9, 10)), codec, prepare_raw=prepare_eegbci,
@@ -115,12 +88,6 @@ def build_data(codec, data, *, seed=0, val_segments=None):
 
 def main(argv=None):
     """Command-line entry point."""
-    import torch
-
-    from ..models import BioCodec, BioCodecConfig
-    from .trainer import Trainer
-    from .validation import validation_metrics
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     budget = parser.add_mutually_exclusive_group(required=True)
@@ -151,8 +118,6 @@ def main(argv=None):
     train, val = build_data(codec, data, seed=args.seed, val_segments=args.val_segments)
     print(f"data ready in {time.time() - t0:.0f} s: "
           + ", ".join(f"{k} {tuple(v.shape)}" for k, v in val.items()), flush=True)
-    from .recipes import RECIPES
-
     # the family's settings (Adam betas 0.5/0.9, clip 1, 5-s crops, commitment x 2)
     config = RECIPES["biocodec"].train_config(
         lr=args.lr, warmup_steps=args.warmup_steps, total_steps=args.steps,
@@ -173,8 +138,6 @@ def main(argv=None):
     report = {name: {**m, "n_segments": len(val[name])} for name, m in report.items()}
     summary["final_validation"] = report
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
-    from ..checkpoints import save_codec
-
     save_codec(codec, Path(args.out) / "final", meta={**meta, "training": summary})
     k = codec.max_codebooks
     for name, m in report.items():

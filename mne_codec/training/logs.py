@@ -54,7 +54,7 @@ def plot_log(out_dir, fname=None):
     -------
     fig : matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: pyplot is slow to import and only plots need it
 
     train, val = read_log(out_dir)
     sets = sorted({k.split("/")[0] for k in val if "/" in k})

@@ -9,7 +9,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..models.neurorvq_fm import random_patch_mask
+from ..preprocessing import prepare_windows
 from ..spectral import multiscale_mel_loss, multiscale_stft_loss
+from .discriminators import Discriminator, discriminator_loss, generator_losses
 
 __all__ = ["BioCodecLoss", "CodecLoss", "DACLoss", "MaskedTokenLoss", "NeuroRVQLoss"]
 
@@ -331,8 +334,6 @@ class DACLoss(CodecLoss):
         if self.adversarial_weight < 0:
             raise ValueError(f"adversarial_weight must be >= 0, got {adversarial_weight}")
         if self.adversarial_weight:
-            from .discriminators import Discriminator
-
             if not isinstance(discriminator, nn.Module):
                 discriminator = Discriminator(**(discriminator or {}))
             self.discriminator = discriminator
@@ -418,8 +419,6 @@ class DACLoss(CodecLoss):
 
     def _adversarial(self, y, x, adversary_step):
         """Take the discriminator's step, then compute the generator's adversarial terms."""
-        from .discriminators import discriminator_loss, generator_losses
-
         disc = self.discriminator
         disc.train()
         d_loss = discriminator_loss(disc(y.detach()), disc(x))
@@ -638,8 +637,6 @@ class MaskedTokenLoss(CodecLoss):
         if tok.preprocessing == prep:  # the codec reads the model's input as it is
             x_tok = x.float()
         else:
-            from ..preprocessing import prepare_windows
-
             volts = x.float() / prep.unit_scale
             n_out = int(round(n * tok.sfreq / prep.sfreq))
             x_tok = prepare_windows(volts, n_out, tok.preprocessing)
@@ -681,8 +678,6 @@ class MaskedTokenLoss(CodecLoss):
             ``"total"`` (masked + symmetric cross-entropy), ``"masked"``,
             ``"symmetric"`` and ``"accuracy"`` (of the masked pass, all rows).
         """
-        from ..models.neurorvq_fm import random_patch_mask
-
         x, channels, *given = batch
         fm = _unwrap(model)
         targets = given[0] if given else self.targets(fm, x, channels)
@@ -735,8 +730,6 @@ class MaskedTokenLoss(CodecLoss):
             entropy; a model below it uses the context). ``acc``,
             ``majority``, ``ce`` and ``unigram_ce`` average all rows.
         """
-        from ..models.neurorvq_fm import random_patch_mask
-
         x_all, ch_all = data
         was_training = model.training
         model.eval()

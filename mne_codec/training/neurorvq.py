@@ -36,12 +36,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .recipes import RECIPES, default_splits
+from ..models.neurorvq import NeuroRVQ, NeuroRVQConfig
+from .data import MontageCrops, fixed_montage_crops
+from .losses import NeuroRVQLoss
+from .recipes import RECIPES, default_splits, evaluate_splits, print_evaluation
+from .splits import PrepareRaw, default_data_dir
+from .trainer import Trainer
+from .validation import validation_metrics as _validation_metrics
 
 __all__ = ["small_config", "validation_metrics", "main"]
 
@@ -52,9 +59,7 @@ SEGMENT_S = 8.0
 
 def small_config():
     """Build the small NeuroRVQ of this recipe (see the module docstring)."""
-    from ..models.neurorvq import NeuroRVQConfig, _eeg_rvq
-
-    rvq = replace(_eeg_rvq(), dim=32, n_codebooks=8, codebook_size=1024)
+    rvq = replace(NeuroRVQConfig().rvq, dim=32, n_codebooks=8, codebook_size=1024)
     return NeuroRVQConfig(out_chans=4, embed_dim=100, depth_encoder=6, depth_decoder=3,
                           num_heads=5, mlp_ratio=4.0, rvq=rvq, canonical_names=True)
 
@@ -77,47 +82,13 @@ def validation_metrics(codec, data, batch_size=32):
     metrics : dict
         See :func:`mne_codec.training.validation_metrics`.
     """
-    import warnings
-
-    from .validation import validation_metrics as metrics
-
     warnings.warn("mne_codec.training.neurorvq.validation_metrics is deprecated: use "
                   "mne_codec.training.validation_metrics.", DeprecationWarning, stacklevel=2)
-    return metrics(codec, data, batch_size)
-
-
-def _evaluate(model_dir, data, window_s=5.0):
-    """Evaluate the trained model next to the default codec on the validation recordings."""
-    from ..evaluation import evaluate_codec
-    from .default import _Prepare
-
-    report = {}
-    for name, files in default_splits(data, "val").items():
-        for codec in (model_dir, "default"):
-            key = f"{name}/{Path(str(codec)).parent.name if codec != 'default' else 'default'}"
-            report[key] = evaluate_codec(codec, files, prepare_raw=_Prepare(),
-                                         window_s=window_s, verbose=False)
-    return report
-
-
-def _print_report(report):
-    for key, rep in report.items():
-        print(f"{key}: {rep['codec']['name']} ({rep['n_signals']} channel-windows)")
-        for row in rep["levels"]:
-            bands = " ".join(f"{b} {v:.3f}" for b, v in row["band_nmse"].items())
-            print(f"  levels {row['n_codebooks']}: {row['bits_per_second']:.0f} + "
-                  f"{row.get('side_bits_per_second', 0.0):.1f} bit/s, NMSE {row['nmse']:.3f}, "
-                  f"r {row['pearson_r']:.3f}, band NMSE: {bands}", flush=True)
+    return _validation_metrics(codec, data, batch_size)
 
 
 def main(argv=None):
     """Command-line entry point."""
-    from ..models.neurorvq import NeuroRVQ
-    from .data import MontageCrops, fixed_montage_crops
-    from .default import _Prepare, default_data_dir
-    from .losses import NeuroRVQLoss
-    from .trainer import Trainer
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="output folder")
     budget = parser.add_mutually_exclusive_group()
@@ -138,8 +109,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = args.data or default_data_dir()
     if args.evaluate is not None:
-        report = _evaluate(args.evaluate, data)
-        _print_report(report)
+        report = evaluate_splits(args.evaluate, data)
+        print_evaluation(report)
         (args.evaluate / "evaluation.json").write_text(json.dumps(report, indent=1))
         return report
     if args.out is None or (args.minutes is None and args.steps is None):
@@ -150,13 +121,13 @@ def main(argv=None):
     codec = NeuroRVQ(small_config())
     t0 = time.time()
     train = MontageCrops(default_splits(data, "train"), codec, n_channels=N_CHANNELS,
-                         segment_s=SEGMENT_S, prepare_raw=_Prepare(), seed=args.seed,
+                         segment_s=SEGMENT_S, prepare_raw=PrepareRaw(), seed=args.seed,
                          max_recordings_in_memory=64)
     val = {}
     for name, files in default_splits(data, "val").items():
         if all(f.exists() for f in files):
             val[name] = fixed_montage_crops(files, codec, n_channels=N_CHANNELS,
-                                            segment_s=SEGMENT_S, prepare_raw=_Prepare(),
+                                            segment_s=SEGMENT_S, prepare_raw=PrepareRaw(),
                                             max_segments=args.val_segments, seed=args.seed)
         else:
             print(f"validation set {name}: files absent, skipped", flush=True)

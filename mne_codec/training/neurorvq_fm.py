@@ -50,7 +50,13 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoints import load_codec, save_neurorvq_fm
+from ..models.neurorvq import NeuroRVQFM, NeuroRVQFMConfig
+from .data import MontageCrops, fixed_montage_crops
+from .losses import MaskedTokenLoss
 from .recipes import default_splits
+from .splits import PrepareRaw, default_data_dir
+from .trainer import TrainConfig, Trainer
 
 __all__ = ["small_config", "main"]
 
@@ -75,8 +81,6 @@ def small_config(vocab_size, n_targets, depth=4):
     -------
     config : NeuroRVQFMConfig
     """
-    from ..models.neurorvq_fm import NeuroRVQFMConfig
-
     return NeuroRVQFMConfig(out_chans=4, embed_dim=100, depth=depth, num_heads=5, mlp_ratio=4.0,
                             vocab_size=vocab_size, n_targets=n_targets, canonical_names=True)
 
@@ -97,13 +101,10 @@ class _TargetPool(torch.utils.data.IterableDataset):
 
 def _target_pool(files, model, loss, rounds, seed, channel_sampling):
     """Crops of every training segment, ``rounds`` montages each, with their targets."""
-    from .data import fixed_montage_crops
-    from .default import _Prepare
-
     xs, chs, ts = [], [], []
     for r in range(rounds):
         x, ch = fixed_montage_crops(files, model, n_channels=N_CHANNELS, segment_s=SEGMENT_S,
-                                    channel_sampling=channel_sampling, prepare_raw=_Prepare(),
+                                    channel_sampling=channel_sampling, prepare_raw=PrepareRaw(),
                                     seed=seed + 1000 * (r + 1))
         for start in range(0, len(x), 64):
             ts.append(loss.targets(model, x[start:start + 64], ch[start:start + 64]))
@@ -114,13 +115,6 @@ def _target_pool(files, model, loss, rounds, seed, channel_sampling):
 
 def main(argv=None):
     """Command-line entry point."""
-    from ..checkpoints import load_codec, save_neurorvq_fm
-    from ..models.neurorvq_fm import NeuroRVQFM
-    from .data import MontageCrops, fixed_montage_crops
-    from .default import _Prepare, default_data_dir
-    from .losses import MaskedTokenLoss
-    from .trainer import TrainConfig, Trainer
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     budget = parser.add_mutually_exclusive_group(required=True)
@@ -172,7 +166,7 @@ def main(argv=None):
     else:
         train = MontageCrops(default_splits(data, "train"), model, n_channels=N_CHANNELS,
                              segment_s=SEGMENT_S, channel_sampling=args.channel_sampling,
-                             prepare_raw=_Prepare(), seed=args.seed,
+                             prepare_raw=PrepareRaw(), seed=args.seed,
                              max_recordings_in_memory=args.max_recordings)
     val = {}
     for name, files in default_splits(data, "val").items():
@@ -180,7 +174,7 @@ def main(argv=None):
             val[name] = fixed_montage_crops(files, model, n_channels=N_CHANNELS,
                                             segment_s=SEGMENT_S,
                                             channel_sampling=args.channel_sampling,
-                                            prepare_raw=_Prepare(),
+                                            prepare_raw=PrepareRaw(),
                                             max_segments=args.val_segments, seed=args.seed)
         else:
             print(f"validation set {name}: files absent, skipped", flush=True)

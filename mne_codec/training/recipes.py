@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["RECIPES", "Recipe", "default_splits"]
+from ..evaluation import evaluate_codec
+from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops
+from .losses import BioCodecLoss, DACLoss, NeuroRVQLoss
+from .splits import PrepareRaw, default_splits
+from .trainer import TrainConfig
+
+__all__ = ["RECIPES", "Recipe", "default_splits", "evaluate_splits", "print_evaluation"]
 
 
 def _biocodec_loss(codec, train_config, **kwargs):
-    from .losses import BioCodecLoss
-
     kwargs.setdefault("commitment_weight", train_config.commitment_weight)
     return BioCodecLoss(**kwargs)
 
 
 def _dac_loss(codec, train_config, **kwargs):
-    from .losses import DACLoss
-
     # the from-scratch EEG objective of the DAC recipe (see mne_codec.training.dac)
     kwargs.setdefault("sfreq", codec.config.sample_rate)
     kwargs.setdefault("mel_weight", 0.0)
@@ -35,8 +38,6 @@ def _dac_loss(codec, train_config, **kwargs):
 
 
 def _neurorvq_loss(codec, train_config, **kwargs):
-    from .losses import NeuroRVQLoss
-
     return NeuroRVQLoss(**kwargs)
 
 
@@ -78,8 +79,6 @@ class Recipe:
 
     def train_config(self, **overrides):
         """Return the family's :class:`~mne_codec.training.TrainConfig`, with ``overrides``."""
-        from .trainer import TrainConfig
-
         return TrainConfig(**{**self.train, **overrides})
 
     def loss(self, codec, train_config, **kwargs):
@@ -119,8 +118,6 @@ class Recipe:
         val : torch.Tensor | tuple | None
             What :func:`~mne_codec.training.validation_metrics` takes.
         """
-        from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops
-
         common = dict(segment_s=segment_s, prepare_raw=prepare_raw, seed=seed)
         val = None
         if self.n_channels is None:
@@ -156,23 +153,38 @@ RECIPES = {
 }
 
 
-def default_splits(data, split):
-    """Return the recordings of the package's recipes under ``data`` (``shared/data``).
+def evaluate_splits(model_dir, data, window_s=5.0):
+    """Evaluate a trained codec next to the default codec on the validation recordings.
 
     Parameters
     ----------
+    model_dir : path-like
+        The trained codec's folder.
     data : path-like
-        The data folder.
-    split : ``"train"`` | ``"val"``
-        Training: EEGMMIDB S001-S008 runs 4/8/12 and eegmat Subject00-02;
-        validation: EEGMMIDB S009-S010 and eegmat Subject03, by name.
+        The data folder (``shared/data``).
+    window_s : float
+        Window length in seconds.
 
     Returns
     -------
-    files : list of Path | dict of str to list of Path
+    report : dict
+        ``"<split>/<codec>"`` -> :func:`~mne_codec.evaluation.evaluate_codec`'s report.
     """
-    from .default import eegmat_files, eegmmidb_files
+    report = {}
+    for name, files in default_splits(data, "val").items():
+        for codec in (model_dir, "default"):
+            key = f"{name}/{Path(str(codec)).parent.name if codec != 'default' else 'default'}"
+            report[key] = evaluate_codec(codec, files, prepare_raw=PrepareRaw(),
+                                         window_s=window_s, verbose=False)
+    return report
 
-    if split == "train":
-        return eegmmidb_files(data, range(1, 9)) + eegmat_files(data, range(0, 3))
-    return {"eegmmidb": eegmmidb_files(data, (9, 10)), "eegmat": eegmat_files(data, (3,))}
+
+def print_evaluation(report):
+    """Print :func:`evaluate_splits`'s report, one line per number of levels."""
+    for key, rep in report.items():
+        print(f"{key}: {rep['codec']['name']} ({rep['n_signals']} channel-windows)")
+        for row in rep["levels"]:
+            bands = " ".join(f"{b} {v:.3f}" for b, v in row["band_nmse"].items())
+            print(f"  levels {row['n_codebooks']}: {row['bits_per_second']:.0f} + "
+                  f"{row.get('side_bits_per_second', 0.0):.1f} bit/s, NMSE {row['nmse']:.3f}, "
+                  f"r {row['pearson_r']:.3f}, band NMSE: {bands}", flush=True)

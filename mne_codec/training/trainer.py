@@ -14,9 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from .._io import atomic_path
+from ..checkpoints import save_codec
 from ..quantization import CodebookSync
 from .losses import BioCodecLoss, CodecLoss
 from .validation import validation_metrics
@@ -230,8 +234,6 @@ class Trainer:
                 self.device = torch.device("cuda", local_rank)
             torch.cuda.set_device(self.device)
         if self.world_size > 1:
-            import torch.distributed as dist
-
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.is_main = self.rank == 0
@@ -239,8 +241,6 @@ class Trainer:
         self.codec = codec.to(self.device)
         self.model = self.codec
         if self.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
             # codebooks are synchronised by CodebookSync; DDP's own buffer
             # broadcast (at every forward) would discard the other ranks' EMA
             self.model = DistributedDataParallel(
@@ -269,8 +269,6 @@ class Trainer:
             self.adversary_optimizer = torch.optim.Adam(
                 self.adversary.parameters(), lr=opts["lr"], betas=tuple(opts["betas"]))
             if self.world_size > 1:
-                import torch.distributed as dist
-
                 with torch.no_grad():
                     for t in list(self.adversary.parameters()) + list(self.adversary.buffers()):
                         dist.broadcast(t, 0)
@@ -405,8 +403,6 @@ class Trainer:
         self.adversary_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.world_size > 1:
-            import torch.distributed as dist
-
             for p in params:
                 if p.grad is not None:
                     dist.all_reduce(p.grad)
@@ -447,8 +443,6 @@ class Trainer:
         per_step = seconds_per_step + (seconds_per_val / cfg.val_every if cfg.val_every else 0.0)
         steps = self.step + max(int(remaining / per_step), 1)
         if self.world_size > 1:  # every rank must stop at the same step
-            import torch.distributed as dist
-
             t = torch.tensor([steps], dtype=torch.long)
             dist.broadcast(t, 0)
             steps = int(t)
@@ -482,8 +476,6 @@ class Trainer:
             torch.set_num_threads(n_threads)
 
     def _fit(self, resume, max_steps):
-        from tqdm.auto import tqdm
-
         cfg = self.config
         if resume:
             path = self.checkpoint_path if resume is True else Path(resume)
@@ -524,8 +516,6 @@ class Trainer:
                         val_seconds = self._val_seconds
                         per_val = val_seconds - v1
                         if self.world_size > 1:
-                            import torch.distributed as dist
-
                             t = torch.tensor([per_val], dtype=torch.float64)
                             dist.broadcast(t, 0)
                             per_val = float(t)
@@ -547,8 +537,6 @@ class Trainer:
                 bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
                 acc, n_acc, t_interval = {}, 0, now
             if self.world_size > 1:  # ranks must agree on when to stop
-                import torch.distributed as dist
-
                 t = torch.tensor([int(stop)])
                 dist.broadcast(t, 0)
                 stop = bool(t)
@@ -580,13 +568,9 @@ class Trainer:
                    "world_size": self.world_size, "train_config": cfg.to_dict(),
                    "validation": self.last_val}
         if self.is_main:
-            from ..checkpoints import save_codec
-
             save = self.save_fn or save_codec
             save(self.codec, self.out_dir / "final", {**self.meta, "training": summary})
         if self.world_size > 1:
-            import torch.distributed as dist
-
             dist.barrier()
         return summary
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..metrics import codebook_usage, nmse
+
 __all__ = ["validation_metrics"]
 
 
@@ -57,8 +59,6 @@ def validation_metrics(codec, data, batch_size=64):
         over all the crops' codes (the codes of every branch of level ``k``
         pooled, for NeuroRVQ).
     """
-    from ..metrics import codebook_usage, nmse
-
     x_all, channels = _split(data)
     was_training, n_prev = codec.training, codec._n_codebooks
     codec.eval()
