@@ -892,6 +892,7 @@ def test_trainer_with_discriminator_resumes_exactly(tmp_path):
 
 def test_training_recipe_adversarial_flags(shared_data, tmp_path, monkeypatch):
     """--adversarial-weight and --feature-matching-weight reach DACLoss (default: off)."""
+    import mne_codec.training.dac as recipe
     import mne_codec.training.losses as losses
     from mne_codec.training.dac import main
 
@@ -906,7 +907,7 @@ def test_training_recipe_adversarial_flags(shared_data, tmp_path, monkeypatch):
             raise _Stop
         return real(**kwargs)
 
-    monkeypatch.setattr(losses, "DACLoss", spy)
+    monkeypatch.setattr(recipe, "DACLoss", spy)  # the recipe's own name for the objective
     data = _recipe_data(tmp_path, shared_data)
     common = ["--model", "dac", "--out", str(tmp_path / "dac"), "--data", str(data), "--steps",
               "1", "--size", "tiny", "--max-recordings", "1", "--val-segments", "2",
