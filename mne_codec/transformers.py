@@ -143,9 +143,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         if filtered:
             continuous_filter = lambda data, sfreq: band_limit(data, sfreq, prep)  # noqa: E731
         window_s = self.window_s
-        reject = getattr(self, "reject_by_annotation", False)
+        # None: this estimator codes every window (no reject_by_annotation to suggest)
+        reject = getattr(self, "reject_by_annotation", None)
         if window_s is None and isinstance(X, BaseRaw):  # the whole recording, one window
-            window_s, reject = X.n_times / X.info["sfreq"], False
+            window_s, reject = X.n_times / X.info["sfreq"], None
         return iter_input(X, sfreq=self.sfreq, window_s=window_s, ch_types=prep.ch_types,
                           pad_tail=pad_tail, reject_by_annotation=reject,
                           continuous_filter=continuous_filter, picks=self.picks)

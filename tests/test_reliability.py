@@ -254,3 +254,43 @@ def test_truncated_recording_is_recorded_as_partial(two_sites, tmp_path):
     record = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
     assert record["partial"] is True
     assert any("does not match the file size" in w for w in record["warnings"])
+
+
+def test_nan_inside_bad_annotations_is_skipped_not_refused(rng):
+    """NaN only inside a BAD_ annotation: those windows are dropped before the NaN check."""
+    import mne
+
+    from mne_codec import CodecReconstructor
+
+    info = mne.create_info(["C3", "C4"], 100.0, "eeg")
+    data = rng.standard_normal((2, 1000)) * 1e-5
+    gap = np.zeros(1000, bool)
+    gap[300:350] = True  # inside the BAD_ annotation (2.5-3.5 s)
+    with_nan = data.copy()
+    with_nan[:, gap] = np.nan
+    raw = mne.io.RawArray(with_nan, info, first_samp=37, verbose=False)
+    raw.set_annotations(mne.Annotations([0.37 + 2.5], [1.0], ["BAD_disconnected"]))
+    tok = CodecTokenizer(TINY, window_s=2.0, output="tokens", verbose="ERROR").fit(raw)
+    tokens = tok.tokenize(raw)
+    np.testing.assert_allclose(tokens.onsets_s, [0.37, 4.37, 6.37, 8.37])  # 2.37-4.37 s out
+    assert np.isfinite(tokens.scale).all()
+    # the NaN samples are interpolated before the recording is filtered, so the
+    # windows around are coded as from that interpolated recording
+    filled = data.copy()
+    for row in filled:
+        row[gap] = np.interp(np.flatnonzero(gap), np.flatnonzero(~gap), row[~gap])
+    ref = mne.io.RawArray(filled, info, first_samp=37, verbose=False)
+    ref.set_annotations(mne.Annotations([0.37 + 2.5], [1.0], ["BAD_disconnected"]))
+    np.testing.assert_array_equal(tok.tokenize(ref).codes, tokens.codes)
+
+    # NaN outside the BAD_ annotations: refused, without advising what was done
+    raw.set_annotations(mne.Annotations([0.37 + 6.5], [1.0], ["BAD_disconnected"]))
+    with pytest.raises(ValueError, match=r"100 samples, the first at 3.370 s\). They lie "
+                                         "outside the BAD_ annotations") as err:
+        CodecTokenizer(TINY, window_s=2.0).fit(raw)
+    assert "reject_by_annotation=True" not in str(err.value)
+    with pytest.raises(ValueError, match="pass reject_by_annotation=True"):
+        CodecTokenizer(TINY, window_s=2.0, reject_by_annotation=False).fit(raw)
+    with pytest.raises(ValueError, match=r"Interpolate them \(every window is coded\)") as err:
+        CodecReconstructor(TINY, window_s=2.0).fit(raw)  # no windows to skip there
+    assert "reject_by_annotation" not in str(err.value)
