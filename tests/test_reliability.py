@@ -294,3 +294,31 @@ def test_nan_inside_bad_annotations_is_skipped_not_refused(rng):
     with pytest.raises(ValueError, match=r"Interpolate them \(every window is coded\)") as err:
         CodecReconstructor(TINY, window_s=2.0).fit(raw)  # no windows to skip there
     assert "reject_by_annotation" not in str(err.value)
+
+
+def test_memory_cache_entries_are_validated_and_recomputed(tmp_path, rng):
+    """Damaged or impossible ``memory=`` entries are recomputed, never returned as they are."""
+    X = rng.standard_normal((3, 2, 300)) * 1e-5
+    tok = CodecTokenizer(TINY, sfreq=100.0, output="tokens", memory=str(tmp_path)).fit(X)
+    expected = tok.tokenize(X)
+    entries = sorted((tmp_path / "mne_codec_tokens").rglob("*.npz"))
+    assert len(entries) == 3
+
+    def rewrite(path, **changes):
+        with np.load(path) as f:
+            entry = {k: f[k] for k in f.files}
+        entry.update(changes)
+        with open(path, "wb") as f:
+            np.savez(f, **entry)
+
+    with np.load(entries[0]) as f:
+        codes, scale = f["codes"], f["scale"]
+    rewrite(entries[0], codes=np.full_like(codes, 999))  # beyond the 16-code book
+    rewrite(entries[1], scale=np.full_like(scale, np.nan))
+    data = entries[2].read_bytes()
+    entries[2].write_bytes(data[: len(data) // 2])  # half-truncated
+    again = tok.tokenize(X)
+    for field in ("codes", "center", "scale"):
+        np.testing.assert_array_equal(getattr(again, field), getattr(expected, field))
+    rewrite(entries[0], codes=codes[:, :, :-1])  # another shape than its neighbours'
+    np.testing.assert_array_equal(tok.tokenize(X).codes, expected.codes)
