@@ -4,6 +4,7 @@ import json
 import os
 import stat
 
+import mne
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ from mne_codec._cache import DiskTokenCache
 from mne_codec._io import atomic_path
 from mne_codec.tokens import TokenFileError, Tokens
 
-from .conftest import make_tiny_codec
+from .conftest import assert_codes_equal_up_to_near_ties, make_tiny_codec, tokenizer_inputs
 
 TINY = make_tiny_codec()
 
@@ -258,8 +259,6 @@ def test_truncated_recording_is_recorded_as_partial(two_sites, tmp_path):
 
 def test_nan_inside_bad_annotations_is_skipped_not_refused(rng):
     """NaN only inside a BAD_ annotation: those windows are dropped before the NaN check."""
-    import mne
-
     from mne_codec import CodecReconstructor
 
     info = mne.create_info(["C3", "C4"], 100.0, "eeg")
@@ -322,3 +321,64 @@ def test_memory_cache_entries_are_validated_and_recomputed(tmp_path, rng):
         np.testing.assert_array_equal(getattr(again, field), getattr(expected, field))
     rewrite(entries[0], codes=codes[:, :, :-1])  # another shape than its neighbours'
     np.testing.assert_array_equal(tok.tokenize(X).codes, expected.codes)
+
+
+def test_cli_tokenize_checks_parameters_before_writing(two_sites, tmp_path, capsys):
+    from mne_codec.cli import main
+
+    root, codec = two_sites
+    out = tmp_path / "tokens"
+    args = ["tokenize", str(root / "siteA"), "--out", str(out), "--codec", str(codec),
+            "--window-s", "4", "--no-progress"]
+    assert main([*args, "--n-codebooks", "7"]) == 2  # the tiny codec has 3
+    err = capsys.readouterr().err
+    assert "n_codebooks" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not (out / "codec.json").exists()
+    assert main([*args, "--n-codebooks", "2"]) == 0  # the corrected rerun is accepted
+    # the batch size does not change tokens: a rerun with another one is not refused
+    assert main([*args, "--n-codebooks", "2", "--batch-size", "8"]) == 0
+    assert "1 already done" in capsys.readouterr().out
+    assert "batch_size" not in json.loads((out / "codec.json").read_text())["tokenizer"]
+    assert main([*args, "--n-codebooks", "3"]) == 2  # a parameter that does change them
+    assert "other parameters" in capsys.readouterr().err
+    # a bad option or output folder: one line naming it, no traceback
+    with pytest.raises(SystemExit, match="--channel-types is not valid JSON"):
+        main([*args, "--channel-types", "{bad"])
+    (tmp_path / "a_file").write_text("x")
+    assert main([*args[:3], str(tmp_path / "a_file"), *args[4:]]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and len(err.splitlines()) == 1
+    edf = str(root / "siteA" / "S001R01.edf")
+    assert main(["evaluate", edf, "--codec", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mne-codec evaluate: error: Unknown codec") and "Traceback" not in err
+
+
+def test_corpus_codes_do_not_depend_on_jobs(two_sites, tmp_path, monkeypatch):
+    """--jobs 2 and a serial run use the same torch threads per process: the same codes."""
+    import torch
+
+    from mne_codec.corpus import tokenize_corpus
+
+    root, codec = two_sites
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # a machine where the split mattered
+    kw = dict(codec=codec, window_s=4.0, progress=False)
+    threads = torch.get_num_threads()
+    tokenize_corpus([root / "siteA", root / "siteB"], tmp_path / "serial", **kw)
+    assert torch.get_num_threads() == threads  # the caller's setting is restored
+    tokenize_corpus([root / "siteA", root / "siteB"], tmp_path / "jobs", n_jobs=2, **kw)
+    records = {}
+    for run in ("serial", "jobs"):
+        assert json.loads((tmp_path / run / "codec.json").read_text())["runtime"][
+            "torch_num_threads"] == 1
+        records[run] = [json.loads(line)
+                        for line in (tmp_path / run / "manifest.jsonl").read_text().splitlines()]
+        assert [r["torch_num_threads"] for r in records[run]] == [1, 1]
+    tok = CodecTokenizer(TINY, window_s=4.0, output="tokens")
+    for a, b in zip(records["serial"], records["jobs"]):
+        raw = mne.io.read_raw(a["source"], preload=True, verbose="ERROR")
+        tok.fit(raw)
+        assert_codes_equal_up_to_near_ties(
+            tok.codec_, tokenizer_inputs(tok, raw),
+            read_tokens(tmp_path / "serial" / "shards" / a["shard"]).codes,
+            read_tokens(tmp_path / "jobs" / "shards" / b["shard"]).codes)
