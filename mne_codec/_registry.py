@@ -143,7 +143,7 @@ def get_cache_dir():
     ``MNE_CODEC_DATA`` from the MNE config (or environment) if set, else
     ``<MNE_DATA or ~/mne_data>/mne_codec``.
     """
-    from mne.utils import get_config
+    from mne.utils import get_config  # lazy: `mne-codec list` starts without importing MNE
 
     path = get_config(_CONFIG_KEY)
     if path is None:

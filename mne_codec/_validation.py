@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from mne import BaseEpochs, pick_types
 from mne._fiff.pick import _picks_to_idx
+from mne.annotations import _annotations_starts_stops
 from mne.io import BaseRaw
 from mne.utils import _validate_type, logger, warn
 from sklearn.utils import check_array
@@ -78,13 +79,42 @@ def pick_codec_channels(info, ch_types, picks=None):
     return _pick_channels(info, ch_types, picks)[0]
 
 
-def _check_finite(data):
+def _check_finite(data, advice=None, first_s=None):
+    """Refuse NaN or inf; ``advice`` says what the user can do that was not done yet."""
     if not np.all(np.isfinite(data)):
         n_bad = int((~np.isfinite(data)).sum())
+        at = "" if first_s is None else f", the first at {first_s:.3f} s"
+        advice = advice or "Interpolate them, or drop the epochs that hold them"
         raise ValueError(
-            f"Input contains NaN or infinite values ({n_bad} samples). Interpolate or "
-            "remove them (e.g. mark BAD_ annotations and reject) before tokenizing."
+            f"Input contains NaN or infinite values ({n_bad} samples{at}). {advice} "
+            "before tokenizing."
         )
+
+
+def _fill_gaps(data, gaps):
+    """Linearly interpolate, per channel, the samples ``gaps`` (n_times,) of ``data``.
+
+    For NaN inside windows that are skipped anyway (BAD_ annotations): the filter
+    applied to the recording must not spread them into the windows around.
+    """
+    keep = ~gaps
+    x = np.flatnonzero(keep)
+    for row in data:
+        row[gaps] = np.interp(np.flatnonzero(gaps), x, row[keep]) if len(x) else 0.0
+    return data
+
+
+def _bad_windows(raw, k0, k1, n_win):
+    """Whether each window ``k0 <= k < k1`` overlaps a BAD_ annotation (as MNE rejects).
+
+    From the annotations alone (as ``raw.get_data(reject_by_annotation=...)``
+    finds them): NaN in the data does not make a window bad.
+    """
+    start, stop = k0 * n_win, k1 * n_win
+    bad = np.zeros(stop - start, bool)
+    for onset, end in zip(*_annotations_starts_stops(raw, ["BAD"])):
+        bad[max(onset, start) - start:max(min(end, stop) - start, 0)] = True
+    return bad.reshape(k1 - k0, n_win).any(axis=1)
 
 
 class _QualityTracker:
@@ -165,7 +195,7 @@ def filter_margin_samples(continuous_filter, sfreq, rtol=1e-12):
         n *= 4
 
 
-def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=False,
+def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=None,
                 continuous_filter=None, block_s=None):
     """Yield ``(windows, onsets)`` of a Raw, a block of windows at a time.
 
@@ -177,7 +207,7 @@ def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=False,
     n_win = int(round(window_s * sfreq))
     if n_win < 1:
         raise ValueError(f"window_s={window_s} is shorter than one sample.")
-    reject = reject_by_annotation and not pad_tail
+    reject = bool(reject_by_annotation) and not pad_tail
     n_total = raw.n_times
     n_full, tail = divmod(n_total, n_win)
     pad = 0
@@ -206,9 +236,44 @@ def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=False,
         if pad and b1 == n_full:
             lo = max(0, min(lo, n_total - pad - 1))  # enough signal to reflect
         data = raw.get_data(picks=picks, start=lo, stop=hi)
-        _check_finite(data)
+        if reject:
+            # the windows that overlap BAD_ annotations, in the block and its margins,
+            # are known before the data are checked: NaN inside them is allowed
+            k0, k1 = lo // n_win, min(n_full, -(-hi // n_win))
+            bad = _bad_windows(raw, k0, k1, n_win)
+            idx = np.arange(lo, hi) // n_win - k0
+            skipped = np.zeros(hi - lo, bool)
+            in_win = idx < k1 - k0  # samples of the dropped tail are never skipped
+            skipped[in_win] = bad[idx[in_win]]
+            nonfinite = ~np.isfinite(data)
+            outside = nonfinite & ~skipped
+            if outside.any():
+                first = lo + int(np.flatnonzero(outside.any(axis=0))[0])
+                _check_finite(data[outside], first_s=(raw.first_samp + first) / sfreq,
+                              advice="They lie outside the BAD_ annotations (the windows "
+                                     "overlapping those are skipped already): interpolate "
+                                     "them, or annotate them as BAD_ too,")
+            if nonfinite.any():
+                _fill_gaps(data, nonfinite.any(axis=0))
+            keep = ~bad[b0 - k0:b1 - k0]
+        else:
+            nonfinite = ~np.isfinite(data)
+            if nonfinite.any():
+                first = lo + int(np.flatnonzero(nonfinite.any(axis=0))[0])
+                advice = ("Interpolate them (every window is coded)"
+                          if reject_by_annotation is None or pad_tail else
+                          "Interpolate them, or annotate them as BAD_ and pass "
+                          "reject_by_annotation=True (windows overlapping BAD_ annotations "
+                          "are then skipped),")
+                _check_finite(data, advice, first_s=(raw.first_samp + first) / sfreq)
         # checked before filtering: a high-pass hides flat channels and clipping plateaus
-        tracker.update(data[None, :, start - lo:stop - lo])
+        unfiltered = data[:, start - lo:stop - lo]
+        if reject:  # only what is coded: the windows kept
+            n_block = (b1 - b0) * n_win
+            windows = unfiltered[:, :n_block].reshape(len(picks), b1 - b0, n_win)
+            tracker.update(windows.transpose(1, 0, 2)[keep])
+        else:
+            tracker.update(unfiltered[None])
         if continuous_filter is not None:
             # filtering the recording (not each window) avoids the edge transients
             # of filtering every window on its own (they dominate a codec's error)
@@ -217,15 +282,10 @@ def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=False,
             mode = "reflect" if data.shape[-1] > pad else "edge"
             data = np.pad(data, [(0, 0), (0, pad)], mode=mode)
         data = data[:, start - lo:start - lo + (b1 - b0) * n_win]
-        if reject:  # BAD_ segments become NaN; windows that touch them are dropped
-            bad = np.isnan(raw.get_data(picks=picks[:1], start=start, stop=stop,
-                                        reject_by_annotation="NaN"))
-            data = np.where(bad, np.nan, data)
         windows = data.reshape(len(picks), b1 - b0, n_win).transpose(1, 0, 2)
         # same time axis as MNE events: samples counted from the acquisition start
         onsets = (raw.first_samp + np.arange(b0, b1) * n_win) / sfreq
-        if reject:
-            keep = ~np.isnan(windows).any(axis=(1, 2))
+        if reject:  # windows that overlap BAD_ annotations are dropped
             if not keep.all():
                 logger.info(f"Skipping {int((~keep).sum())} of {b1 - b0} windows that overlap "
                             "BAD_ annotations.")
@@ -239,7 +299,7 @@ def _raw_blocks(raw, picks, window_s, pad_tail, reject_by_annotation=False,
 
 
 def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
-               reject_by_annotation=False, continuous_filter=None, block_s=None, picks=None):
+               reject_by_annotation=None, continuous_filter=None, block_s=None, picks=None):
     """Validate Raw, Epochs or an array and yield windows in volts, in blocks.
 
     A Raw yields one :class:`Windows` per block of about ``block_s`` seconds
@@ -322,7 +382,7 @@ def iter_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fals
 
 
 def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=False,
-                reject_by_annotation=False, continuous_filter=None, picks=None):
+                reject_by_annotation=None, continuous_filter=None, picks=None):
     """Validate Raw, Epochs or an array and return windows in volts.
 
     Parameters
@@ -338,9 +398,11 @@ def check_input(X, *, sfreq=None, window_s=None, ch_types=("eeg",), pad_tail=Fal
         Channel types to pick from Raw/Epochs (see ``picks``).
     pad_tail : bool
         For Raw: pad the last partial window (True) or drop it (False).
-    reject_by_annotation : bool
+    reject_by_annotation : bool | None
         For Raw (and ``pad_tail=False``): skip windows that overlap annotations
-        whose description starts with ``"bad"`` (case-insensitive), as MNE does.
+        whose description starts with ``"bad"`` (case-insensitive), as MNE does;
+        NaN inside those windows is then allowed. None: as False, for callers
+        that code every window (the error about NaN then does not suggest it).
     continuous_filter : callable | None
         For Raw: ``f(data, sfreq) -> data`` applied to the whole recording before
         it is cut into windows (the codec's band-pass); the result has

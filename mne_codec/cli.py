@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
 
 __all__ = ["main"]
 
 
 def _demo(args):
     """Tokenize and reconstruct the shipped sample recording; print figures, save a plot."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only for the plot
 
     matplotlib.use("Agg")
-    import numpy as np
 
-    from . import CodecTokenizer, metrics
-    from .datasets import sample_raw
-    from .preprocessing import band_limit
-    from .viz import plot_reconstruction
+    from . import CodecTokenizer, metrics  # lazy: CLI starts without torch
+    from .datasets import sample_raw  # lazy: CLI starts without torch
+    from .preprocessing import band_limit  # lazy: CLI starts without torch
+    from .viz import plot_reconstruction  # lazy: CLI starts without torch
 
     raw = sample_raw(verbose=False)
     tok = CodecTokenizer(args.codec, n_codebooks=args.n_codebooks, output="tokens",
@@ -72,7 +76,7 @@ class _PrepareRaw:
 
     def __call__(self, raw):
         if self.eegbci_names:
-            from mne.datasets import eegbci
+            from mne.datasets import eegbci  # lazy: CLI starts without MNE
 
             eegbci.standardize(raw)
         types = {k: v for k, v in self.channel_types.items() if k in raw.ch_names}
@@ -92,23 +96,32 @@ def _data_options(p):
                    help="standardise EEGMMIDB channel names ('Fc5.' -> 'FC5')")
 
 
-def _prepare_from(args, config=None):
-    import json
+def _channel_types(text):
+    """``--channel-types``: a JSON object of channel names to types."""
+    try:
+        types = json.loads(text)
+    except ValueError as err:
+        raise SystemExit(f"mne-codec: --channel-types is not valid JSON ({err}): {text!r}; "
+                         'give e.g. \'{"ECG ECG": "ecg"}\'') from None
+    if not isinstance(types, dict):
+        raise SystemExit(f"mne-codec: --channel-types must be a JSON object of channel names "
+                         f"to types, got {text!r}")
+    return types
 
+
+def _prepare_from(args, config=None):
     data = dict((config or {}).get("data", {}))
-    types = json.loads(args.channel_types) if args.channel_types else data.get("channel_types")
+    types = _channel_types(args.channel_types) if args.channel_types else \
+        data.get("channel_types")
     drop = args.drop_channels if args.drop_channels is not None else data.get("drop_channels")
     return _PrepareRaw(types, drop, args.eegbci_names or data.get("eegbci_names", False))
 
 
 def _train(args):
     """Train or fine-tune a codec of any family from a JSON config or --family, on recordings."""
-    import json
-    from pathlib import Path
-
-    from .checkpoints import build_codec, load_codec
-    from .training import Trainer
-    from .training.recipes import RECIPES
+    from .checkpoints import build_codec, load_codec  # lazy: CLI starts without torch
+    from .training import Trainer  # lazy: CLI starts without torch
+    from .training.recipes import RECIPES  # lazy: CLI starts without torch
 
     config = json.loads(Path(args.config).read_text()) if args.config else {}
     codec_spec = dict(config.get("codec", {}))
@@ -120,7 +133,7 @@ def _train(args):
     if "init" in codec_spec:  # fine-tune: start from a registered or saved codec
         codec = load_codec(codec_spec["init"]).train()
     else:
-        from .models import FAMILIES
+        from .models import FAMILIES  # lazy: CLI starts without torch
 
         family = codec_spec.get("family", "biocodec")
         if family not in FAMILIES:
@@ -135,8 +148,6 @@ def _train(args):
     train_cfg = recipe.train_config(**train_fields)
     loss = recipe.loss(codec, train_cfg, **config.get("loss", {}))
     if recipe.segment_s is not None and "segment_s" not in train_fields:
-        from dataclasses import replace
-
         train_cfg = replace(train_cfg, segment_s=recipe.segment_s(codec, loss))
     data = config.get("data", {})
     train_files = args.train or data.get("train")
@@ -171,9 +182,7 @@ def _overrides(args):
 
 def _evaluate(args):
     """Fidelity report of a codec on recordings (NMSE, SNR, per band, usage) per level."""
-    import json
-    from pathlib import Path
-
+    # lazy: CLI starts without torch
     from .evaluation import evaluate_codec, format_report, plot_rate_distortion
 
     report = evaluate_codec(args.codec, args.files, prepare_raw=_prepare_from(args),
@@ -187,7 +196,7 @@ def _evaluate(args):
             json.dump(report, f, indent=1)
         print(f"\nReport written to {Path(args.json).resolve()}")
     if args.plot:
-        import matplotlib
+        import matplotlib  # lazy: matplotlib only for the plot
 
         matplotlib.use("Agg")
         plot_rate_distortion({report["codec"]["name"]: report}, args.plot,
@@ -200,13 +209,14 @@ def _evaluate(args):
 
 def _tokenize(args):
     """Tokenize recordings or folders (BIDS too) into token shards, resumably."""
-    from .corpus import tokenize_corpus
+    from .corpus import tokenize_corpus  # lazy: CLI starts without torch
 
     summary = tokenize_corpus(args.inputs, args.out, codec=args.codec, window_s=args.window_s,
                               n_codebooks=args.n_codebooks,
                               reject_by_annotation=not args.keep_bad, batch_size=args.batch_size,
                               device=args.device, unknown=args.unknown, picks=args.picks,
-                              n_jobs=args.jobs, prepare_raw=_prepare_from(args),
+                              n_jobs=args.jobs, num_threads=args.threads,
+                              prepare_raw=_prepare_from(args),
                               progress=not args.no_progress)
     print(f"{summary['n_recordings']} recordings: {summary['done']} tokenized, "
           f"{summary['skipped']} already done, {len(summary['failed'])} failed")
@@ -225,7 +235,7 @@ def _tokenize(args):
 
 def _list(args):
     """List the registered codecs and whether each is ready to use."""
-    from ._registry import DEFAULT_CODEC, REGISTRY, codec_status, get_cache_dir
+    from ._registry import DEFAULT_CODEC, REGISTRY, codec_status, get_cache_dir  # lazy: only `list` reads it
 
     for name, info in sorted(REGISTRY.items()):
         status, path = codec_status(name)
@@ -244,7 +254,7 @@ def _list(args):
 
 def _sys_info(args):
     """Print versions of the platform and dependencies."""
-    from . import sys_info
+    from . import sys_info  # lazy: CLI starts without torch
 
     sys_info()
     return 0
@@ -317,6 +327,9 @@ def _build_parser():
                         "fail the recording, or drop them with a warning")
     p.add_argument("--picks", nargs="+", default=None, help=_PICKS_HELP)
     p.add_argument("--jobs", type=int, default=1, help="processes on this machine")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per process, whatever --jobs (the codes do not depend "
+                        "on --jobs; on CPU, other thread counts may flip near-tied codes)")
     p.add_argument("--no-progress", action="store_true")
     _data_options(p)
     p.set_defaults(func=_tokenize)
@@ -328,7 +341,11 @@ def _build_parser():
 def main(argv=None):
     """Entry point of ``mne-codec``."""
     args = _build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as err:  # the user's input, named in one line
+        print(f"mne-codec {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -33,12 +33,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import time
 import warnings
 from pathlib import Path
 
+import mne
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
 from ._io import atomic_path, sha256_file
+from ._version import __version__
+from .checkpoints import load_codec
+from .transformers import CodecTokenizer
 
 __all__ = ["find_recordings", "tokenize_corpus", "FORMAT_VERSION"]
 
@@ -136,19 +145,12 @@ class _Worker:
     """Tokenizes one recording at a time with one codec loaded once."""
 
     def __init__(self, codec, params, prepare_raw, device, num_threads):
-        import torch
-
-        from .transformers import CodecTokenizer
-
-        if num_threads:
-            torch.set_num_threads(num_threads)
+        torch.set_num_threads(num_threads)
         self.prepare_raw = prepare_raw
         self.tokenizer = CodecTokenizer(codec, output="tokens", device=device,
                                         verbose="ERROR", **params)
 
     def __call__(self, job):
-        import mne
-
         source, shard, record_path = job
         t0 = time.perf_counter()
         try:
@@ -172,6 +174,7 @@ class _Worker:
                   "ch_names": tokens.ch_names,
                   "left_out": self.tokenizer.ch_names_left_out_, "sfreq": tokens.sfreq,
                   "duration_s": float(raw.n_times / raw.info["sfreq"]),
+                  "torch_num_threads": torch.get_num_threads(),
                   "seconds": round(time.perf_counter() - t0, 3)}
         _write_json(record_path, record)
         return record
@@ -190,8 +193,6 @@ def _run_job(job):
 
 
 def _codec_header(codec, params):
-    from . import __version__
-
     return {"format": "mne-codec-corpus", "version": FORMAT_VERSION,
             "mne_codec": __version__, "codec": {
                 "name": codec.name, "family": codec.family,
@@ -201,7 +202,8 @@ def _codec_header(codec, params):
 
 def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codebooks=None,
                     reject_by_annotation=True, resample=True, batch_size=256, device="auto",
-                    unknown="raise", picks=None, n_jobs=1, prepare_raw=None, progress=True):
+                    unknown="raise", picks=None, n_jobs=1, num_threads=1, prepare_raw=None,
+                    progress=True):
     """Tokenize many recordings into a folder of token shards.
 
     Parameters
@@ -222,7 +224,13 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
         in ``failed.jsonl``), with ``"drop"`` that channel is left out of its
         shard.
     n_jobs : int
-        Processes on this machine (each with ``cpu_count // n_jobs`` threads).
+        Processes on this machine.
+    num_threads : int
+        Torch threads of each process that codes (the calling one too when
+        ``n_jobs=1``, restored afterwards), whatever ``n_jobs``: the codes of
+        a run do not depend on ``n_jobs``. On CPU, the codes of runs with other
+        thread counts (or on other machines) may differ at float near-ties
+        (see :doc:`/reliability`); each record holds ``torch_num_threads``.
     prepare_raw : callable | None
         Applied to each Raw after reading (fix channel types, names...); must
         be picklable when ``n_jobs > 1``.
@@ -242,34 +250,46 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
         channels coded (``ch_names``), those left out (``left_out``) and the
         number of recordings (``n_recordings``).
     """
-    from .checkpoints import load_codec
-
     world = int(os.environ.get("WORLD_SIZE", 1))
     rank = int(os.environ.get("RANK", 0))
-    if device == "auto" and world > 1:
-        import torch
-
-        if torch.cuda.is_available():
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    for name, value in (("n_jobs", n_jobs), ("num_threads", num_threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if device == "auto" and world > 1 and torch.cuda.is_available():
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     out_dir = Path(out_dir)
-    shards = out_dir / "shards"
-    shards.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"The output folder {out_dir} is a file.")
     model = load_codec(codec, verbose="ERROR")
     params = dict(window_s=window_s, n_codebooks=n_codebooks,
                   reject_by_annotation=reject_by_annotation, resample=resample,
                   batch_size=batch_size, unknown=unknown, picks=picks)
-    header = _codec_header(model, params)
+    # every parameter is checked before anything is written, so that a corrected
+    # rerun into the same folder is accepted
+    CodecTokenizer(model, output="tokens", device=device, **params)._check_params()
+    if n_codebooks is not None:
+        model.set_num_codebooks(n_codebooks)  # more levels than the codec has: ValueError
+        model.set_num_codebooks(None)
+    # the batch size does not change the tokens: not a parameter of the folder
+    compared = {k: v for k, v in params.items() if k != "batch_size"}
+    header = _codec_header(model, compared)
+    header["runtime"] = {"torch_num_threads": num_threads, "torch": torch.__version__}
     header_path = out_dir / "codec.json"
+    shards = out_dir / "shards"
     if header_path.exists():
         old = json.loads(header_path.read_text())
+        old_params = {k: v for k, v in old.get("tokenizer", {}).items() if k != "batch_size"}
         if old.get("codec", {}).get("fingerprint") != header["codec"]["fingerprint"] or \
-                old.get("tokenizer") != params:
+                old_params != compared:
             raise ValueError(
                 f"{out_dir} holds shards of another codec or other parameters "
-                f"({old.get('codec', {}).get('name')}, {old.get('tokenizer')}); use another "
+                f"({old.get('codec', {}).get('name')}, {old_params}); use another "
                 "folder.")
-    elif rank == 0:
-        _write_json(header_path, header)
+        shards.mkdir(parents=True, exist_ok=True)
+    else:
+        shards.mkdir(parents=True, exist_ok=True)
+        if rank == 0:
+            _write_json(header_path, header)
 
     names = _collect(inputs)
     files = list(names)
@@ -286,25 +306,24 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
             jobs.append((source, shard, record))
 
     results = []
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(jobs), desc=f"Tokenizing (rank {rank})" if world > 1 else "Tokenizing",
                unit="rec", disable=not progress or not jobs)
-    init = (model, params, prepare_raw, device)
+    init = (model, params, prepare_raw, device, num_threads)
     if n_jobs > 1 and len(jobs) > 1:
-        import multiprocessing
-
-        threads = max(1, (os.cpu_count() or 1) // n_jobs)
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(n_jobs, initializer=_init_worker, initargs=(*init, threads)) as pool:
+        with ctx.Pool(n_jobs, initializer=_init_worker, initargs=init) as pool:
             for res in pool.imap_unordered(_run_job, jobs):
                 results.append(res)
                 bar.update()
     else:
-        worker = _Worker(*init, None)
-        for job in jobs:
-            results.append(worker(job))
-            bar.update()
+        threads = torch.get_num_threads()
+        try:
+            worker = _Worker(*init)
+            for job in jobs:
+                results.append(worker(job))
+                bar.update()
+        finally:
+            torch.set_num_threads(threads)
     bar.close()
     failed = [r for r in results if "error" in r]
     partial = [r for r in results if r.get("partial")]
@@ -329,8 +348,6 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
 def _barrier(world):
     if world <= 1:
         return
-    import torch.distributed as dist
-
     if not dist.is_initialized():
         dist.init_process_group("gloo")
     dist.barrier()

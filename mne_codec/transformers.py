@@ -65,6 +65,37 @@ def _check_band_fits(prep, sfreq):
             f"{sfreq / 2:g} Hz). Is sfreq in Hz (not kHz)?")
 
 
+def _cache_entry_check(codec, n_channels):
+    """Return a check of one window's ``memory=`` cache entry (as token files are read).
+
+    An entry that loads but holds what this codec cannot have written (codes
+    beyond its codebook, another shape, non-finite scaling) returns False and
+    is recomputed.
+    """
+    rows, size, n_side = codec.n_code_rows, codec.codebook_size, codec.n_side
+
+    def check(entry):
+        codes, center, scale = entry["codes"], entry["center"], entry["scale"]
+        n_times_codec = entry["n_times_codec"]
+        ok = (codes.dtype.kind in "iu" and codes.ndim == 3
+              and codes.shape[:2] == (n_channels, rows) and codes.shape[2] > 0
+              and codes.min() >= 0 and codes.max() < size
+              and center.shape == scale.shape == (n_channels,)
+              and center.dtype.kind == scale.dtype.kind == "f"
+              and np.isfinite(center).all() and np.isfinite(scale).all()
+              and (scale >= 0).all()
+              and n_times_codec.shape == () and n_times_codec.dtype.kind in "iu"
+              and n_times_codec > 0)
+        if ok and n_side:
+            side = entry.get("side")
+            ok = (side is not None and side.dtype.kind == "f"
+                  and side.shape == (n_channels, n_side, codes.shape[2])
+                  and np.isfinite(side).all())
+        return bool(ok)
+
+    return check
+
+
 def _channels(w):
     """Channel names of a block of windows, or their number for arrays (which have none)."""
     return w.data.shape[1] if w.ch_names is None else w.ch_names
@@ -143,9 +174,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         if filtered:
             continuous_filter = lambda data, sfreq: band_limit(data, sfreq, prep)  # noqa: E731
         window_s = self.window_s
-        reject = getattr(self, "reject_by_annotation", False)
+        # None: this estimator codes every window (no reject_by_annotation to suggest)
+        reject = getattr(self, "reject_by_annotation", None)
         if window_s is None and isinstance(X, BaseRaw):  # the whole recording, one window
-            window_s, reject = X.n_times / X.info["sfreq"], False
+            window_s, reject = X.n_times / X.info["sfreq"], None
         return iter_input(X, sfreq=self.sfreq, window_s=window_s, ch_types=prep.ch_types,
                           pad_tail=pad_tail, reject_by_annotation=reject,
                           continuous_filter=continuous_filter, picks=self.picks)
@@ -261,7 +293,11 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             prefix += ":" + ",".join(names)
         cache = DiskTokenCache(location)
         keys = [window_key(prefix, row) for row in w.data[:, self.picks_]]
-        found = [cache.load(k) for k in keys]
+        check = _cache_entry_check(codec, len(self.picks_))
+        found = [cache.load(k, check=check) for k in keys]  # damaged entries: recomputed
+        shapes = {(f["codes"].shape, int(f["n_times_codec"])) for f in found if f is not None}
+        if len(shapes) > 1:  # entries that disagree with each other: trust none of them
+            found = [None] * len(keys)
         todo = [i for i, f in enumerate(found) if f is None]
         if todo:
             new = self._encode_windows(w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo]))

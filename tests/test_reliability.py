@@ -4,6 +4,7 @@ import json
 import os
 import stat
 
+import mne
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ from mne_codec._cache import DiskTokenCache
 from mne_codec._io import atomic_path
 from mne_codec.tokens import TokenFileError, Tokens
 
-from .conftest import make_tiny_codec
+from .conftest import assert_codes_equal_up_to_near_ties, make_tiny_codec, tokenizer_inputs
 
 TINY = make_tiny_codec()
 
@@ -254,3 +255,130 @@ def test_truncated_recording_is_recorded_as_partial(two_sites, tmp_path):
     record = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
     assert record["partial"] is True
     assert any("does not match the file size" in w for w in record["warnings"])
+
+
+def test_nan_inside_bad_annotations_is_skipped_not_refused(rng):
+    """NaN only inside a BAD_ annotation: those windows are dropped before the NaN check."""
+    from mne_codec import CodecReconstructor
+
+    info = mne.create_info(["C3", "C4"], 100.0, "eeg")
+    data = rng.standard_normal((2, 1000)) * 1e-5
+    gap = np.zeros(1000, bool)
+    gap[300:350] = True  # inside the BAD_ annotation (2.5-3.5 s)
+    with_nan = data.copy()
+    with_nan[:, gap] = np.nan
+    raw = mne.io.RawArray(with_nan, info, first_samp=37, verbose=False)
+    raw.set_annotations(mne.Annotations([0.37 + 2.5], [1.0], ["BAD_disconnected"]))
+    tok = CodecTokenizer(TINY, window_s=2.0, output="tokens", verbose="ERROR").fit(raw)
+    tokens = tok.tokenize(raw)
+    np.testing.assert_allclose(tokens.onsets_s, [0.37, 4.37, 6.37, 8.37])  # 2.37-4.37 s out
+    assert np.isfinite(tokens.scale).all()
+    # the NaN samples are interpolated before the recording is filtered, so the
+    # windows around are coded as from that interpolated recording
+    filled = data.copy()
+    for row in filled:
+        row[gap] = np.interp(np.flatnonzero(gap), np.flatnonzero(~gap), row[~gap])
+    ref = mne.io.RawArray(filled, info, first_samp=37, verbose=False)
+    ref.set_annotations(mne.Annotations([0.37 + 2.5], [1.0], ["BAD_disconnected"]))
+    np.testing.assert_array_equal(tok.tokenize(ref).codes, tokens.codes)
+
+    # NaN outside the BAD_ annotations: refused, without advising what was done
+    raw.set_annotations(mne.Annotations([0.37 + 6.5], [1.0], ["BAD_disconnected"]))
+    with pytest.raises(ValueError, match=r"100 samples, the first at 3.370 s\). They lie "
+                                         "outside the BAD_ annotations") as err:
+        CodecTokenizer(TINY, window_s=2.0).fit(raw)
+    assert "reject_by_annotation=True" not in str(err.value)
+    with pytest.raises(ValueError, match="pass reject_by_annotation=True"):
+        CodecTokenizer(TINY, window_s=2.0, reject_by_annotation=False).fit(raw)
+    with pytest.raises(ValueError, match=r"Interpolate them \(every window is coded\)") as err:
+        CodecReconstructor(TINY, window_s=2.0).fit(raw)  # no windows to skip there
+    assert "reject_by_annotation" not in str(err.value)
+
+
+def test_memory_cache_entries_are_validated_and_recomputed(tmp_path, rng):
+    """Damaged or impossible ``memory=`` entries are recomputed, never returned as they are."""
+    X = rng.standard_normal((3, 2, 300)) * 1e-5
+    tok = CodecTokenizer(TINY, sfreq=100.0, output="tokens", memory=str(tmp_path)).fit(X)
+    expected = tok.tokenize(X)
+    entries = sorted((tmp_path / "mne_codec_tokens").rglob("*.npz"))
+    assert len(entries) == 3
+
+    def rewrite(path, **changes):
+        with np.load(path) as f:
+            entry = {k: f[k] for k in f.files}
+        entry.update(changes)
+        with open(path, "wb") as f:
+            np.savez(f, **entry)
+
+    with np.load(entries[0]) as f:
+        codes, scale = f["codes"], f["scale"]
+    rewrite(entries[0], codes=np.full_like(codes, 999))  # beyond the 16-code book
+    rewrite(entries[1], scale=np.full_like(scale, np.nan))
+    data = entries[2].read_bytes()
+    entries[2].write_bytes(data[: len(data) // 2])  # half-truncated
+    again = tok.tokenize(X)
+    for field in ("codes", "center", "scale"):
+        np.testing.assert_array_equal(getattr(again, field), getattr(expected, field))
+    rewrite(entries[0], codes=codes[:, :, :-1])  # another shape than its neighbours'
+    np.testing.assert_array_equal(tok.tokenize(X).codes, expected.codes)
+
+
+def test_cli_tokenize_checks_parameters_before_writing(two_sites, tmp_path, capsys):
+    from mne_codec.cli import main
+
+    root, codec = two_sites
+    out = tmp_path / "tokens"
+    args = ["tokenize", str(root / "siteA"), "--out", str(out), "--codec", str(codec),
+            "--window-s", "4", "--no-progress"]
+    assert main([*args, "--n-codebooks", "7"]) == 2  # the tiny codec has 3
+    err = capsys.readouterr().err
+    assert "n_codebooks" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not (out / "codec.json").exists()
+    assert main([*args, "--n-codebooks", "2"]) == 0  # the corrected rerun is accepted
+    # the batch size does not change tokens: a rerun with another one is not refused
+    assert main([*args, "--n-codebooks", "2", "--batch-size", "8"]) == 0
+    assert "1 already done" in capsys.readouterr().out
+    assert "batch_size" not in json.loads((out / "codec.json").read_text())["tokenizer"]
+    assert main([*args, "--n-codebooks", "3"]) == 2  # a parameter that does change them
+    assert "other parameters" in capsys.readouterr().err
+    # a bad option or output folder: one line naming it, no traceback
+    with pytest.raises(SystemExit, match="--channel-types is not valid JSON"):
+        main([*args, "--channel-types", "{bad"])
+    (tmp_path / "a_file").write_text("x")
+    assert main([*args[:3], str(tmp_path / "a_file"), *args[4:]]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and len(err.splitlines()) == 1
+    edf = str(root / "siteA" / "S001R01.edf")
+    assert main(["evaluate", edf, "--codec", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mne-codec evaluate: error: Unknown codec") and "Traceback" not in err
+
+
+def test_corpus_codes_do_not_depend_on_jobs(two_sites, tmp_path, monkeypatch):
+    """--jobs 2 and a serial run use the same torch threads per process: the same codes."""
+    import torch
+
+    from mne_codec.corpus import tokenize_corpus
+
+    root, codec = two_sites
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # a machine where the split mattered
+    kw = dict(codec=codec, window_s=4.0, progress=False)
+    threads = torch.get_num_threads()
+    tokenize_corpus([root / "siteA", root / "siteB"], tmp_path / "serial", **kw)
+    assert torch.get_num_threads() == threads  # the caller's setting is restored
+    tokenize_corpus([root / "siteA", root / "siteB"], tmp_path / "jobs", n_jobs=2, **kw)
+    records = {}
+    for run in ("serial", "jobs"):
+        assert json.loads((tmp_path / run / "codec.json").read_text())["runtime"][
+            "torch_num_threads"] == 1
+        records[run] = [json.loads(line)
+                        for line in (tmp_path / run / "manifest.jsonl").read_text().splitlines()]
+        assert [r["torch_num_threads"] for r in records[run]] == [1, 1]
+    tok = CodecTokenizer(TINY, window_s=4.0, output="tokens")
+    for a, b in zip(records["serial"], records["jobs"]):
+        raw = mne.io.read_raw(a["source"], preload=True, verbose="ERROR")
+        tok.fit(raw)
+        assert_codes_equal_up_to_near_ties(
+            tok.codec_, tokenizer_inputs(tok, raw),
+            read_tokens(tmp_path / "serial" / "shards" / a["shard"]).codes,
+            read_tokens(tmp_path / "jobs" / "shards" / b["shard"]).codes)
