@@ -235,7 +235,8 @@ def _tokenize(args):
 
 def _list(args):
     """List the registered codecs and whether each is ready to use."""
-    from ._registry import DEFAULT_CODEC, REGISTRY, codec_status, get_cache_dir  # lazy: only `list` reads it
+    # lazy: only `list` reads the registry
+    from ._registry import DEFAULT_CODEC, REGISTRY, codec_status, get_cache_dir
 
     for name, info in sorted(REGISTRY.items()):
         status, path = codec_status(name)
