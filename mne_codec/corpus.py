@@ -230,7 +230,7 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
         ``n_jobs=1``, restored afterwards), whatever ``n_jobs``: the codes of
         a run do not depend on ``n_jobs``. On CPU, the codes of runs with other
         thread counts (or on other machines) may differ at float near-ties
-        (see :doc:`/reliability`); each record holds ``torch_num_threads``.
+       ; each record holds ``torch_num_threads``.
     prepare_raw : callable | None
         Applied to each Raw after reading (fix channel types, names...); must
         be picklable when ``n_jobs > 1``.
