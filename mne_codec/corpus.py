@@ -229,8 +229,8 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
         Torch threads of each process that codes (the calling one too when
         ``n_jobs=1``, restored afterwards), whatever ``n_jobs``: the codes of
         a run do not depend on ``n_jobs``. On CPU, the codes of runs with other
-        thread counts (or on other machines) may differ at float near-ties
-       ; each record holds ``torch_num_threads``.
+        thread counts (or on other machines) may differ at float near-ties;
+        each record holds ``torch_num_threads``.
     prepare_raw : callable | None
         Applied to each Raw after reading (fix channel types, names...); must
         be picklable when ``n_jobs > 1``.
@@ -285,11 +285,9 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
                 f"{out_dir} holds shards of another codec or other parameters "
                 f"({old.get('codec', {}).get('name')}, {old_params}); use another "
                 "folder.")
-        shards.mkdir(parents=True, exist_ok=True)
-    else:
-        shards.mkdir(parents=True, exist_ok=True)
-        if rank == 0:
-            _write_json(header_path, header)
+    shards.mkdir(parents=True, exist_ok=True)
+    if not header_path.exists() and rank == 0:
+        _write_json(header_path, header)
 
     names = _collect(inputs)
     files = list(names)

@@ -69,29 +69,28 @@ def _cache_entry_check(codec, n_channels):
     """Return a check of one window's ``memory=`` cache entry (as token files are read).
 
     An entry that loads but holds what this codec cannot have written (codes
-    beyond its codebook, another shape, non-finite scaling) returns False and
-    is recomputed.
+    beyond its codebook, another shape, non-finite scaling) fails the check
+    (False or ValueError) and is recomputed.
     """
-    rows, size, n_side = codec.n_code_rows, codec.codebook_size, codec.n_side
+    rows, n_side = codec.n_code_rows, codec.n_side
+    meta = {"codebook_size": codec.codebook_size}
 
     def check(entry):
         codes, center, scale = entry["codes"], entry["center"], entry["scale"]
-        n_times_codec = entry["n_times_codec"]
-        ok = (codes.dtype.kind in "iu" and codes.ndim == 3
-              and codes.shape[:2] == (n_channels, rows) and codes.shape[2] > 0
-              and codes.min() >= 0 and codes.max() < size
-              and center.shape == scale.shape == (n_channels,)
-              and center.dtype.kind == scale.dtype.kind == "f"
-              and np.isfinite(center).all() and np.isfinite(scale).all()
-              and (scale >= 0).all()
-              and n_times_codec.shape == () and n_times_codec.dtype.kind in "iu"
-              and n_times_codec > 0)
-        if ok and n_side:
-            side = entry.get("side")
-            ok = (side is not None and side.dtype.kind == "f"
-                  and side.shape == (n_channels, n_side, codes.shape[2])
-                  and np.isfinite(side).all())
-        return bool(ok)
+        n_times_codec, side = entry["n_times_codec"], entry.get("side") if n_side else None
+        # what the token-file rules do not say: the codec's shape, float scaling
+        if not (codes.ndim == 3 and codes.shape[:2] == (n_channels, rows) and codes.shape[2] > 0
+                and center.dtype.kind == scale.dtype.kind == "f"
+                and n_times_codec.shape == () and n_times_codec.dtype.kind in "iu"
+                and (not n_side or (side is not None and side.ndim == 3
+                                    and side.shape[1] == n_side))):
+            return False
+        # the token-file rules (codes in the codebook, finite scaling and side
+        # information, shapes that agree): Tokens raises ValueError otherwise
+        Tokens(codes=codes[None], center=center[None], scale=scale[None], ch_names=None,
+               sfreq=1.0, n_times=1, n_times_codec=int(n_times_codec), onsets_s=np.zeros(1),
+               codec=meta, side=None if side is None else side[None])
+        return True
 
     return check
 

@@ -132,10 +132,11 @@ def _function_imports_and_private_names():
                 target = path.parent
                 for _ in range(node.level - 1):
                     target = target.parent
-                parts = (node.module or "").split(".")
-                module_dir = target.joinpath(*parts[:-1]) if node.module else target.parent
-                if node.module and target.joinpath(*parts).is_dir():
-                    module_dir = target.joinpath(*parts)  # a package: its __init__
+                # ``from . import _x`` reads the package ``target`` itself
+                parts = node.module.split(".") if node.module else []
+                module_dir = target.joinpath(*parts)  # a package: its __init__
+                if not module_dir.is_dir():  # a module: its folder
+                    module_dir = module_dir.parent
                 private = [a.name for a in node.names
                            if a.name.startswith("_") and not a.name.startswith("__")]
                 if private and module_dir.resolve() != path.parent.resolve():
