@@ -16,6 +16,7 @@ config key ``MNE_CODEC_DATA``. Nothing is downloaded unless
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -25,9 +26,10 @@ from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 
 import torch
-from mne.utils import logger, verbose
+from mne.utils import logger, verbose, warn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from ._io import atomic_path, sha256_file
 from ._registry import (  # noqa: F401 - re-exported, the registry's historical home
@@ -37,9 +39,12 @@ from ._registry import (  # noqa: F401 - re-exported, the registry's historical 
     REGISTRY,
     CodecInfo,
     codec_status,
+    expected_checksum,
     get_cache_dir,
     list_codecs,
+    record_checksum,
 )
+from ._version import __version__
 from .models import DAC, FAMILIES, BioCodec, Codec, NeuroRVQ, NeuroRVQFM, NeuroRVQFMConfig
 from .models.biocodec.convert import (  # noqa: F401 - re-exported, their historical home
     biocodec_state_from_authors,
@@ -67,7 +72,25 @@ __all__ = [
     "load_neurorvq_fm",
     "save_neurorvq_fm",
     "CheckpointError",
+    "DownloadError",
 ]
+
+
+class DownloadError(RuntimeError):
+    """A registered codec's file could not be downloaded (offline, server error)."""
+
+
+#: names whose licence warning was given in this process
+_LICENCE_WARNED = set()
+
+
+def _warn_licence(name, licence):
+    """Warn once per process that weights are non-commercial (whichever loads first)."""
+    if licence in _LICENCE_WARNED:
+        return
+    _LICENCE_WARNED.add(licence)
+    warn(f"The weights of {name} are licensed {licence}: attribution required, "
+         "non-commercial use only.", category=UserWarning)
 
 
 def _check_sha256(path, expected):
@@ -271,7 +294,15 @@ def _load_authors(model_cls, path, sha256=None, **options):
     if not path.exists():
         raise CheckpointError(f"Checkpoint file {path} does not exist.")
     _check_sha256(path, sha256)
+    _warn_authors_licence(model_cls)
     return model_cls.from_authors_state(_torch_load(path), str(path), **options).eval()
+
+
+def _warn_authors_licence(model_cls):
+    """Warn once when an authors' file under a non-commercial licence is read."""
+    licence = getattr(model_cls, "authors_weights_license", None)
+    if licence and "NC" in licence:
+        _warn_licence(f"the authors' {model_cls.__name__} files", licence)
 
 
 def load_biocodec_checkpoint(path, config=None, sha256=None):
@@ -434,23 +465,55 @@ def _resolve_registered(info):
     )
 
 
+def _verify_registered(info, path):
+    """Check a registered file against its pinned or recorded sha256; record it if neither.
+
+    Our format's folders carry their own checksum (in ``config.json``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    sha256, origin = expected_checksum(info.name)
+    if sha256 is None:
+        got = sha256_file(path)
+        record_checksum(info.name, got, path.stat().st_size)
+        logger.info(f"No published checksum for {info.name!r}: sha256 {got} recorded at first "
+                    f"use in {get_cache_dir() / 'checksums.json'}; later loads verify it.")
+        return
+    got = sha256_file(path)
+    if got != sha256:
+        raise CheckpointError(
+            f"Checksum mismatch for {path}: expected sha256 {sha256} ({origin}), got {got}. "
+            "The file is corrupt or not the registered one; delete it and fetch it again.")
+
+
 @verbose
 def load_codec(codec="default", *, verbose=None):
-    """Load a codec by registered name, from a local path, or pass one through.
+    """Load a codec by registered name, Hub id, from a local path, or pass one through.
 
     Parameters
     ----------
     codec : str | path-like | Codec
-        ``"default"``, a registered name (see :func:`list_codecs`), a folder or
-        ``.safetensors`` file in our format, an authors' ``.pt`` checkpoint,
-        a DAC ``.pth`` weight file, or a :class:`~mne_codec.models.Codec`
-        instance (returned as is).
+        ``"default"``, a registered name (see :func:`list_codecs`), a Hugging
+        Face Hub id ``"hf://owner/repo"`` or ``"hf://owner/repo@revision"``
+        (a codec saved by :func:`mne_codec.hub.save_pretrained`; needs
+        ``huggingface_hub``), a folder or ``.safetensors`` file in our format,
+        an authors' ``.pt`` checkpoint, a DAC ``.pth`` weight file, or a
+        :class:`~mne_codec.models.Codec` instance (returned as is).
     %(verbose)s
 
     Returns
     -------
     codec : Codec
         The model in eval mode.
+
+    Notes
+    -----
+    A registered file is checked against its pinned sha256 or, where none is
+    published, against the one recorded at its first download (recorded at
+    the first load of a file put in the cache by hand). Weights under a
+    non-commercial licence (NeuroRVQ, CC BY-NC 4.0) are loaded with a warning,
+    once per process.
     """
     if isinstance(codec, Codec):
         return codec
@@ -458,12 +521,19 @@ def load_codec(codec="default", *, verbose=None):
         raise TypeError(
             f"codec must be a registered name, a path or a Codec instance, got {type(codec)}"
         )
+    if isinstance(codec, str) and codec.startswith("hf://"):
+        from .hub import load_from_hub
+
+        return load_from_hub(codec)
     name = DEFAULT_CODEC if codec == "default" else codec
     if isinstance(name, str) and name in REGISTRY:
         info = REGISTRY[name]
         path = _resolve_registered(info)
+        _verify_registered(info, path)
+        if info.noncommercial:
+            _warn_licence(name, info.license)
         logger.info(f"Loading codec {name!r} ({info.license}) from {path}")
-        model = _load_path(path, info.fmt, info.sha256)
+        model = _load_path(path, info.fmt, None)
         model.name = name
         return model.eval()
     path = Path(name).expanduser()
@@ -486,6 +556,7 @@ def _load_path(path, fmt, sha256):
         # whose loader says what does not match
         model_cls = next((cls for cls in readers.values() if cls.is_authors_state(obj)),
                          readers["biocodec"])
+        _warn_authors_licence(model_cls)
         return model_cls.from_authors_state(obj, str(path)).eval()
     fmt = fmt or "mne_codec"
     if fmt == "mne_codec":
@@ -496,8 +567,17 @@ def _load_path(path, fmt, sha256):
 
 
 @verbose
-def fetch_codec(name, *, force=False, verbose=None):
+def fetch_codec(name, *, force=False, progress=True, verbose=None):
     """Download the weights of a registered codec into the cache (needs internet).
+
+    The file comes from the entry's pinned, immutable address. The download
+    resumes an interrupted one (HTTP ``Range``, from ``<file>.part``), shows
+    a progress bar, is checked (size, sha256, git blob id where pinned) and
+    only then appears under its final name. Where no checksum is published,
+    the sha256 is recorded (``checksums.json`` in the cache) and later loads
+    verify it. For files on the Hugging Face Hub, ``HF_HUB_OFFLINE=1`` forbids
+    the download, and a copy already in the Hugging Face cache at the pinned
+    revision is used instead.
 
     Parameters
     ----------
@@ -505,12 +585,22 @@ def fetch_codec(name, *, force=False, verbose=None):
         Registered name with a download URL.
     force : bool
         Download again even if the file exists.
+    progress : bool
+        Show a progress bar.
     %(verbose)s
 
     Returns
     -------
     path : Path
         Local path of the weights; pass it as ``codec=`` on offline machines.
+
+    Raises
+    ------
+    DownloadError
+        If the file cannot be fetched (one line, naming the local-file
+        alternative).
+    CheckpointError
+        If the downloaded file is not the registered one.
     """
     if name not in REGISTRY:
         raise ValueError(f"Unknown codec {name!r}; registered: {', '.join(list_codecs())}")
@@ -518,18 +608,90 @@ def fetch_codec(name, *, force=False, verbose=None):
     if info.url is None:
         raise ValueError(f"Codec {name!r} ships with the package; nothing to download.")
     dest = get_cache_dir() / info.filename
-    if dest.exists() and not force:
-        return dest
+    if not force:
+        status, path = codec_status(name)
+        if status in ("cached", "hf-cache"):
+            _verify_registered(info, path)
+            return path
     dest.parent.mkdir(parents=True, exist_ok=True)
+    alternative = (f"on a machine with internet run mne_codec.fetch_codec({name!r}) and copy "
+                   f"{info.filename} to {dest.parent}, or pass the file's local path as codec=")
+    if info.hf_repo is not None and os.environ.get("HF_HUB_OFFLINE", "").lower() in (
+            "1", "true", "yes", "on"):
+        raise DownloadError(f"HF_HUB_OFFLINE is set, so {name} is not downloaded from "
+                            f"{info.url}: {alternative}.")
     logger.info(f"Downloading {info.url} ({info.license}) to {dest}")
-    with atomic_path(dest) as tmp:
-        try:
-            urllib.request.urlretrieve(info.url, tmp)  # noqa: S310 - https URL from the registry
-        except (urllib.error.URLError, OSError) as err:
-            raise RuntimeError(
-                f"Could not download {info.url}: {err}. On an offline machine, copy the file "
-                "from a machine with internet and pass its local path as codec=, or put it at "
-                f"{dest}."
-            ) from err
-        _check_sha256(tmp, info.sha256)
+    try:
+        part = _download(info.url, dest, size=info.size, progress=progress)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise DownloadError(f"Could not download {name} from {info.url} ({reason}); offline? "
+                            f"{alternative[0].upper()}{alternative[1:]}.") from err
+    try:
+        _check_download(info, part)
+    except CheckpointError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)  # the whole, checked file appears at once
     return dest
+
+
+def _download(url, dest, size=None, progress=True, timeout=60):
+    """Fetch ``url`` into ``<dest>.part``, resuming what an earlier try left there."""
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have > size:
+        part.unlink()
+        have = 0
+    if size is not None and have == size:
+        return part
+    request = urllib.request.Request(url, headers={"User-Agent": f"mne-codec/{__version__}"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - registry URL
+        status = getattr(response, "status", None) or response.getcode()
+        if have and status != 206:
+            have = 0  # the server ignored the range: start again
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else size
+        if size is not None and total is not None and total != size:
+            raise ValueError(f"the server offers {total} bytes, the registered file has {size}")
+        with open(part, "ab" if have else "wb") as f, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=dest.name, disable=not progress, leave=False) as bar:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                f.write(block)
+                bar.update(len(block))
+    got = part.stat().st_size
+    if total is not None and got != total:
+        raise ValueError(f"the connection closed after {got} of {total} bytes (the part is "
+                         "kept: fetch again to resume)")
+    return part
+
+
+def _git_blob_sha1(path):
+    h = hashlib.sha1(f"blob {Path(path).stat().st_size}\0".encode())  # noqa: S324 - git's id
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_download(info, part):
+    """Check a downloaded file against the pins of ``info``; record its sha256 if unpinned."""
+    size = part.stat().st_size
+    if info.size is not None and size != info.size:
+        raise CheckpointError(f"Downloaded {info.name} has {size} bytes, the registered file "
+                              f"{info.size}.")
+    if info.git_blob_sha1 is not None and _git_blob_sha1(part) != info.git_blob_sha1:
+        raise CheckpointError(f"Downloaded {info.name} does not have the git blob id "
+                              f"{info.git_blob_sha1} of the file at {info.revision}.")
+    got = sha256_file(part)
+    sha256, origin = expected_checksum(info.name)
+    if sha256 is not None and got != sha256:
+        raise CheckpointError(f"Checksum mismatch for the download of {info.name}: expected "
+                              f"sha256 {sha256} ({origin}), got {got}.")
+    if sha256 is None:
+        record_checksum(info.name, got, size)
+        logger.info(f"No published checksum for {info.name!r}: sha256 {got} recorded at first "
+                    "download; later loads verify it.")

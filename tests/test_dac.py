@@ -280,7 +280,7 @@ def test_round_trips(tmp_path):
 
 
 def test_registered_release_from_cache(monkeypatch, tmp_path):
-    """Official files are registered (MIT, URL, no checksum) and found in the cache."""
+    """Official files are registered (MIT, pinned release URL) and found in the cache."""
     import shutil
 
     from mne_codec.checkpoints import REGISTRY
@@ -293,10 +293,14 @@ def test_registered_release_from_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("MNE_CODEC_DATA", str(tmp_path))
     with pytest.raises(CheckpointError, match="fetch_codec"):
         load_codec("dac-16khz")  # never downloaded by a test
-    # any file in DAC's format under the registered name loads (here the small one)
+    # a file under the registered name must be the pinned one (sha256)...
     shutil.copy(REF_FILE, tmp_path / REGISTRY["dac-16khz"].filename)
-    codec = load_codec("dac-16khz")
-    assert isinstance(codec, DAC) and codec.name == "dac-16khz"
+    with pytest.raises(CheckpointError, match="Checksum mismatch"):
+        load_codec("dac-16khz")
+    # ... and a file in DAC's format under an unpinned name loads (here the small one)
+    shutil.copy(REF_FILE, tmp_path / REGISTRY["dac-44khz-16kbps"].filename)
+    codec = load_codec("dac-44khz-16kbps")
+    assert isinstance(codec, DAC) and codec.name == "dac-44khz-16kbps"
 
 
 # -- fine-tuning objective ----------------------------------------------------------

@@ -182,6 +182,9 @@ class NeuroRVQFM(_ElectrodeIndexing, nn.Module):
     family = "neurorvq_fm"
     #: the authors' checkpoint format that :meth:`from_authors_state` reads
     authors_format = "neurorvq_fm"
+    #: licence of the authors' weights (warned once per process when loaded)
+    authors_weights_license = ("CC BY-NC 4.0 (weights and reference code; non-commercial use "
+                               "only)")
 
     @classmethod
     def from_authors_state(cls, obj, source="checkpoint", config=None):

@@ -685,6 +685,9 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
     family = "neurorvq"
     channel_policy = "named"
     authors_format = "neurorvq"
+    #: licence of the authors' weights (warned once per process when loaded)
+    authors_weights_license = ("CC BY-NC 4.0 (weights and reference code; non-commercial use "
+                               "only)")
     #: values of side information per coded sub-window (the amplitude statistics)
     n_side = 2
 
