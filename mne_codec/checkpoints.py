@@ -362,22 +362,25 @@ def load_dac_checkpoint(path, preprocessing=None, sha256=None):
 
 
 def load_neurorvq_checkpoint(path, config=None, sha256=None):
-    """Load a NeuroRVQ tokenizer state dict saved by the authors' code.
+    """Load a NeuroRVQ tokenizer state dict saved by the authors' code (or braindecode's).
 
-    The authors' weights (``NeuroRVQ_EEG_tokenizer_v1.pt``, from
-    https://huggingface.co/ntinosbarmpas/NeuroRVQ) are licensed **CC BY-NC
-    4.0**: attribution, non-commercial use only. The file is read with
+    The authors' weights (``NeuroRVQ_{EEG,ECG,EMG,PPG}_tokenizer_v1.pt``,
+    from https://huggingface.co/ntinosbarmpas/NeuroRVQ) are licensed **CC
+    BY-NC 4.0**: attribution, non-commercial use only. The file is read with
     ``torch.load(weights_only=True)`` (it cannot run code) and loaded
-    strictly: the v1 file has 505 keys, all of which must be present and no
-    other (see :func:`~mne_codec.models.neurorvq.convert.neurorvq_state_from_authors`
-    for the renaming).
+    strictly: the EEG v1 file has 505 keys, all of which must be present and
+    no other (see :func:`~mne_codec.models.neurorvq.convert.neurorvq_state_from_authors`
+    for the renaming; braindecode's ``NeuroRVQTokenizer`` layout is read too).
 
     Parameters
     ----------
     path : path-like
         ``.pt`` file: the tokenizer's ``state_dict()``.
     config : NeuroRVQConfig | None
-        Architecture (default: the EEG v1 tokenizer).
+        Architecture. None: read from the tensors' shapes, the modality (EEG,
+        ECG, EMG or PPG: channel vocabulary, rate, preprocessing) from the
+        number of electrode rows and the patch size
+        (:func:`~mne_codec.models.neurorvq.config_from_state`).
     sha256 : str | None
         Expected checksum of the file.
 
@@ -522,9 +525,11 @@ def load_codec(codec="default", *, verbose=None):
             f"codec must be a registered name, a path or a Codec instance, got {type(codec)}"
         )
     if isinstance(codec, str) and codec.startswith("hf://"):
+        # here, not at the top: mne_codec.hub imports this module (huggingface_hub stays
+        # lazy there)
         from .hub import load_from_hub
 
-        return load_from_hub(codec)
+        return load_from_hub(codec, verbose=verbose)
     name = DEFAULT_CODEC if codec == "default" else codec
     if isinstance(name, str) and name in REGISTRY:
         info = REGISTRY[name]
@@ -534,6 +539,12 @@ def load_codec(codec="default", *, verbose=None):
             _warn_licence(name, info.license)
         logger.info(f"Loading codec {name!r} ({info.license}) from {path}")
         model = _load_path(path, info.fmt, None)
+        # a file of another modality under this name (the EEG tokenizer saved as the ECG one)
+        modality = getattr(getattr(model, "config", None), "modality", info.modality)
+        if modality != info.modality:
+            raise CheckpointError(
+                f"{path} holds a {modality.upper()} model, but {name!r} is registered as the "
+                f"{info.modality.upper()} one; delete the file and fetch it again.")
         model.name = name
         return model.eval()
     path = Path(name).expanduser()

@@ -204,9 +204,11 @@ def test_strict_loading(tmp_path):
     torch.save(extra, tmp_path / "extra2.pt")
     with pytest.raises(CheckpointError, match="Unexpected NeuroRVQ codebook key"):
         load_neurorvq_checkpoint(tmp_path / "extra2.pt", config=small_config())
-    # the default (full) config does not fit the small weights
+    # the full EEG config does not fit the small weights; without a config the
+    # architecture is read from the file
     with pytest.raises(CheckpointError):
-        load_neurorvq_checkpoint(tmp_path / "ok.pt")
+        load_neurorvq_checkpoint(tmp_path / "ok.pt", config=NeuroRVQConfig.eeg())
+    assert load_neurorvq_checkpoint(tmp_path / "ok.pt").config == small_config()
     # not a checkpoint / not there / wrong checksum
     (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint" * 10)
     with pytest.raises(CheckpointError, match="weights_only=True"):
@@ -737,3 +739,174 @@ def test_configs_express_other_modalities():
         enc = codec.encode(x, ["Cz", "Pz", "Fz"])
         y = codec.decode(enc.codes, enc.stats, ["Cz", "Pz", "Fz"])
     assert enc.codes.shape == (2, 3, 2 * 16, 50) and y.shape == x.shape
+
+
+# -- the ECG, EMG and PPG tokenizers ----------------------------------------------------
+_MODALITIES = {
+    # modality: (channel names as recorded, MNE type, native rate, the authors' facts:
+    # rate, patch, time table, levels, kernels, vocabulary size)
+    "ecg": (["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"], "ecg",
+            500.0, (200.0, 40, 600, 8, ((21, 9), (15, 7), (9, 5), (5, 3)), 15)),
+    "emg": ([f"EMG c{i}" for i in range(1, 17)], "emg", 2000.0,
+            (1000.0, 200, 256, 16, ((51, 25), (17, 9), (8, 4), (5, 3)), 16)),
+    "ppg": (["PPG_C1"], "misc", 125.0,
+            (100.0, 80, 12, 8, ((41, 17), (31, 13), (17, 9), (9, 5)), 1)),
+}
+
+
+def _tiny(modality, seed=0):
+    """A seeded-random tokenizer of ``modality``: its vocabulary, rate, patches and kernels."""
+    full = NeuroRVQConfig.for_modality(modality)
+    cfg = NeuroRVQConfig.for_modality(modality, depth_encoder=1, depth_decoder=1,
+                                      rvq=replace(full.rvq, dim=8, codebook_size=16))
+    torch.manual_seed(seed)
+    codec = NeuroRVQ(cfg).eval()
+    with torch.no_grad():
+        for q in codec.quantizers:
+            for layer in q.layers:
+                layer.codebook.embed.copy_(F.normalize(torch.randn_like(layer.codebook.embed),
+                                                       dim=-1))
+                layer.codebook.inited.fill_(1.0)
+    return codec
+
+
+@pytest.mark.parametrize("modality", sorted(_MODALITIES))
+def test_modality_presets_are_the_authors(modality):
+    """Rate, patch, time table, levels, kernels and vocabulary of the authors' v1 tokenizers."""
+    _, _, _, (sfreq, patch, n_patches, levels, kernels, n_channels) = _MODALITIES[modality]
+    cfg = NeuroRVQConfig.for_modality(modality)
+    assert cfg.modality == modality and cfg.preprocessing.sfreq == sfreq
+    assert (cfg.patch_size, cfg.n_patches, cfg.rvq.n_codebooks) == (patch, n_patches, levels)
+    assert cfg.branch_kernels == kernels and cfg.embed_dim == patch  # 8 maps / 8 pooling
+    assert len(cfg.channels) == n_channels == cfg.n_global_electrodes
+    assert (cfg.rvq.codebook_size, cfg.rvq.dim, cfg.depth_encoder) == (8192, 128, 12)
+    assert NeuroRVQConfig.from_dict(cfg.to_dict()) == cfg
+    with torch.device("meta"):
+        model = NeuroRVQ(cfg)
+    assert model.sfreq == sfreq and model.hop_length == patch
+    assert model.n_code_rows == 4 * levels
+
+
+@pytest.mark.parametrize("modality", sorted(_MODALITIES))
+def test_modality_tokenizers_on_seeded_weights(modality, tmp_path, monkeypatch):
+    """Tokenize and decode a signal of the modality's channels; load a saved tiny file by name."""
+    from mne_codec.checkpoints import REGISTRY
+    from mne_codec.models.neurorvq.convert import neurorvq_state_to_authors
+    from mne_codec.pipeline import detokenize, tokenize
+
+    names, _, native, _ = _MODALITIES[modality]
+    codec = _tiny(modality)
+    rng = np.random.default_rng(0)
+    n_times = int(native * 9.6)  # whole patches at every rate (0.2 s, 0.8 s)
+    data = 1e-4 * rng.standard_normal((2, len(names), n_times))
+    tokens = tokenize(codec, data, native, names)
+    budget = codec.config.token_budget
+    assert tokens.codes.shape[:3] == (2, len(names), codec.n_code_rows)
+    assert tokens.codes.min() >= 0 and tokens.codes.max() < 16
+    assert tokens.n_times_codec == int(9.6 * codec.sfreq)
+    assert all((c1 - c0) * (t1 - t0) // codec.hop_length <= budget
+               for c0, c1, t0, t1 in codec.coding_blocks(len(names), tokens.n_times_codec))
+    y = detokenize(codec, tokens)
+    assert y.shape == data.shape and np.isfinite(y).all()
+    # the authors' file format, put in the cache under the registered name
+    name = f"neurorvq-{modality}-v1"
+    monkeypatch.setenv("MNE_CODEC_DATA", str(tmp_path))
+    torch.save(neurorvq_state_to_authors(codec.state_dict()), tmp_path / REGISTRY[name].filename)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the CC BY-NC warning, once per process
+        loaded = load_codec(name)
+    assert loaded.config == codec.config and loaded.name == name
+    again = tokenize(loaded, data, native, names)
+    np.testing.assert_array_equal(again.codes, tokens.codes)  # same process, same input
+    assert (tmp_path / "checksums.json").exists()  # no published sha256: recorded at first use
+
+
+def test_modality_mismatch_is_a_clear_error(tmp_path, monkeypatch):
+    """ECG codec on EEG names, EEG codec on ECG leads, a file of another modality."""
+    from mne_codec.checkpoints import REGISTRY
+    from mne_codec.models.neurorvq.convert import neurorvq_state_to_authors
+
+    ecg = _tiny("ecg")
+    x = torch.randn(1, 3, 40 * 10)
+    with pytest.raises(ValueError, match=r"NeuroRVQ ECG tokenizer.*avf, avl, avr.*"
+                                         r"EEG channel names"):
+        ecg.encode(x, ["Fz", "Cz", "Pz"])
+    eeg = NeuroRVQ(small_config()).eval()
+    with pytest.raises(ValueError, match=r"NeuroRVQ EEG tokenizer.*\['I', 'aVR', 'V1'\].*"
+                                         r"ECG channel names.*neurorvq-ecg-v1"):
+        eeg.encode(torch.randn(1, 3, 200 * 4), ["I", "aVR", "V1"])
+    # drop leaves the known ones and warns, as for EEG
+    with pytest.warns(RuntimeWarning, match="dropped"):
+        assert ecg.pick_channels(["V1", "Cz", "II"], unknown="drop").tolist() == [0, 2]
+    # the ECG file under the EMG name
+    monkeypatch.setenv("MNE_CODEC_DATA", str(tmp_path))
+    torch.save(neurorvq_state_to_authors(ecg.state_dict()),
+               tmp_path / REGISTRY["neurorvq-emg-v1"].filename)
+    with pytest.raises(CheckpointError, match="holds a ECG model.*registered as the EMG"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        load_codec("neurorvq-emg-v1")
+    # a file of none of the four architectures
+    state = neurorvq_state_to_authors(ecg.state_dict())
+    state["encoder.pos_embed"] = torch.zeros(7, 40)
+    state["decoder.pos_embed"] = torch.zeros(7, 40)
+    torch.save(state, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match="6 electrode rows.*none of the NeuroRVQ"):
+        load_neurorvq_checkpoint(tmp_path / "odd.pt")
+
+
+# -- braindecode's NeuroRVQTokenizer ------------------------------------------------------
+@pytest.mark.parametrize("modality", ["eeg", "emg"])
+def test_braindecode_layout_round_trip(modality):
+    """Our state <-> braindecode's NeuroRVQTokenizer keys: the authors' but mlp.0/mlp.2."""
+    from mne_codec.models.neurorvq.convert import (
+        neurorvq_state_from_braindecode,
+        neurorvq_state_to_authors,
+        neurorvq_state_to_braindecode,
+    )
+
+    codec = NeuroRVQ(small_config()) if modality == "eeg" else _tiny("emg")
+    ours = codec.state_dict()
+    theirs = neurorvq_state_to_braindecode(ours)
+    authors = neurorvq_state_to_authors(ours)
+    assert set(theirs) == {k.replace(".mlp.fc1.", ".mlp.0.").replace(".mlp.fc2.", ".mlp.2.")
+                           for k in authors}
+    assert "encoder.blocks.0.mlp.0.weight" in theirs and "decoder.blocks.0.mlp.2.bias" in theirs
+    assert not any(".fc1." in k or ".fc2." in k or ".codebook." in k for k in theirs)
+    assert "quantize_1.layers.0.embedding.weight" in theirs
+    assert "quantize_1.layers.0.embedding.cluster_size" in theirs
+    back, dropped = neurorvq_state_from_braindecode(theirs)
+    assert set(back) == set(ours) and all(torch.equal(back[k], ours[k].float()) for k in ours)
+    assert len(dropped) == 4 * codec.max_codebooks
+    # and a braindecode file loads as an authors' one
+    loaded = NeuroRVQ.from_authors_state(theirs, "braindecode state")
+    assert loaded.config == codec.config
+    assert all(torch.equal(v, ours[k]) for k, v in loaded.state_dict().items())
+
+
+def test_braindecode_token_parity():
+    """Identical tokens to braindecode's NeuroRVQTokenizer on the same seeded weights."""
+    import braindecode.models as bd_models
+
+    if not hasattr(bd_models, "NeuroRVQTokenizer"):
+        pytest.skip("this braindecode has no NeuroRVQTokenizer (in its development branch, "
+                    "new in 1.9): token parity is not testable here")
+    from mne_codec.models.neurorvq.convert import neurorvq_state_to_braindecode
+
+    names = ["C3", "Cz", "C4", "Pz"]
+    codec = NeuroRVQ(NeuroRVQConfig.eeg(depth_encoder=1, depth_decoder=1,
+                                        rvq=replace(_eeg_rvq(), codebook_size=64))).eval()
+    with torch.no_grad():
+        for q in codec.quantizers:
+            for layer in q.layers:
+                layer.codebook.embed.copy_(F.normalize(torch.randn_like(layer.codebook.embed),
+                                                       dim=-1))
+                layer.codebook.inited.fill_(1.0)
+    theirs = bd_models.NeuroRVQTokenizer(n_chans=4, n_times=800, sfreq=200, channel_names=names,
+                                         encoder_depth=1, decoder_depth=1, n_code=64).eval()
+    theirs.load_state_dict(neurorvq_state_to_braindecode(codec.state_dict()))
+    x = 50 * torch.randn(2, 4, 800)
+    with torch.no_grad():
+        ref = theirs.tokenize(x)  # (4 branches, levels, batch, channels * patches)
+        ours = codec.reference_token_layout(codec.encode(x, names).codes)
+    np.testing.assert_array_equal(ours.numpy(), ref.numpy())

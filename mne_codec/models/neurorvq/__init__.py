@@ -22,19 +22,27 @@ GROUP_TOKENS = 512
 from ...channels import CHANNEL_ALIASES  # noqa: E402, F401 - the old module's re-export
 from .fm import NeuroRVQFM, NeuroRVQFMConfig, random_patch_mask  # noqa: E402
 from .tokenizer import (  # noqa: E402
+    MODALITY_CHANNELS,
     NEURORVQ_CHANNELS,
+    NEURORVQ_ECG_LEADS,
+    NEURORVQ_EMG_CHANNELS,
+    NEURORVQ_PPG_CHANNELS,
     MultiDimentionalTemporalConv,
     NeuroRVQ,
     NeuroRVQConfig,
     NeuroRVQEncoding,
     NeuroRVQTransformer,
     _eeg_rvq,  # noqa: F401 - imported by tests and the training recipe
+    check_modality,
+    config_from_state,
     map_channels,
     neurorvq_preprocessing,
     split_windows,
 )
 
 __all__ = ["NeuroRVQConfig", "NeuroRVQ", "NeuroRVQEncoding", "NEURORVQ_CHANNELS",
+           "NEURORVQ_ECG_LEADS", "NEURORVQ_EMG_CHANNELS", "NEURORVQ_PPG_CHANNELS",
+           "MODALITY_CHANNELS", "check_modality", "config_from_state",
            "map_channels", "split_windows", "neurorvq_preprocessing", "GROUP_TOKENS",
            "MultiDimentionalTemporalConv", "NeuroRVQTransformer", "NeuroRVQFMConfig",
            "NeuroRVQFM", "random_patch_mask"]

@@ -18,7 +18,9 @@ import re
 
 from ..weights import CheckpointError, tensor_dict
 
-__all__ = ["neurorvq_state_from_authors", "is_authors_state", "check_dropped",
+__all__ = ["neurorvq_state_from_authors", "neurorvq_state_to_authors",
+           "neurorvq_state_from_braindecode", "neurorvq_state_to_braindecode",
+           "is_authors_state", "check_dropped", "tokenizer_config_fields",
            "fm_state_from_authors", "fm_config_fields"]
 
 _NEURORVQ_CODEBOOK = re.compile(r"^(quantize_\d+\.layers\.\d+)\.(embedding\.[a-z_]+|cluster_size)$")
@@ -31,6 +33,12 @@ _NEURORVQ_RENAMES = {
     "embedding.cluster_size": None,
 }
 _FM_HEAD = re.compile(r"^head_pre_(\d+)\.weight$")
+# braindecode's NeuroRVQTokenizer (development branch, new in 1.9) keeps the
+# authors' names but for the MLP of every transformer block: its MLP is a
+# Sequential (Linear, GELU, Linear), so fc1 -> 0 and fc2 -> 2
+_BD_MLP = re.compile(r"^((?:encoder|decoder)\.blocks\.\d+\.mlp)\.(0|2|fc1|fc2)\.(weight|bias)$")
+_TO_BD = {"fc1": "0", "fc2": "2"}
+_FROM_BD = {"0": "fc1", "2": "fc2"}
 
 
 def _strip(key):
@@ -54,7 +62,9 @@ def is_authors_state(obj):
 
 
 def neurorvq_state_from_authors(obj):
-    """Rename an authors' NeuroRVQ state dict to :class:`~mne_codec.models.NeuroRVQ`'s.
+    """Rename an authors' (or braindecode's) NeuroRVQ state dict to ours.
+
+    Ours: :class:`~mne_codec.models.NeuroRVQ`'s.
 
     Only the codebook keys change: ``quantize_k.layers.j.embedding.weight`` ->
     ``quantize_k.layers.j.codebook.embed``, ``embedding.embed_avg`` ->
@@ -63,6 +73,8 @@ def neurorvq_state_from_authors(obj):
     ``codebook.cluster_size``. ``embedding.cluster_size`` (the k-means counts
     of the initialisation, which the reference never reads again) is
     required but dropped. A ``module.``/``_orig_mod.`` prefix is removed.
+    braindecode's layout (``NeuroRVQTokenizer``: the blocks' MLP keys
+    ``mlp.0``/``mlp.2``) is read too (:func:`neurorvq_state_from_braindecode`).
 
     Returns
     -------
@@ -84,8 +96,86 @@ def neurorvq_state_from_authors(obj):
                 dropped.append(key)
                 continue
             key = f"{m.group(1)}.{new}"
+        m = _BD_MLP.match(key)
+        if m and m.group(2) in _FROM_BD:
+            key = f"{m.group(1)}.{_FROM_BD[m.group(2)]}.{m.group(3)}"
         state[key] = value.float() if value.is_floating_point() else value
     return state, dropped
+
+
+def neurorvq_state_to_authors(state):
+    """Write our NeuroRVQ state dict in the authors' layout (their ``NeuroRVQTokenizer``).
+
+    The inverse of :func:`neurorvq_state_from_authors`. The authors' files
+    also hold ``embedding.cluster_size`` beside every codebook (the counts of
+    its k-means initialisation, never read again by their code), which we do
+    not keep: it is written as a copy of the codebook's usage EMA.
+
+    Parameters
+    ----------
+    state : dict
+        :meth:`NeuroRVQ.state_dict() <mne_codec.models.NeuroRVQ>`.
+
+    Returns
+    -------
+    state : dict
+        The authors' keys (505 for the EEG v1 tokenizer).
+    """
+    out = {}
+    back = {v: k for k, v in _NEURORVQ_RENAMES.items() if v is not None}
+    for key, value in state.items():
+        head, _, leaf = key.partition(".codebook.")
+        if leaf and f"codebook.{leaf}" in back:
+            out[f"{head}.{back['codebook.' + leaf]}"] = value
+            if leaf == "cluster_size":
+                out[f"{head}.embedding.cluster_size"] = value.clone()
+            continue
+        out[key] = value
+    return out
+
+
+def neurorvq_state_from_braindecode(obj):
+    """Rename a braindecode ``NeuroRVQTokenizer`` state dict to ours.
+
+    braindecode (development branch, ``braindecode.models.NeuroRVQTokenizer``,
+    new in 1.9) keeps the authors' key names except the blocks' MLPs
+    (``mlp.0``/``mlp.2`` for the authors' ``mlp.fc1``/``mlp.fc2``); its
+    channel slots are not in its state dict.
+
+    Returns
+    -------
+    state : dict
+        Our state dict.
+    dropped : list of str
+        Keys checked and left out (see :func:`neurorvq_state_from_authors`).
+    """
+    return neurorvq_state_from_authors(obj)
+
+
+def neurorvq_state_to_braindecode(state):
+    """Write our NeuroRVQ state dict in braindecode's ``NeuroRVQTokenizer`` layout.
+
+    The authors' layout (:func:`neurorvq_state_to_authors`) with the blocks'
+    MLP keys ``mlp.fc1``/``mlp.fc2`` renamed ``mlp.0``/``mlp.2``.
+
+    Parameters
+    ----------
+    state : dict
+        :meth:`NeuroRVQ.state_dict() <mne_codec.models.NeuroRVQ>`.
+
+    Returns
+    -------
+    state : dict
+        Loadable with ``NeuroRVQTokenizer.load_state_dict`` (same modality
+        and sizes).
+    """
+    out = {}
+    for key, value in neurorvq_state_to_authors(state).items():
+        m = _BD_MLP.match(key)
+        if m and m.group(2) in _TO_BD:
+            key = f"{m.group(1)}.{_TO_BD[m.group(2)]}.{m.group(3)}"
+        out[key] = value
+    return out
 
 
 def check_dropped(model, dropped, source):
@@ -112,6 +202,62 @@ def check_dropped(model, dropped, source):
             f"{source} does not match a neurorvq model: {len(missing)} missing keys "
             f"{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}."
         )
+
+
+_LEVEL = re.compile(r"^quantize_1\.layers\.(\d+)\.codebook\.embed$")
+
+
+def _count(state, prefix):
+    """1 + the largest block index of ``prefix.<i>.`` keys (0 if none)."""
+    ids = [int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)]
+    return 1 + max(ids) if ids else 0
+
+
+def tokenizer_config_fields(state, source):
+    """Read the architecture of a NeuroRVQ tokenizer from its (renamed) state dict.
+
+    Width from the cls token, feature maps and kernels from the convolution
+    front, patch size from both (two pools of 2 and 4), electrode rows and
+    time table from the embeddings, depths from the blocks, heads from the
+    q/k norms, levels, codebook size and code dimension from the codebooks.
+
+    Parameters
+    ----------
+    state : dict
+        What :func:`neurorvq_state_from_authors` returned.
+    source : str
+        Where it comes from, for the error messages.
+
+    Returns
+    -------
+    fields : dict
+        ``NeuroRVQConfig`` fields, with ``n_codebooks``, ``codebook_size``
+        and ``code_dim`` for its ``rvq``.
+    """
+    try:
+        d = state["encoder.cls_token"].shape[-1]
+        out_chans = state["encoder.patch_embed.conv1_1.weight"].shape[0]
+        kernels, k = [], 1
+        while f"encoder.patch_embed.conv1_{k}.weight" in state:
+            kernels.append((state[f"encoder.patch_embed.conv1_{k}.weight"].shape[-1],
+                            state[f"encoder.patch_embed.conv2_{k}.weight"].shape[-1]))
+            k += 1
+        levels = sorted(int(m.group(1)) for m in map(_LEVEL.match, state) if m)
+        embed = state["quantize_1.layers.0.codebook.embed"]
+        return dict(
+            patch_size=d * 8 // out_chans, n_patches=state["encoder.time_embed"].shape[0],
+            n_global_electrodes=state["encoder.pos_embed"].shape[0] - 1, out_chans=out_chans,
+            branch_kernels=tuple(kernels), embed_dim=d,
+            num_heads=d // state["encoder.blocks.0.attn.q_norm.weight"].shape[0],
+            mlp_ratio=state["encoder.blocks.0.mlp.fc1.weight"].shape[0] / d,
+            qkv_bias="encoder.blocks.0.attn.q_bias" in state,
+            depth_encoder=_count(state, "encoder.blocks."),
+            depth_decoder=_count(state, "decoder.blocks."),
+            decoder_out_dim=state["decode_task_layer_amplitude.2.weight"].shape[0],
+            n_codebooks=len(levels), codebook_size=embed.shape[0], code_dim=embed.shape[1])
+    except (KeyError, IndexError, ValueError, ZeroDivisionError) as err:
+        raise CheckpointError(f"{source} is not a NeuroRVQ tokenizer state dict "
+                              f"({type(err).__name__}: {err}).") from err
 
 
 # -- the foundation model ----------------------------------------------------------------

@@ -33,7 +33,7 @@ seconds that is ``64 / n_patches`` bit/s for the window (all channels), e.g.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ from ...preprocessing import Preprocessing
 from ...quantization import ResidualVQ, RVQConfig
 from .. import neurorvq as neurorvq_package  # it holds the GROUP_TOKENS tunable
 from ..base import Codec, ConfigMixin, Encoding, decode_args, needs_names
-from ..weights import load_state_strict
+from ..weights import CheckpointError, load_state_strict
 from . import convert
 
 __all__ = [
@@ -81,20 +81,48 @@ NEURORVQ_CHANNELS = (
 
 
 
-def _eeg_rvq():
+#: The authors' ECG lead vocabulary (``ch_names_global`` of the ECG v1
+#: tokenizer): the 12 standard leads and the Frank leads vx/vy/vz, lower-case,
+#: in the authors' order (their spatial embedding rows).
+NEURORVQ_ECG_LEADS = ("avf", "avl", "avr", "i", "ii", "iii", "v1", "v2", "v3", "v4", "v5",
+                      "v6", "vx", "vy", "vz")
+#: The authors' EMG channel vocabulary (EMG v1 tokenizer): ``c1`` to ``c16`` in
+#: their (lexicographic) order, which is the order of their embedding rows.
+NEURORVQ_EMG_CHANNELS = ("c1", "c10", "c11", "c12", "c13", "c14", "c15", "c16", "c2", "c3",
+                         "c4", "c5", "c6", "c7", "c8", "c9")
+#: The authors' PPG vocabulary (PPG v1 tokenizer): one channel.
+NEURORVQ_PPG_CHANNELS = ("ppg_c1",)
+#: Channel vocabulary of each modality's tokenizer.
+MODALITY_CHANNELS = {"eeg": NEURORVQ_CHANNELS, "ecg": NEURORVQ_ECG_LEADS,
+                     "emg": NEURORVQ_EMG_CHANNELS, "ppg": NEURORVQ_PPG_CHANNELS}
+_WHAT = {"eeg": "electrodes", "ecg": "leads", "emg": "channels", "ppg": "channels"}
+
+
+def _eeg_rvq(n_codebooks=8):
     # upstream: beta = 1, no dead-code replacement, 10 k-means iterations (cosine
     # k-means there, Euclidean k-means of normalised vectors + normalised
     # centroids here), EMA decay 0.99 on unit-norm codewords
-    return RVQConfig(dim=128, n_codebooks=8, codebook_size=8192, codebook_dim=None,
+    return RVQConfig(dim=128, n_codebooks=n_codebooks, codebook_size=8192, codebook_dim=None,
                      distance="normalized_euclidean", ema_decay=0.99, epsilon=1e-5,
                      normalize_codewords=True, kmeans_init=True, kmeans_iters=10,
                      dead_code_threshold=0.0, dead_code_clamp=None, commitment_weight=1.0)
 
 
-def neurorvq_preprocessing():
-    """Return the authors' EEG recipe as a :class:`~mne_codec.preprocessing.Preprocessing`.
+def neurorvq_preprocessing(modality="eeg"):
+    """Return a modality's recipe as a :class:`~mne_codec.preprocessing.Preprocessing`.
 
-    Notches at 50, 60 and 100 Hz (those below Nyquist), a zero-phase
+    Parameters
+    ----------
+    modality : ``"eeg"`` | ``"ecg"`` | ``"emg"`` | ``"ppg"``
+        The tokenizer's modality.
+
+    Returns
+    -------
+    preprocessing : Preprocessing
+
+    Notes
+    -----
+    **EEG**: notches at 50, 60 and 100 Hz (those below Nyquist), a zero-phase
     Butterworth band-pass of order 3 from 0.5 to 44.5 Hz at the native rate,
     resampling to 200 Hz, amplitudes in microvolts (``unit_scale=1e6``,
     no per-window scaling: the encoder reads raw amplitudes) clipped to
@@ -104,10 +132,47 @@ def neurorvq_preprocessing():
     ``min(45, fs / 2) - 0.5`` for data sampled below 90 Hz; we use the
     package's filters (MNE IIR notch, polyphase resampling), clip after
     resampling and skip the low-pass when 44.5 Hz is above Nyquist.
+
+    **ECG**: 200 Hz, no filter and no clipping (the authors' PTB-XL example
+    applies none), millivolts (``unit_scale=1e3``, PTB-XL's unit), channels
+    of MNE type ``ecg``.
+
+    **EMG**: 1000 Hz, no filter (the authors' EMG preprocessing script is not
+    in their public release), microvolts, channels of type ``emg``.
+
+    **PPG**: Butterworth band-pass of order 3 from 0.5 to ``min(40, fs / 2) -
+    0.5`` = 39.5 Hz at the native rate, then 100 Hz, in the recording's own
+    units (``unit_scale=1``, as the authors' BIDMC example), channels of type
+    ``bio`` or ``misc`` (MNE has no PPG type).
     """
-    return Preprocessing(sfreq=200.0, l_freq=0.5, h_freq=44.5, filter_order=3,
-                         notch_freqs=(50.0, 60.0, 100.0), scaling=None, clip=500.0,
-                         ch_types=("eeg",), unit_scale=1e6)
+    if modality == "eeg":
+        return Preprocessing(sfreq=200.0, l_freq=0.5, h_freq=44.5, filter_order=3,
+                             notch_freqs=(50.0, 60.0, 100.0), scaling=None, clip=500.0,
+                             ch_types=("eeg",), unit_scale=1e6)
+    if modality == "ecg":
+        return Preprocessing(sfreq=200.0, l_freq=None, h_freq=None, scaling=None, clip=None,
+                             ch_types=("ecg",), unit_scale=1e3)
+    if modality == "emg":
+        return Preprocessing(sfreq=1000.0, l_freq=None, h_freq=None, scaling=None, clip=None,
+                             ch_types=("emg",), unit_scale=1e6)
+    if modality == "ppg":
+        return Preprocessing(sfreq=100.0, l_freq=0.5, h_freq=39.5, filter_order=3,
+                             scaling=None, clip=None, ch_types=("bio", "misc"), unit_scale=1.0)
+    raise ValueError(f"modality must be one of {sorted(MODALITY_CHANNELS)}, got {modality!r}")
+
+
+# the authors' v1 tokenizers (flags/NeuroRVQ_<MODALITY>_v1.yml and NeuroRVQ_<MODALITY>/
+# NeuroRVQ.py of their release): patch, time table, width, kernels, RVQ levels
+_MODALITY_FIELDS = {
+    "eeg": dict(patch_size=200, n_patches=256, embed_dim=200,
+                branch_kernels=((21, 9), (15, 7), (9, 5), (5, 3)), n_codebooks=8),
+    "ecg": dict(patch_size=40, n_patches=600, embed_dim=40,
+                branch_kernels=((21, 9), (15, 7), (9, 5), (5, 3)), n_codebooks=8),
+    "emg": dict(patch_size=200, n_patches=256, embed_dim=200,
+                branch_kernels=((51, 25), (17, 9), (8, 4), (5, 3)), n_codebooks=16),
+    "ppg": dict(patch_size=80, n_patches=12, embed_dim=80,
+                branch_kernels=((41, 17), (31, 13), (17, 9), (9, 5)), n_codebooks=8),
+}
 
 
 @dataclass
@@ -131,6 +196,8 @@ class _FrontConfig(ConfigMixin):
     max_tokens: int | None = None
     canonical_names: bool = False
     preprocessing: Preprocessing = field(default_factory=neurorvq_preprocessing)
+    modality: str = "eeg"
+    channels: tuple = NEURORVQ_CHANNELS
 
     @property
     def n_branches(self):
@@ -145,6 +212,13 @@ class _FrontConfig(ConfigMixin):
     def __post_init__(self):
         self.branch_kernels = tuple(tuple(int(k) for k in ks) for ks in self.branch_kernels)
         self.pools = tuple(int(p) for p in self.pools)
+        self.channels = tuple(str(c).lower() for c in self.channels)
+        if self.modality not in MODALITY_CHANNELS:
+            raise ValueError(f"modality must be one of {sorted(MODALITY_CHANNELS)}, got "
+                             f"{self.modality!r}")
+        if not self.channels or len(self.channels) > self.n_global_electrodes:
+            raise ValueError(f"{len(self.channels)} channel names for n_global_electrodes="
+                             f"{self.n_global_electrodes} embedding rows")
         _check_front(self)
 
 
@@ -200,6 +274,17 @@ class NeuroRVQConfig(_FrontConfig):
         the authors' weights, whose vocabulary gives T3 and T7 separate rows.
     preprocessing : Preprocessing
         What the model reads.
+    modality : ``"eeg"`` | ``"ecg"`` | ``"emg"`` | ``"ppg"``
+        What the tokenizer codes (named in the errors of a channel mismatch).
+    channels : tuple of str
+        The channel vocabulary: name ``i`` takes row ``i`` of ``pos_embed``
+        (the authors' 104 EEG electrodes by default).
+
+    Notes
+    -----
+    :meth:`eeg`, :meth:`ecg`, :meth:`emg` and :meth:`ppg` build the authors'
+    four v1 tokenizers (keyword arguments override fields, e.g. a smaller
+    depth for tests).
     """
 
     depth_encoder: int = 12
@@ -228,9 +313,59 @@ class NeuroRVQConfig(_FrontConfig):
             )
 
     @classmethod
+    def for_modality(cls, modality, **kwargs):
+        """Build the authors' v1 tokenizer of ``modality``; ``kwargs`` override fields.
+
+        Parameters
+        ----------
+        modality : ``"eeg"`` | ``"ecg"`` | ``"emg"`` | ``"ppg"``
+            EEG: 200 Hz, 1-s patches, 104 electrodes, 8 levels. ECG: 200 Hz,
+            0.2-s patches of 40 samples, 15 leads (12 standard + vx/vy/vz),
+            600-patch time table, 8 levels. EMG: 1000 Hz, 0.2-s patches,
+            channels c1-c16, other kernels, 16 levels. PPG: 100 Hz, 0.8-s
+            patches of 80 samples, one channel, other kernels, 12-patch time
+            table, 8 levels.
+        **kwargs
+            Fields to override (an ``rvq`` given here replaces the preset's).
+
+        Returns
+        -------
+        config : NeuroRVQConfig
+        """
+        if modality not in _MODALITY_FIELDS:
+            raise ValueError(f"modality must be one of {sorted(_MODALITY_FIELDS)}, got "
+                             f"{modality!r}")
+        preset = dict(_MODALITY_FIELDS[modality])
+        n_codebooks = preset.pop("n_codebooks")
+        preset.update(modality=modality, channels=MODALITY_CHANNELS[modality],
+                      n_global_electrodes=len(MODALITY_CHANNELS[modality]),
+                      decoder_out_dim=preset["patch_size"],
+                      preprocessing=neurorvq_preprocessing(modality),
+                      rvq=_eeg_rvq(n_codebooks))
+        preset.update(kwargs)
+        if "patch_size" in kwargs and "decoder_out_dim" not in kwargs:
+            preset["decoder_out_dim"] = kwargs["patch_size"]
+        return cls(**preset)
+
+    @classmethod
     def eeg(cls, **kwargs):
         """Build the authors' EEG v1 tokenizer (76M parameters)."""
-        return cls(**kwargs)
+        return cls.for_modality("eeg", **kwargs)
+
+    @classmethod
+    def ecg(cls, **kwargs):
+        """Build the authors' ECG v1 tokenizer (see :meth:`for_modality`)."""
+        return cls.for_modality("ecg", **kwargs)
+
+    @classmethod
+    def emg(cls, **kwargs):
+        """Build the authors' EMG v1 tokenizer (see :meth:`for_modality`)."""
+        return cls.for_modality("emg", **kwargs)
+
+    @classmethod
+    def ppg(cls, **kwargs):
+        """Build the authors' PPG v1 tokenizer (see :meth:`for_modality`)."""
+        return cls.for_modality("ppg", **kwargs)
 
 
 def _check_front(config):
@@ -276,22 +411,65 @@ def map_channels(ch_names, unknown="raise", vocabulary=NEURORVQ_CHANNELS):
                                       what="NeuroRVQ electrode")
 
 
-_ROWS = []
+_ROWS = {}
 
 
-def _vocabulary_rows():
-    """Map each :data:`~mne_codec.channels.CHANNEL_VOCABULARY` entry to its NeuroRVQ row.
+def _vocabulary_rows(vocabulary=NEURORVQ_CHANNELS):
+    """Map each :data:`~mne_codec.channels.CHANNEL_VOCABULARY` entry to its row in ``vocabulary``.
 
-    -1 where NeuroRVQ has none.
+    -1 where ``vocabulary`` has none (cached per vocabulary).
     """
-    if not _ROWS:
-        lookup = {v: i for i, v in enumerate(NEURORVQ_CHANNELS)}
+    if vocabulary not in _ROWS:
+        lookup = {v: i for i, v in enumerate(vocabulary)}
         rows = []
         for name in CHANNEL_VOCABULARY:
             n = normalize_channel_name(name)
             rows.append(lookup.get(n, lookup.get(CHANNEL_ALIASES.get(n), -1)))
-        _ROWS.append(torch.tensor(rows, dtype=torch.long))
-    return _ROWS[0]
+        _ROWS[vocabulary] = torch.tensor(rows, dtype=torch.long)
+    return _ROWS[vocabulary]
+
+
+def _known(name, vocabulary):
+    """Whether a recorded name maps to ``vocabulary`` (directly or by its alias)."""
+    lookup = vocabulary_index(vocabulary)
+    n = normalize_channel_name(name)
+    return n in lookup or CHANNEL_ALIASES.get(n) in lookup
+
+
+def check_modality(config, ch_names, unknown="raise"):
+    """Raise a ValueError naming the modality if ``ch_names`` do not fit its vocabulary.
+
+    Raised when no name is in the vocabulary of ``config.channels``, or (with
+    ``unknown="raise"``) when some are not; the message names the
+    tokenizer's modality, its expected channels and, where the names belong
+    to another NeuroRVQ modality, which tokenizer reads them.
+
+    Parameters
+    ----------
+    config : NeuroRVQConfig | NeuroRVQFMConfig
+        Holds ``modality`` and ``channels``.
+    ch_names : list of str
+        The channels' names.
+    unknown : ``"raise"`` | ``"drop"``
+        As in :func:`map_channels`.
+    """
+    bad = [c for c in ch_names if not _known(c, config.channels)]
+    if not bad or (unknown == "drop" and len(bad) < len(ch_names)):
+        return
+    mod = config.modality
+    others = [m for m, voc in MODALITY_CHANNELS.items()
+              if m != mod and all(_known(c, voc) for c in bad)]
+    expected = list(config.channels)
+    shown = ", ".join(expected[:20]) + (f", ... ({len(expected)} in all)"
+                                        if len(expected) > 20 else "")
+    hint = (f" They are {others[0].upper()} channel names: use the NeuroRVQ "
+            f"{others[0].upper()} tokenizer (neurorvq-{others[0]}-v1)." if others else "")
+    raise ValueError(
+        f"{len(bad)} of the {len(ch_names)} channels are not in the NeuroRVQ {mod.upper()} "
+        f"tokenizer's vocabulary, the {mod.upper()} {_WHAT[mod]} {shown}: {bad[:10]}.{hint} "
+        "Rename the channels (raw.rename_channels), pick them, or pass "
+        "unknown='drop' to leave the others out."
+    )
 
 
 def split_windows(n_channels, n_times, patch_size=200, max_tokens=256, max_patches=None):
@@ -575,9 +753,15 @@ class _ElectrodeIndexing:
             out.append(name if row is None else CHANNEL_VOCABULARY[row])
         return out
 
+    def _map(self, ch_names, unknown="raise"):
+        """:func:`map_channels` on the config's vocabulary, after :func:`check_modality`."""
+        names = self._names(ch_names)
+        check_modality(self.config, names, unknown)
+        return map_channels(names, unknown=unknown, vocabulary=self.config.channels)
+
     def pick_channels(self, ch_names, unknown="raise"):
         """Positions of the channels this codec can code (see :func:`map_channels`)."""
-        picks, _ = map_channels(self._names(needs_names(self, ch_names)), unknown=unknown)
+        picks, _ = self._map(needs_names(self, ch_names), unknown=unknown)
         return picks
 
     # -- indices --------------------------------------------------------------------
@@ -590,7 +774,7 @@ class _ElectrodeIndexing:
         cfg = self.config
         if not 1 <= n_patches <= cfg.n_patches:
             raise ValueError(f"A window holds 1 to {cfg.n_patches} patches, got {n_patches}")
-        picks, rows = map_channels(self._names(ch_names), unknown=unknown)
+        picks, rows = self._map(ch_names, unknown=unknown)
         if len(picks) * n_patches > cfg.token_budget:
             raise ValueError(
                 f"{len(picks)} channels x {n_patches} patches exceed the budget of "
@@ -622,9 +806,10 @@ class _ElectrodeIndexing:
         if not 1 <= n_patches <= cfg.n_patches or n_channels * n_patches > cfg.token_budget:
             raise ValueError(f"{n_channels} channels x {n_patches} patches do not fit the "
                              f"budget of {cfg.token_budget} tokens per window.")
-        rows = _vocabulary_rows().to(channels.device)[channels]
+        rows = _vocabulary_rows(cfg.channels).to(channels.device)[channels]
         if bool((rows < 0).any()):
             bad = sorted(set(channel_names(channels[rows < 0].cpu())))
+            check_modality(cfg, bad)  # names the modality where it is not EEG
             raise ValueError(f"Channels {bad} are not in the NeuroRVQ electrode vocabulary.")
         spatial = rows.repeat_interleave(n_patches, dim=1)
         temporal = torch.arange(cfg.n_patches - n_patches, cfg.n_patches).repeat(n_channels)
@@ -642,6 +827,42 @@ class _ElectrodeIndexing:
         n_patches = x.shape[-1] // p
         spatial, temporal = self._indices(ch_names, x.shape[1], n_patches, x.device)
         return n_patches, spatial, temporal
+
+
+def config_from_state(state, source="checkpoint"):
+    """Build the :class:`NeuroRVQConfig` of a (renamed) tokenizer state dict.
+
+    The architecture comes from the tensors' shapes; the modality from the
+    number of electrode rows and the patch size, which tell the authors' four
+    tokenizers apart (see :meth:`NeuroRVQConfig.for_modality`).
+
+    Parameters
+    ----------
+    state : dict
+        Our state dict (the authors' renamed, or :meth:`NeuroRVQ.state_dict`).
+    source : str
+        Where it comes from, for the error messages.
+
+    Returns
+    -------
+    config : NeuroRVQConfig
+    """
+    f = convert.tokenizer_config_fields(state, source)
+    rows, patch = f["n_global_electrodes"], f["patch_size"]
+    modality = next((m for m, v in _MODALITY_FIELDS.items()
+                     if len(MODALITY_CHANNELS[m]) == rows and v["patch_size"] == patch), None)
+    if modality is None:
+        known = ", ".join(f"{m.upper()} {len(MODALITY_CHANNELS[m])} x {v['patch_size']}"
+                          for m, v in _MODALITY_FIELDS.items())
+        raise CheckpointError(
+            f"{source} has {rows} electrode rows and patches of {patch} samples, which is "
+            f"none of the NeuroRVQ tokenizers ({known}); pass its config=.")
+    rvq = replace(_eeg_rvq(f.pop("n_codebooks")), dim=f.pop("code_dim"),
+                  codebook_size=f.pop("codebook_size"))
+    try:
+        return NeuroRVQConfig.for_modality(modality, rvq=rvq, **f)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: invalid NeuroRVQ architecture ({err}).") from err
 
 
 class NeuroRVQEncoding(Encoding):
@@ -691,6 +912,11 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
     #: values of side information per coded sub-window (the amplitude statistics)
     n_side = 2
 
+    @property
+    def _probe_channel(self):
+        """A name of the codec's vocabulary, for the pipeline's memory probe."""
+        return "Cz" if "cz" in self.config.channels else self.config.channels[0]
+
     @classmethod
     def is_authors_state(cls, obj):
         """Whether ``obj`` is an authors' tokenizer state dict.
@@ -714,7 +940,11 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
         source : str
             Where it comes from, for the error messages.
         config : NeuroRVQConfig | None
-            Architecture (default: the EEG v1 tokenizer).
+            Architecture. None: read from the tensors' shapes
+            (:func:`~mne_codec.models.neurorvq.convert.tokenizer_config_fields`),
+            the modality (channel vocabulary, rate, preprocessing) from the
+            number of electrode rows and the patch size of the authors' four
+            tokenizers (EEG 104 x 200, ECG 15 x 40, EMG 16 x 200, PPG 1 x 80).
 
         Returns
         -------
@@ -722,7 +952,9 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
             In eval mode.
         """
         state, dropped = convert.neurorvq_state_from_authors(obj)
-        model = cls(config or NeuroRVQConfig())
+        if config is None:
+            config = config_from_state(state, source)
+        model = cls(config)
         convert.check_dropped(model, dropped, source)
         return load_state_strict(model, state, source).eval()
 
