@@ -37,8 +37,8 @@ _HUB_ID = re.compile(r"^(?:hf://)?([A-Za-z0-9][\w.-]*/[\w.-]+)(?:@([\w./-]+))?$"
 
 
 def _import_hub():
-    # lazy: huggingface_hub is the optional extra ``hub``; nothing else needs it
     try:
+        # lazy: huggingface_hub is the optional extra ``hub``; nothing else needs it
         import huggingface_hub
     except ImportError as err:
         raise ImportError("The Hugging Face Hub functions need huggingface_hub: pip install "
