@@ -53,7 +53,7 @@ def test_parse_hub_id():
 
 def test_save_pretrained_round_trip(codec, signal, tmp_path):
     """save_pretrained -> load gives the same codes on the same input; the card says how."""
-    folder = hub.save_pretrained(codec, tmp_path / "out")
+    folder = codec.save_pretrained(tmp_path / "out")  # = hub.save_pretrained(codec, ...)
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json",
                                                         "model.safetensors"]
     again = load_codec(folder)
@@ -130,7 +130,7 @@ def test_push_to_hub_uploads_the_three_files(codec, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "HfApi", _FakeApi)
     _FakeApi.calls.clear()
-    commit = hub.push_to_hub(codec, "hf://me/my-codec", token="t0k", private=True)
+    commit = codec.push_to_hub("hf://me/my-codec", token="t0k", private=True)
     assert commit.oid == REVISION
     (kind, repo, kwargs), (kind2, repo2, upload) = _FakeApi.calls
     assert (kind, repo, kwargs["private"], kwargs["exist_ok"]) == ("create_repo", "me/my-codec",

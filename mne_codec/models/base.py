@@ -429,6 +429,20 @@ class Codec(nn.Module):
         """Return the number of token frames for ``n_times`` samples at the codec's rate."""
         return math.ceil(n_times / self.hop_length)
 
+    def save_pretrained(self, path, **kwargs):
+        """Save as a Hub repository folder; see :func:`mne_codec.hub.save_pretrained`."""
+        # here, not at the top: mne_codec.hub imports the models (an import cycle)
+        from ..hub import save_pretrained
+
+        return save_pretrained(self, path, **kwargs)
+
+    def push_to_hub(self, repo_id, **kwargs):
+        """Upload to the Hugging Face Hub; see :func:`mne_codec.hub.push_to_hub`."""
+        # here, not at the top: mne_codec.hub imports the models (an import cycle)
+        from ..hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
     def fingerprint(self):
         """Short sha256 of the weights and config: identifies the codec in token files.
 
