@@ -24,7 +24,7 @@ from ._io import atomic_path
 
 __all__ = ["CodecInfo", "REGISTRY", "DEFAULT_CODEC", "list_codecs", "get_cache_dir",
            "codec_status", "expected_checksum", "record_checksum", "recorded_checksums",
-           "hf_cache_dir"]
+           "hf_cache_dir", "checksum_status"]
 
 _PACKAGE_CODECS = Path(__file__).parent / "data" / "codecs"
 _CONFIG_KEY = "MNE_CODEC_DATA"
@@ -117,7 +117,7 @@ _NEURORVQ = {
             "parity report of braindecode PR #1223 (the file at this revision)"),
     "ecg": ("ECG tokenizer v1 (200 Hz, 0.2-s patches of 40 samples, 12 leads + vx/vy/vz, "
             "4 branches x 8 levels x 8192 codes per patch)", None, None, None),
-    "emg": ("EMG tokenizer v1 (144M parameters, 1000 Hz, 0.2-s patches, channels c1-c16, "
+    "emg": ("EMG tokenizer v1 (143M parameters, 1000 Hz, 0.2-s patches, channels c1-c16, "
             "4 branches x 16 levels x 8192 codes per patch)", None, None, None),
     "ppg": ("PPG tokenizer v1 (100 Hz, 0.8-s patches of 80 samples, one channel, 4 branches "
             "x 8 levels x 8192 codes per patch)", None, None, None),
@@ -357,3 +357,37 @@ def expected_checksum(name):
     if isinstance(record, dict) and record.get("url") == info.url and record.get("sha256"):
         return record["sha256"], "recorded"
     return None, None
+
+
+def checksum_status(name):
+    """Say how a registered codec's file is verified, without reading it.
+
+    Parameters
+    ----------
+    name : str
+        Registered name.
+
+    Returns
+    -------
+    state : ``"published"`` | ``"recorded"`` | ``"unverified"`` | ``"shipped"``
+        A sha256 from a trusted source (checked at every download and load);
+        one recorded at the first download here (later loads are checked
+        against it); none yet (it will be recorded at the first download or
+        load); or weights shipped with the package (whose ``config.json``
+        holds their sha256).
+    text : str
+        One line for humans.
+    """
+    info = REGISTRY[name]
+    if info.url is None:
+        return "shipped", "shipped with the package; config.json holds the weights' sha256"
+    blob = (f"; git blob id {info.git_blob_sha1} checked at download"
+            if info.git_blob_sha1 else "")
+    if info.sha256 is not None:
+        return "published", f"sha256 {info.sha256} (published: {info.pin_source}){blob}"
+    sha256, origin = expected_checksum(name)
+    if origin == "recorded":
+        return "recorded", (f"sha256 {sha256} (recorded on first download; later loads are "
+                            f"checked against it){blob}")
+    return "unverified", (f"unverified: no published sha256; it is recorded on first download "
+                          f"and checked at later loads{blob}")

@@ -234,22 +234,45 @@ def _tokenize(args):
 
 
 def _list(args):
-    """List the registered codecs and whether each is ready to use."""
+    """List the registered codecs: source, pinned revision, checksum, size, licence, status."""
     # lazy: only `list` reads the registry
-    from ._registry import DEFAULT_CODEC, REGISTRY, codec_status, get_cache_dir
+    from ._registry import (
+        DEFAULT_CODEC,
+        REGISTRY,
+        checksum_status,
+        codec_status,
+        get_cache_dir,
+        recorded_checksums,
+    )
 
+    records = recorded_checksums()
     for name, info in sorted(REGISTRY.items()):
         status, path = codec_status(name)
         if status == "download":
-            size = f"{info.size_mb:g} MB" if info.size_mb else "size not known"
-            where = f"needs a download ({size}): mne_codec.fetch_codec({name!r})"
+            where = f"needs a download: mne_codec.fetch_codec({name!r})"
         else:
+            where = f"{status}, usable now ({path})"
+        if path is not None:
             files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
-            where = f"{status} ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB, {path})"
+            size = f"{sum(f.stat().st_size for f in files) / 1e6:.1f} MB on disk"
+        elif info.size is not None:
+            size = f"{info.size_mb:.1f} MB (published)"
+        elif isinstance(records.get(name), dict) and records[name].get("size"):
+            size = f"{records[name]['size'] / 1e6:.1f} MB (recorded on first download)"
+        else:
+            size = "not known before the download"
+        _, checksum = checksum_status(name)
         default = " (default)" if name == DEFAULT_CODEC else ""
-        print(f"{name}{default}\n    {info.family}; {where}\n    licence: {info.license}"
-              f"\n    {info.description}")
-    print(f"\nCache folder: {get_cache_dir()} (MNE config key MNE_CODEC_DATA)")
+        modality = "" if info.modality == "eeg" else f", {info.modality.upper()}"
+        nc = " -- NON-COMMERCIAL" if info.noncommercial else ""
+        print(f"{name}{default}\n    {info.family}{modality}; {where}"
+              f"\n    source: {info.url or info.source}"
+              f"\n    revision: {info.revision or 'the installed package'}"
+              f"\n    checksum: {checksum}\n    size: {size}"
+              f"\n    licence: {info.license}{nc}\n    {info.description}")
+    print(f"\nCache folder: {get_cache_dir()} (MNE config key MNE_CODEC_DATA); codecs on the "
+          "Hugging Face Hub load as codec='hf://owner/repo@revision' (pip install "
+          "'mne-codec[hub]').")
     return 0
 
 

@@ -164,14 +164,19 @@ def served(monkeypatch, tmp_path):
 def test_download_records_checksum_then_verifies(served, tmp_path):
     import hashlib
 
-    from mne_codec._registry import expected_checksum
+    from mne_codec._registry import checksum_status, expected_checksum
 
     server, payload = served
     assert expected_checksum("biocodec-eeg") == (None, None)
+    assert checksum_status("biocodec-eeg")[0] == "unverified"
     path = mne_codec.fetch_codec("biocodec-eeg", progress=False)
     assert path.read_bytes() == payload and not path.with_name(path.name + ".part").exists()
     sha = hashlib.sha256(payload).hexdigest()
     assert expected_checksum("biocodec-eeg") == (sha, "recorded")
+    state, text = checksum_status("biocodec-eeg")
+    assert state == "recorded" and sha in text and "recorded on first download" in text
+    assert checksum_status("neurorvq-eeg-v1")[0] == "published"
+    assert checksum_status("biocodec-eeg-mne")[0] == "shipped"
     assert load_codec("biocodec-eeg").family == "biocodec"
     assert mne_codec.fetch_codec("biocodec-eeg") == path and len(server.ranges) == 1
     # a later load verifies the recorded checksum

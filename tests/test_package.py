@@ -79,12 +79,24 @@ def test_cli_demo(tmp_path, capsys):
 
 
 def test_cli_list(capsys):
+    from mne_codec._registry import REGISTRY
     from mne_codec.cli import main
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "biocodec-eeg-mne (default)\n    biocodec; shipped (" in out
+    assert "biocodec-eeg-mne (default)\n    biocodec; shipped, usable now (" in out
     assert "needs a download" in out and "licence: CC BY-NC 4.0" in out
+    # every entry: source, pinned revision, how its sha256 is known, size, licence
+    n = len(REGISTRY)
+    assert out.count("\n    revision: ") == out.count("\n    checksum: ") == n
+    assert out.count("\n    size: ") == out.count("\n    licence: ") == n
+    eeg = out[out.index("neurorvq-eeg-v1\n"):out.index("neurorvq-ppg-v1")]
+    assert "revision: d944b87f44ae0ba2923b2f10d0518f23f6803b76" in eeg
+    assert "checksum: sha256 d3e850e160b1a558" in eeg and "(published: " in eeg
+    assert "size: 304.1 MB (published)" in eeg and "-- NON-COMMERCIAL" in eeg
+    assert "neurorvq, ECG; needs a download" in out
+    assert "checksum: unverified: no published sha256; it is recorded on first download" in out
+    assert "checksum: shipped with the package" in out
 
 
 def test_metrics_on_known_signals(rng):
