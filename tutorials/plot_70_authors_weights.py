@@ -106,3 +106,23 @@ print(f"identical DAC tokens: {same}")
 # time it loads them. The file is not part of this build (it is 300 MB and
 # we do not download anything here).
 print(REGISTRY["neurorvq-eeg-v1"].license)
+
+# %%
+# NeuroRVQ for ECG, EMG and PPG
+# -----------------------------
+# The authors also release an ECG, an EMG and a PPG tokenizer of the same
+# architecture (same licence), registered as ``neurorvq-ecg-v1``,
+# ``neurorvq-emg-v1`` and ``neurorvq-ppg-v1``. Each is a configuration of
+# the one NeuroRVQ (``NeuroRVQConfig.ecg()``, ``.emg()``, ``.ppg()``) with
+# the authors' channel names, rate, patch, kernels, number of levels and
+# preprocessing: ECG at 200 Hz in 0.2-s patches of the 12 leads and
+# vx/vy/vz; EMG at 1000 Hz, channels c1-c16, 16 levels per branch; PPG at
+# 100 Hz in 0.8-s patches of one channel, band-passed 0.5-39.5 Hz. With
+# internet, ``mne_codec.fetch_codec("neurorvq-ecg-v1")`` downloads the file
+# once; ``load_codec("neurorvq-ecg-v1")`` then tokenizes Raw recordings whose
+# ECG channels are named as the leads (``I``, ``aVR``, ``V1`` ...). Channels
+# of another modality (EEG names given to the ECG tokenizer, or ECG leads to
+# the EEG one) are refused with a message naming the tokenizer's modality
+# and the channels it reads. ``mne-codec list`` shows each file's pinned
+# revision and whether its sha256 is published or recorded on first
+# download (:doc:`/weights`). Nothing is downloaded in this build.

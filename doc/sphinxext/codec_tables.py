@@ -12,7 +12,8 @@ FAMILY_CONFIGS = {
     "biocodec": ("BioCodecConfig.eeg()", "BioCodecConfig.emg()"),
     "dac": ("DACConfig.eeg()", "DACConfig.release('16khz')", "DACConfig.release('44khz')"),
     "dac_mc": ("DACMCConfig.eeg()",),
-    "neurorvq": ("NeuroRVQConfig.eeg()",),
+    "neurorvq": ("NeuroRVQConfig.eeg()", "NeuroRVQConfig.ecg()", "NeuroRVQConfig.emg()",
+                 "NeuroRVQConfig.ppg()"),
 }
 
 
@@ -93,16 +94,26 @@ def _list_table(header, rows):
 
 
 def _registry_all():
-    """Every registered codec, for the landing page: where its weights are, licence."""
+    """Every registered codec, for the landing page: where its weights are, pin, licence."""
+    from mne_codec._registry import checksum_status
     from mne_codec.checkpoints import DEFAULT_CODEC, REGISTRY
 
+    words = {"published": "published", "recorded": "recorded on first download",
+             "unverified": "recorded on first download", "shipped": "in config.json"}
     rows = []
     for name, info in sorted(REGISTRY.items()):
         label = f"``{name}`` (default)" if name == DEFAULT_CODEC else f"``{name}``"
         weights = ("ships with the package" if info.url is None
                    else "the authors' file (download, or a local path)")
-        rows.append([label, info.family, info.description, weights, info.license])
-    return _list_table(["name", "family", "what", "weights", "licence"], rows)
+        revision = f"``{info.revision[:12]}``" if info.revision else "the package"
+        state = checksum_status(name)[0]
+        sha = (f"``{info.sha256[:12]}...`` ({words[state]})" if info.sha256
+               else words[state])
+        size = f"{info.size_mb:.1f} MB" if info.size else "--"
+        rows.append([label, info.family, info.description, weights, revision, sha, size,
+                     info.license])
+    return _list_table(["name", "family", "what", "weights", "pinned revision", "sha256",
+                        "size", "licence"], rows)
 
 
 def _write(path, text):
