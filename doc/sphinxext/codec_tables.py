@@ -105,7 +105,9 @@ def _registry_all():
         label = f"``{name}`` (default)" if name == DEFAULT_CODEC else f"``{name}``"
         weights = ("ships with the package" if info.url is None
                    else "the authors' file (download, or a local path)")
-        revision = f"``{info.revision[:12]}``" if info.revision else "the package"
+        revision = info.revision or "the package"
+        if len(revision) == 40:  # a commit id: its first 12 digits
+            revision = f"``{revision[:12]}``"
         state = checksum_status(name)[0]
         sha = (f"``{info.sha256[:12]}...`` ({words[state]})" if info.sha256
                else words[state])
