@@ -330,3 +330,18 @@ def test_pretraining_recipe_smoke(shared_data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "eegmat: files absent, skipped" in out and "target pool: " in out
     assert model.meta["target_pool_rounds"] == 1
+
+
+def test_foundation_model_of_another_modality_reads_its_channels():
+    """An EMG-shaped file (16 channel rows, 0.2-s patches of 200) gets EMG names and rate."""
+    from mne_codec.models.neurorvq import NEURORVQ_EMG_CHANNELS
+
+    cfg = NeuroRVQFMConfig(n_global_electrodes=16, n_patches=8, depth=1, n_targets=0,
+                           branch_kernels=((51, 25), (17, 9), (8, 4), (5, 3)),
+                           channels=NEURORVQ_EMG_CHANNELS, modality="emg")
+    state = NeuroRVQFM(cfg).state_dict()
+    loaded = NeuroRVQFM.from_authors_state(state, "emg fm")
+    assert loaded.config.modality == "emg" and loaded.config.channels == NEURORVQ_EMG_CHANNELS
+    assert loaded.config.preprocessing.sfreq == 1000.0
+    with pytest.raises(ValueError, match="NeuroRVQ EMG tokenizer"):
+        loaded.pick_channels(["Fz", "Pz"])

@@ -35,12 +35,15 @@ from torch import nn
 from ..weights import CheckpointError, load_state_strict
 from . import convert
 from .tokenizer import (
+    MODALITY_CHANNELS,
     Block,
     MultiDimentionalTemporalConv,
     _ElectrodeIndexing,
     _embed_tokens,
     _FrontConfig,
     _init_weights,
+    modality_of,
+    neurorvq_preprocessing,
 )
 
 __all__ = ["NeuroRVQFMConfig", "NeuroRVQFM", "random_patch_mask"]
@@ -213,6 +216,10 @@ class NeuroRVQFM(_ElectrodeIndexing, nn.Module):
         state = convert.fm_state_from_authors(obj, source)
         if config is None:
             fields = convert.fm_config_fields(state, source)
+            modality = modality_of(fields["n_global_electrodes"], fields["patch_size"])
+            if modality is not None:  # the channel names, rate and recipe of its modality
+                fields.update(modality=modality, channels=MODALITY_CHANNELS[modality],
+                              preprocessing=neurorvq_preprocessing(modality))
             try:
                 config = NeuroRVQFMConfig(**fields)
             except (ValueError, ZeroDivisionError) as err:

@@ -829,6 +829,16 @@ class _ElectrodeIndexing:
         return n_patches, spatial, temporal
 
 
+def modality_of(n_global_electrodes, patch_size):
+    """Name the authors' tokenizer with these channel rows and patch size (None: none).
+
+    EEG 104 x 200, ECG 15 x 40, EMG 16 x 200, PPG 1 x 80.
+    """
+    return next((m for m, v in _MODALITY_FIELDS.items()
+                 if len(MODALITY_CHANNELS[m]) == n_global_electrodes
+                 and v["patch_size"] == patch_size), None)
+
+
 def config_from_state(state, source="checkpoint"):
     """Build the :class:`NeuroRVQConfig` of a (renamed) tokenizer state dict.
 
@@ -849,8 +859,7 @@ def config_from_state(state, source="checkpoint"):
     """
     f = convert.tokenizer_config_fields(state, source)
     rows, patch = f["n_global_electrodes"], f["patch_size"]
-    modality = next((m for m, v in _MODALITY_FIELDS.items()
-                     if len(MODALITY_CHANNELS[m]) == rows and v["patch_size"] == patch), None)
+    modality = modality_of(rows, patch)
     if modality is None:
         known = ", ".join(f"{m.upper()} {len(MODALITY_CHANNELS[m])} x {v['patch_size']}"
                           for m, v in _MODALITY_FIELDS.items())
