@@ -175,6 +175,13 @@ def test_bad_parameters_fail_in_fit_naming_the_parameter(rng, params, match):
     (lambda d: d["config"].update(ratios=[-1, 2]), "ratios"),
     (lambda d: d["config"]["preprocessing"].update(sfreq=-250), "preprocessing.sfreq"),
     (lambda d: d.update(family=["biocodec"]), "family"),
+    # null where the field admits no None: named at load, not a TypeError at tokenize
+    (lambda d: d["config"]["preprocessing"].update(sfreq=None), "preprocessing.sfreq: null"),
+    (lambda d: d["config"]["preprocessing"].update(filter_order=None),
+     "preprocessing.filter_order: null"),
+    (lambda d: d["config"].update(preprocessing=None), "preprocessing: null"),
+    (lambda d: d["config"]["rvq"].update(n_codebooks=None), "rvq.n_codebooks: null"),
+    (lambda d: d["config"].update(ratios=None), "ratios: null"),
 ])
 def test_bad_config_fields_are_named_at_load(tmp_path, edit, field):
     from mne_codec.checkpoints import CheckpointError, load_codec, save_codec
@@ -185,6 +192,17 @@ def test_bad_config_fields_are_named_at_load(tmp_path, edit, field):
     (path / "config.json").write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match=field.replace(".", r"\.")):
         load_codec(path)
+
+
+def test_null_config_fields_that_admit_none_still_load(tmp_path):
+    from mne_codec.checkpoints import load_codec, save_codec
+
+    path = save_codec(TINY, tmp_path / "tiny")
+    doc = json.loads((path / "config.json").read_text())
+    doc["config"]["preprocessing"].update(l_freq=None, clip=None)
+    (path / "config.json").write_text(json.dumps(doc))
+    pre = load_codec(path).preprocessing
+    assert pre.l_freq is None and pre.clip is None
 
 
 # -- corpus: no lost shards ---------------------------------------------------------
