@@ -5,8 +5,10 @@ the contents of token files and codec configs, the outcome is either a result of
 the documented shape with finite values, or an error of the library's own types
 (ValueError and its subclasses CheckpointError and TokenFileError, TypeError)
 raised before any window is coded; never an internal RuntimeError, IndexError
-or OverflowError. Each test records what it tried in ``OUTCOMES`` (printed with
-``pytest -s``).
+or OverflowError. Each test draws about half its cases within what the
+docstrings allow ("valid": these must give the documented result) and half
+anywhere ("hostile"). Each test records what it tried in ``OUTCOMES`` (printed
+with ``pytest -s``).
 """
 
 import collections
@@ -56,7 +58,7 @@ class _CountEncodes:
         monkeypatch.setattr(pipeline, "encode_windows", counted)
 
 
-def _outcome(test, fn, counter=None):
+def _outcome(test, fn, counter=None, prefix=""):
     """Run ``fn``; return its result, or None after one of our errors (counted)."""
     n_before = 0 if counter is None else counter.n
     try:
@@ -64,19 +66,22 @@ def _outcome(test, fn, counter=None):
             warnings.simplefilter("ignore")  # quality warnings are expected on random data
             result = fn()
     except OURS as err:
-        OUTCOMES[test][type(err).__name__] += 1
+        OUTCOMES[test][prefix + type(err).__name__] += 1
         if counter is not None:  # refused before any window was coded
             assert counter.n == n_before, f"{type(err).__name__} after coding: {err}"
         return None
-    OUTCOMES[test]["result"] += 1
+    OUTCOMES[test][prefix + "result"] += 1
     return result
 
 
 # -- transformer parameters and inputs ---------------------------------------------
+# Two kinds of case, drawn about equally: "valid" ones, within what the docstrings
+# allow (they must give a result of the documented shape), and "hostile" ones, over
+# any parameter, shape, dtype and value (a result or our error, raised before coding).
 _numbers = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
                      st.floats(0.01, 10.0), st.integers(-2, 400), st.booleans(),
                      st.sampled_from(["5", "", [1.0]]))
-_params = st.fixed_dictionaries({}, optional={
+_hostile_params = st.fixed_dictionaries({}, optional={
     "window_s": _numbers, "sfreq": st.one_of(_numbers, st.just(100.0)),
     "n_codebooks": st.one_of(st.none(), st.integers(-1, 5), st.sampled_from([2.5, "3", True])),
     "batch_size": st.one_of(st.integers(-1, 9), st.sampled_from([2.0, None, "8"])),
@@ -86,9 +91,30 @@ _params = st.fixed_dictionaries({}, optional={
     "resample": st.sampled_from([True, False, 0, "yes"]),
     "picks": st.sampled_from([None, "eeg", [0], ["nope"]]),
 })
-_dtypes = st.sampled_from([np.float16, np.float32, np.float64, np.int16, np.int64, np.uint8,
-                           np.complex64, np.bool_, object])
-_values = st.sampled_from(["normal", "zeros", "huge", "tiny", "nan", "inf", "microvolts"])
+_valid_params = st.fixed_dictionaries({}, optional={
+    "window_s": st.sampled_from([None, 0.5, 1.0, 2.5]),
+    # other rates are resampled to the codec's 100 Hz (its 1-30 Hz band fits)
+    "sfreq": st.sampled_from([100.0, 128.0, 160.0, 250.0]),
+    "n_codebooks": st.one_of(st.none(), st.integers(1, 3)),
+    "batch_size": st.integers(1, 9),
+    "output": st.sampled_from(["histogram", "embedding", "tokens"]),
+    "chunk_s": st.sampled_from([None, 0.4, 1.0]),  # whole numbers of 40-ms frames
+    "unknown": st.sampled_from(["raise", "drop"]),
+    "picks": st.sampled_from([None, "eeg"]),  # ignored for arrays
+})
+_hostile_dtypes = st.sampled_from([np.float16, np.float32, np.float64, np.int16, np.int64,
+                                   np.uint8, np.complex64, np.bool_, object])
+_hostile_values = st.sampled_from(["normal", "zeros", "huge", "tiny", "nan", "inf",
+                                   "microvolts"])
+_valid_case = st.tuples(
+    st.just("valid"), _valid_params,
+    st.lists(st.integers(1, 3), min_size=1, max_size=2),  # (n_epochs,) or (n_epochs, n_ch)
+    st.integers(100, 400), st.sampled_from([np.float32, np.float64]),
+    st.sampled_from(["normal", "microvolts"]), st.integers(0, 999))
+_hostile_case = st.tuples(
+    st.just("hostile"), _hostile_params, st.lists(st.integers(0, 3), min_size=1, max_size=4),
+    st.integers(0, 260), _hostile_dtypes, _hostile_values, st.integers(0, 999))
+_cases = st.one_of(_valid_case, _hostile_case)
 
 
 def _array(shape, dtype, values, seed):
@@ -108,20 +134,29 @@ def _array(shape, dtype, values, seed):
         return x.astype(dtype)
 
 
-@settings(max_examples=120, **SETTINGS)
-@given(params=_params, shape=st.lists(st.integers(0, 3), min_size=1, max_size=4),
-       n_times=st.integers(0, 260), dtype=_dtypes, values=_values, seed=st.integers(0, 999))
-def test_tokenizer_gives_documented_result_or_our_error(monkeypatch, params, shape, n_times,
-                                                        dtype, values, seed):
+def _run_case(test, case, monkeypatch, make):
+    """Run the case; a valid one must give a result, a hostile one a result or our error."""
+    kind, params, shape, n_times, dtype, values, seed = case
     counter = _CountEncodes(monkeypatch)
     X = _array((*shape, n_times), dtype, values, seed)
     kwargs = {"sfreq": 100.0, "window_s": None, **params}
+    if kind == "valid":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quality warnings are expected on random data
+            out = make(kwargs, X)
+        OUTCOMES[test]["valid: result"] += 1
+        return X, out
+    return X, _outcome(test, lambda: make(kwargs, X), counter, prefix="hostile: ")
 
-    def run():
+
+@settings(max_examples=200, **SETTINGS)
+@given(case=_cases)
+def test_tokenizer_gives_documented_result_or_our_error(monkeypatch, case):
+    def make(kwargs, X):
         tok = CodecTokenizer(TINY, device="cpu", verbose="ERROR", **kwargs).fit(X)
         return tok, tok.transform(X)
 
-    out = _outcome("tokenizer", run, counter)
+    X, out = _run_case("tokenizer", case, monkeypatch, make)
     if out is None:
         return
     tok, Xt = out
@@ -134,21 +169,20 @@ def test_tokenizer_gives_documented_result_or_our_error(monkeypatch, params, sha
         assert Xt.shape == (n_epochs, n_ch * n_q * 16)
         np.testing.assert_allclose(Xt.reshape(n_epochs, n_ch * n_q, 16).sum(-1), 1.0)
     else:
-        assert Xt.shape[0] == n_epochs and Xt.shape[1] % n_ch == 0
+        assert Xt.shape == (n_epochs, n_ch * TINY.config.rvq.dim)
     assert np.isfinite(Xt).all()
 
 
-@settings(max_examples=60, **SETTINGS)
-@given(params=_params, shape=st.lists(st.integers(0, 3), min_size=1, max_size=4),
-       n_times=st.integers(0, 260), dtype=_dtypes, values=_values, seed=st.integers(0, 999))
-def test_reconstructor_gives_documented_result_or_our_error(monkeypatch, params, shape,
-                                                            n_times, dtype, values, seed):
-    counter = _CountEncodes(monkeypatch)
-    X = _array((*shape, n_times), dtype, values, seed)
-    params.pop("output", None)
-    kwargs = {"sfreq": 100.0, "window_s": None, **params}
-    rec = _outcome("reconstructor", lambda: CodecReconstructor(
-        TINY, device="cpu", verbose="ERROR", **kwargs).fit(X).transform(X), counter)
+@settings(max_examples=100, **SETTINGS)
+@given(case=_cases)
+def test_reconstructor_gives_documented_result_or_our_error(monkeypatch, case):
+    case[1].pop("output", None)
+
+    def make(kwargs, X):
+        return CodecReconstructor(TINY, device="cpu", verbose="ERROR", **kwargs).fit(
+            X).transform(X)
+
+    X, rec = _run_case("reconstructor", case, monkeypatch, make)
     if rec is not None:
         assert rec.shape == X.shape and np.isfinite(rec).all()
 
@@ -169,16 +203,26 @@ _meta_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6),
                          st.lists(st.text(max_size=2), max_size=3), st.just({}))
 
 
+_hostile_file = st.tuples(
+    st.just("hostile"),
+    st.dictionaries(st.sampled_from(["sfreq", "n_times", "n_times_codec", "ch_names", "codec",
+                                     "version", "format"]), _meta_values, max_size=3),
+    st.sampled_from([None, "codes", "center", "scale", "onsets_s"]), st.integers(-1, 1),
+    st.sampled_from([0, -1, 15, 16, 2**15 - 1, np.nan, np.inf, -1e300, 1e-300]),
+    st.sampled_from([None, np.int8, np.uint16, np.float32, np.float64, np.bool_]))
+# edits a token file may hold: other codes of the book, other statistics, other names
+_valid_file = st.tuples(
+    st.just("valid"),
+    st.fixed_dictionaries({}, optional={"ch_names": st.just(["C3", "C4"]),
+                                        "n_times": st.integers(297, 300)}),
+    st.sampled_from([None, "codes", "center", "scale"]), st.just(0),
+    st.floats(1e-3, 15.0), st.sampled_from([None, np.float32]))
+
+
 @settings(max_examples=120, **SETTINGS)
-@given(meta_changes=st.dictionaries(
-           st.sampled_from(["sfreq", "n_times", "n_times_codec", "ch_names", "codec",
-                            "version", "format"]), _meta_values, max_size=3),
-       array=st.sampled_from([None, "codes", "center", "scale", "onsets_s"]),
-       shape_delta=st.integers(-1, 1), value=st.sampled_from(
-           [0, -1, 15, 16, 2**15 - 1, np.nan, np.inf, -1e300, 1e-300]),
-       dtype=st.sampled_from([None, np.int8, np.uint16, np.float32, np.float64, np.bool_]))
-def test_token_files_read_as_documented_or_raise_ours(tmp_path, token_file, meta_changes,
-                                                      array, shape_delta, value, dtype):
+@given(case=st.one_of(_valid_file, _hostile_file))
+def test_token_files_read_as_documented_or_raise_ours(tmp_path, token_file, case):
+    kind, meta_changes, array, shape_delta, value, dtype = case
     tok, arrays = token_file
     arrays = dict(arrays)
     meta = json.loads(arrays["meta"].tobytes().decode())
@@ -188,6 +232,8 @@ def test_token_files_read_as_documented_or_raise_ours(tmp_path, token_file, meta
         if shape_delta:  # one element more or fewer along the last axis
             a = (np.concatenate([a, a[..., :1]], axis=-1) if shape_delta > 0
                  else a[..., :-1])
+        if array == "codes" and dtype is not None and kind == "valid":
+            dtype = None  # codes stay integers
         with np.errstate(all="ignore"):
             a = a.astype(dtype or a.dtype, copy=True)
             if a.size:
@@ -198,13 +244,18 @@ def test_token_files_read_as_documented_or_raise_ours(tmp_path, token_file, meta
     path = tmp_path / "t.npz"
     with open(path, "wb") as f:
         np.savez(f, **arrays)
-    try:
+    if kind == "valid":
         tokens = read_tokens(path)
-    except TokenFileError:
-        OUTCOMES["token files"]["TokenFileError"] += 1
-        return
-    rec = _outcome("token files (decoded)",
-                   lambda: tok.inverse_transform(tokens, check_codec=False))
+        rec = tok.inverse_transform(tokens, check_codec=False)
+        OUTCOMES["token files"]["valid: read and decoded"] += 1
+    else:
+        try:
+            tokens = read_tokens(path)
+        except TokenFileError:
+            OUTCOMES["token files"]["hostile: TokenFileError"] += 1
+            return
+        rec = _outcome("token files", lambda: tok.inverse_transform(tokens, check_codec=False),
+                       prefix="hostile: decoded, ")
     if rec is not None:
         n_win, n_ch = tokens.codes.shape[:2]
         assert rec.shape == (n_win, n_ch, tokens.n_times) and np.isfinite(rec).all()
@@ -232,10 +283,28 @@ _config_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 64),
                                                                   [-1, 2], {}, [2, 2, 2]]))
 
 
+# fields the weights do not depend on, and values within what the config allows
+_VALID_CONFIG_CHANGES = {
+    "config.preprocessing.l_freq": st.sampled_from([None, 0.5, 1.0, 2.0]),
+    "config.preprocessing.h_freq": st.sampled_from([None, 20.0, 30.0, 45.0]),
+    "config.preprocessing.clip": st.one_of(st.none(), st.floats(1.0, 50.0)),
+    "config.preprocessing.scaling": st.sampled_from(["robust", "zscore"]),
+    "config.preprocessing.filter_order": st.integers(1, 6),
+    "config.rvq.kmeans_iters": st.integers(1, 50),
+    "config.rvq.ema_decay": st.floats(0.5, 0.999),
+    "config.rvq.commitment_weight": st.floats(0.0, 2.0),
+    "config.rvq.quantizer_dropout": st.floats(0.0, 0.5),
+}
+_valid_config = st.tuples(st.just("valid"),
+                          st.fixed_dictionaries({}, optional=_VALID_CONFIG_CHANGES))
+_hostile_config = st.tuples(st.just("hostile"), st.dictionaries(
+    st.sampled_from(_CONFIG_FIELDS), _config_values, min_size=1, max_size=2))
+
+
 @settings(max_examples=120, **SETTINGS)
-@given(changes=st.dictionaries(st.sampled_from(_CONFIG_FIELDS), _config_values, min_size=1,
-                               max_size=2))
-def test_configs_load_as_documented_or_raise_ours(tmp_path, saved_codec, changes):
+@given(case=st.one_of(_valid_config, _hostile_config))
+def test_configs_load_as_documented_or_raise_ours(tmp_path, saved_codec, case):
+    kind, changes = case
     path, doc = saved_codec
     doc = json.loads(json.dumps(doc))
     for field, value in changes.items():
@@ -248,12 +317,17 @@ def test_configs_load_as_documented_or_raise_ours(tmp_path, saved_codec, changes
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(path, copy)
     (copy / "config.json").write_text(json.dumps(doc))
-    codec = _outcome("configs", lambda: load_codec(copy))
-    if codec is None:
-        return
     X = np.random.default_rng(0).standard_normal((1, 2, 200)) * 1e-5
-    Xt = _outcome("configs (loaded, then coded)", lambda: CodecTokenizer(
-        codec, sfreq=100.0, output="tokens", device="cpu").fit_transform(X))
+    if kind == "valid":
+        codec = load_codec(copy)
+        Xt = CodecTokenizer(codec, sfreq=100.0, output="tokens", device="cpu").fit_transform(X)
+        OUTCOMES["configs"]["valid: loaded and coded"] += 1
+    else:
+        codec = _outcome("configs", lambda: load_codec(copy), prefix="hostile: ")
+        if codec is None:
+            return
+        Xt = _outcome("configs (hostile, loaded, then coded)", lambda: CodecTokenizer(
+            codec, sfreq=100.0, output="tokens", device="cpu").fit_transform(X))
     if Xt is not None:
         assert Xt.shape[:2] == (1, 2) and Xt.min() >= 0 and Xt.max() < codec.codebook_size
 

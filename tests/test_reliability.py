@@ -151,6 +151,9 @@ def test_checkpoint_with_non_finite_weights_is_refused(tmp_path):
 @pytest.mark.parametrize("params, match", [
     (dict(sfreq=float("nan")), "sfreq must be a positive number or None"),
     (dict(sfreq=0.16), r"0.16 Hz cannot hold the codec's 1-30 Hz band .*kHz"),
+    # found by tests/test_properties.py: an OverflowError in the length check
+    (dict(sfreq=2.2250738585072014e-308), "cannot hold the codec's 1-30 Hz band"),
+    (dict(codec=make_tiny_codec(filters=False), sfreq=1e-308), "too low to resample"),
     (dict(window_s=float("inf")), "window_s must be a positive number or None"),
     (dict(n_codebooks=2.5), "n_codebooks must be a positive integer"),
     (dict(n_codebooks="3"), "n_codebooks must be a positive integer"),
