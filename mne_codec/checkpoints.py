@@ -20,6 +20,8 @@ import hashlib
 import json
 import math
 import os
+import types
+import typing
 import urllib.error
 import urllib.request
 from dataclasses import MISSING, fields, is_dataclass
@@ -179,6 +181,7 @@ def build_codec(family, config, classes=None):
     if not isinstance(config, dict):
         raise CheckpointError(f"Invalid {family} config: a dict is needed, got "
                               f"{type(config).__name__}")
+    _check_nulls(config_cls, config, family)
     try:
         config = config_cls.from_dict(config)
     except (TypeError, KeyError, ValueError) as err:
@@ -192,6 +195,33 @@ def build_codec(family, config, classes=None):
 
 # kept for mne_codec.cli, which imports it under this name
 _build = build_codec
+
+
+def _check_nulls(config_cls, config, where):
+    """Refuse a ``null`` in a config dict where the field's type does not admit None.
+
+    Checked on the dict, before ``from_dict``, so that ``"preprocessing": null``
+    or ``"sfreq": null`` fail at load naming the field, not later in numpy/torch.
+    """
+    hints = typing.get_type_hints(config_cls)
+    for f in fields(config_cls):
+        if f.name not in config:
+            continue
+        value, hint = config[f.name], hints.get(f.name)
+        if value is None and not _admits_none(hint):
+            raise CheckpointError(f"Invalid config field {where}.{f.name}: null is not "
+                                  f"allowed (it must be given or left out for its default)")
+        if isinstance(value, dict) and isinstance(hint, type) and is_dataclass(hint):
+            _check_nulls(hint, value, f"{where}.{f.name}")
+
+
+def _admits_none(hint):
+    """Whether a field annotated ``hint`` may be None (``X | None``, ``Optional[X]``)."""
+    if hint is None or hint is typing.Any or hint is type(None):
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return type(None) in typing.get_args(hint)
+    return False
 
 
 def _check_config(config, where):

@@ -31,12 +31,15 @@ there is a GPU, and rank 0 writes the manifest once all ranks are done.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing
 import os
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import mne
@@ -141,6 +144,10 @@ def _check_collision(source, record_path):
             "another folder.")
 
 
+#: errors of a full disk or quota, after which no shard can be written
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 class _Worker:
     """Tokenizes one recording at a time with one codec loaded once."""
 
@@ -163,6 +170,10 @@ class _Worker:
                 raw = self.prepare_raw(raw) or raw
             tokens = self.tokenizer.fit(raw).tokenize(raw)
             tokens.save(shard, overwrite=True)
+        except OSError as err:
+            if err.errno in _DISK_FULL:  # no recording can be written: stop the run
+                raise
+            return {"source": str(source), "error": f"{type(err).__name__}: {err}"}
         except Exception as err:  # one bad recording must not stop a corpus
             return {"source": str(source), "error": f"{type(err).__name__}: {err}"}
         n_win, n_ch = tokens.codes.shape[:2]
@@ -229,8 +240,10 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
         Torch threads of each process that codes (the calling one too when
         ``n_jobs=1``, restored afterwards), whatever ``n_jobs``: the codes of
         a run do not depend on ``n_jobs``. On CPU, the codes of runs with other
-        thread counts (or on other machines) may differ at float near-ties;
-        each record holds ``torch_num_threads``.
+        thread counts (or on other machines) may differ at float near-ties
+        (with the default codec, 1 against 2 threads: 0 of 2,262,960 codes
+        of 4 real recordings, ``benchmarks/thread_determinism.py``); each
+        record holds ``torch_num_threads``.
     prepare_raw : callable | None
         Applied to each Raw after reading (fix channel types, names...); must
         be picklable when ``n_jobs > 1``.
@@ -308,11 +321,23 @@ def tokenize_corpus(inputs, out_dir, *, codec="default", window_s=5.0, n_codeboo
                unit="rec", disable=not progress or not jobs)
     init = (model, params, prepare_raw, device, num_threads)
     if n_jobs > 1 and len(jobs) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(n_jobs, initializer=_init_worker, initargs=init) as pool:
-            for res in pool.imap_unordered(_run_job, jobs):
-                results.append(res)
-                bar.update()
+        # an executor, not multiprocessing.Pool: a worker killed by a signal (the
+        # out-of-memory killer, kill -9) fails the run instead of hanging it forever
+        with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=init) as pool:
+            futures = [pool.submit(_run_job, job) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    bar.update()
+            except BrokenProcessPool as err:
+                raise ChildProcessError(
+                    f"A worker process died (killed by a signal, e.g. out of memory) after "
+                    f"{len(results)} of {len(jobs)} recordings; the shards written are kept "
+                    "and verified: run the same command again to do the rest.") from err
+            finally:  # after an error (a full disk), the recordings not started are not
+                for future in futures:
+                    future.cancel()
     else:
         threads = torch.get_num_threads()
         try:

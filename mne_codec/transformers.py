@@ -212,6 +212,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             w = None
             for block in self._windows(X, filtered=False):
                 w = block if w is None else w
+            _check_band_fits(codec.preprocessing, w.sfreq)  # a rate typed in kHz, first
             self._check_length(w)
             # the codec says which channels it codes (all, or those whose names it knows)
             self.picks_ = np.asarray(codec.pick_channels(_channels(w), self.unknown))
@@ -221,7 +222,6 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                 logger.info(f"Coding {len(w.ch_names)} channels; left out "
                             f"{len(w.left_out)} typed EEG whose names say they are not EEG: "
                             f"{list(w.left_out)} (choose the channels with picks=).")
-            _check_band_fits(codec.preprocessing, w.sfreq)
             self.sfreq_ = w.sfreq
             self.ch_names_ = w.ch_names
             self.n_features_in_ = _n_features(w)
@@ -241,7 +241,11 @@ class _CodecBase(TransformerMixin, BaseEstimator):
 
     def _check_length(self, w):
         codec = self.codec_
-        n_codec = int(np.ceil(w.data.shape[-1] * codec.sfreq / w.sfreq))
+        with np.errstate(over="ignore"):
+            n_codec = np.ceil(w.data.shape[-1] * codec.sfreq / w.sfreq)
+        if not np.isfinite(n_codec):  # e.g. sfreq=1e-308 and a codec without high-pass
+            raise ValueError(f"sfreq={w.sfreq:g} Hz is too low to resample to the codec's "
+                             f"{codec.sfreq:g} Hz.")
         if n_codec < codec.hop_length:
             raise ValueError(
                 f"Windows of {w.data.shape[-1]} samples at {w.sfreq:g} Hz are shorter than "

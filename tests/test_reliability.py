@@ -151,6 +151,9 @@ def test_checkpoint_with_non_finite_weights_is_refused(tmp_path):
 @pytest.mark.parametrize("params, match", [
     (dict(sfreq=float("nan")), "sfreq must be a positive number or None"),
     (dict(sfreq=0.16), r"0.16 Hz cannot hold the codec's 1-30 Hz band .*kHz"),
+    # found by tests/test_properties.py: an OverflowError in the length check
+    (dict(sfreq=2.2250738585072014e-308), "cannot hold the codec's 1-30 Hz band"),
+    (dict(codec=make_tiny_codec(filters=False), sfreq=1e-308), "too low to resample"),
     (dict(window_s=float("inf")), "window_s must be a positive number or None"),
     (dict(n_codebooks=2.5), "n_codebooks must be a positive integer"),
     (dict(n_codebooks="3"), "n_codebooks must be a positive integer"),
@@ -175,6 +178,13 @@ def test_bad_parameters_fail_in_fit_naming_the_parameter(rng, params, match):
     (lambda d: d["config"].update(ratios=[-1, 2]), "ratios"),
     (lambda d: d["config"]["preprocessing"].update(sfreq=-250), "preprocessing.sfreq"),
     (lambda d: d.update(family=["biocodec"]), "family"),
+    # null where the field admits no None: named at load, not a TypeError at tokenize
+    (lambda d: d["config"]["preprocessing"].update(sfreq=None), "preprocessing.sfreq: null"),
+    (lambda d: d["config"]["preprocessing"].update(filter_order=None),
+     "preprocessing.filter_order: null"),
+    (lambda d: d["config"].update(preprocessing=None), "preprocessing: null"),
+    (lambda d: d["config"]["rvq"].update(n_codebooks=None), "rvq.n_codebooks: null"),
+    (lambda d: d["config"].update(ratios=None), "ratios: null"),
 ])
 def test_bad_config_fields_are_named_at_load(tmp_path, edit, field):
     from mne_codec.checkpoints import CheckpointError, load_codec, save_codec
@@ -185,6 +195,17 @@ def test_bad_config_fields_are_named_at_load(tmp_path, edit, field):
     (path / "config.json").write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match=field.replace(".", r"\.")):
         load_codec(path)
+
+
+def test_null_config_fields_that_admit_none_still_load(tmp_path):
+    from mne_codec.checkpoints import load_codec, save_codec
+
+    path = save_codec(TINY, tmp_path / "tiny")
+    doc = json.loads((path / "config.json").read_text())
+    doc["config"]["preprocessing"].update(l_freq=None, clip=None)
+    (path / "config.json").write_text(json.dumps(doc))
+    pre = load_codec(path).preprocessing
+    assert pre.l_freq is None and pre.clip is None
 
 
 # -- corpus: no lost shards ---------------------------------------------------------
