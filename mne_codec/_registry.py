@@ -106,7 +106,7 @@ _NEURORVQ_REPO = "ntinosbarmpas/NeuroRVQ"
 # neurorvq_tokenizer.py, development branch); the EEG file's size and sha256
 # at that revision are from the parity report of braindecode PR #1223
 _NEURORVQ_REVISION = "d944b87f44ae0ba2923b2f10d0518f23f6803b76"
-_NEURORVQ_LICENSE = "CC BY-NC 4.0 (weights and reference code; non-commercial use only)"
+_NEURORVQ_LICENSE = "CC BY-NC 4.0 (weights and reference code)"
 _NEURORVQ_SOURCE = ("Barmpas et al. 2025, arXiv 2510.13068; KonstantinosBarmpas/NeuroRVQ; "
                     "huggingface.co/ntinosbarmpas/NeuroRVQ")
 _NEURORVQ = {
