@@ -4,6 +4,8 @@ Imported explicitly (``from mne_codec.lm import ...``); the Hugging Face export
 needs the ``lm`` extra (``pip install mne-codec[lm]``, for ``datasets``).
 """
 
+from .dataset import TokenSequenceDataset, collate_sequences
+from .hf import to_hf_dataset
 from .layouts import (
     LAYOUTS,
     ChannelStreamLayout,
@@ -14,6 +16,7 @@ from .layouts import (
     get_layout,
     recording_codes,
 )
+from .shards import TokenShard
 
 __all__ = [
     "LAYOUTS",
@@ -23,5 +26,9 @@ __all__ = [
     "InterleavedLayout",
     "Layout",
     "get_layout",
+    "TokenSequenceDataset",
+    "TokenShard",
+    "collate_sequences",
     "recording_codes",
+    "to_hf_dataset",
 ]
