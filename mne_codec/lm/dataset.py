@@ -257,7 +257,7 @@ class TokenSequenceDataset(IterableDataset):
         return len(range(self.rank, n, self.world_size))
 
     def _segments(self, i, order, counts, lengths):
-        """(recording, start, stop) pieces of sequence ``i``."""
+        """Return the (recording, start, stop) pieces of sequence ``i``."""
         if not self.packed:
             ends = np.cumsum(counts)
             j = int(np.searchsorted(ends, i, side="right"))
