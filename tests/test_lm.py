@@ -1,11 +1,24 @@
 """Tokens for language models: layouts, the shard dataset, its sharding, the export."""
 
 import json
+import os
+import socket
 
 import numpy as np
 import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.utils.data import DataLoader
 
-from mne_codec.lm import LAYOUTS, DelayLayout, get_layout, recording_codes
+from mne_codec.lm import (
+    LAYOUTS,
+    DelayLayout,
+    TokenSequenceDataset,
+    collate_sequences,
+    get_layout,
+    recording_codes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +263,36 @@ def test_export_to_hugging_face_datasets(corpus, tmp_path):
         assert row["shard"] == item["shard"] and row["ch_names"] == item["ch_names"]
     hf.to_parquet(tmp_path / "tokens.parquet")
     assert (tmp_path / "tokens.parquet").stat().st_size > 0
+
+
+def _read_under_ddp(rank, world_size, port, corpus, kw, out):
+    """One rank of a gloo process group: write the indices its DataLoader yields."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        # rank and world size come from torch.distributed, as under torchrun
+        ds = TokenSequenceDataset(corpus, "flatten", **kw)
+        assert (ds.rank, ds.world_size) == (rank, world_size)
+        loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate_sequences)
+        mine = [int(i) for batch in loader for i in batch["index"]]
+        dist.barrier()
+        (out / f"rank{rank}.json").write_text(json.dumps(mine))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                    reason="torch.distributed with the gloo backend is not available")
+def test_two_ddp_ranks_on_one_node_read_each_sequence_once(corpus, tmp_path):
+    """2 processes of a gloo group (as torchrun --nproc_per_node 2), 2 workers each."""
+    kw = dict(seq_len=300, packed=True, shuffle=True, shuffle_buffer=6, seed=5)
+    reference = TokenSequenceDataset(corpus, "flatten", rank=0, world_size=1, **kw)
+    with socket.socket() as sock:  # a free port for the group's rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_read_under_ddp, args=(2, port, corpus, kw, tmp_path), nprocs=2, join=True)
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(abs(len(s) - reference.n_sequences / 2) <= 1 for s in seen)
+    assert not set(seen[0]) & set(seen[1])  # no duplicates across ranks
+    assert sorted(seen[0] + seen[1]) == list(range(reference.n_sequences))  # no gaps
