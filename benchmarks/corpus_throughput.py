@@ -97,7 +97,7 @@ def profile(files, out, top):
     print("|---|---|---|")
     for stage in STAGES:
         sec = cumulative.get(stage, 0.0)
-        print(f"| {stage} | {sec:.1f} | {sec / wall:.0%} |")
+        print(f"| {stage} | {sec:.2f} | {sec / wall:.0%} |")
     print(f"\nTop {top} functions by cumulative time:")
     stats.sort_stats("cumulative").print_stats(top)
 
