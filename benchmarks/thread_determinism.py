@@ -61,19 +61,8 @@ def _first_flip_gaps(codec, x, a, b):
         ca = torch.from_numpy(a.reshape(-1, a.shape[2], a.shape[3]).astype(np.int64))
         cb = torch.from_numpy(b.reshape(-1, b.shape[2], b.shape[3]).astype(np.int64))
         ca, cb = (c.transpose(1, 2).reshape(-1, a.shape[2]) for c in (ca, cb))
-        decided = torch.zeros(len(ca), dtype=torch.bool)
-        gaps = []
-        for level, layer in enumerate(codec.quantizer.layers[: a.shape[2]]):
-            scores = layer.codebook.scores(layer.project_in(residual))
-            first = (ca[:, level] != cb[:, level]) & ~decided
-            if first.any():
-                sa = scores[first, ca[first, level]]
-                sb = scores[first, cb[first, level]]
-                spread = scores[first].max(1).values - scores[first].min(1).values
-                gaps += ((sa - sb).abs() / spread).tolist()
-            decided |= ca[:, level] != cb[:, level]
-            residual = residual - layer.decode(ca[:, level])
-    return gaps, int(decided.sum())
+        gaps, _ = codec.quantizer.flip_gaps(residual, ca, cb)
+    return gaps.tolist(), len(gaps)
 
 
 def main():

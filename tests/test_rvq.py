@@ -302,3 +302,23 @@ def test_codebook_usage_matches_metrics():
     usage, perplexity = codebook_usage(codes.numpy(), 32)
     assert usage.shape == (3,) and np.all((usage > 0) & (usage <= 1))
     assert np.all((perplexity >= 1) & (perplexity <= 32))
+
+
+def test_flip_gaps_measure_the_first_differing_level():
+    rvq = _rvq()
+    rvq(torch.randn(4, rvq.config.dim, 50))  # k-means initialisation (zero codebooks all tie)
+    rvq.eval()
+    z = torch.randn(4, rvq.config.dim, 5)
+    codes = rvq.encode(z)  # (batch, n_codebooks, n_frames)
+    rows = codes.transpose(1, 2).reshape(-1, codes.shape[1])
+    residual = z.transpose(1, 2).reshape(-1, z.shape[1])
+    gaps, levels = rvq.flip_gaps(residual, rows, rows.clone())
+    assert len(gaps) == len(levels) == 0
+    other = rows.clone()
+    other[3, 1] = (other[3, 1] + 1) % rvq.config.codebook_size  # token 3 differs from level 1
+    other[3, 2] = (other[3, 2] + 1) % rvq.config.codebook_size  # a later level: not counted
+    other[7, 0] = (other[7, 0] + 1) % rvq.config.codebook_size
+    gaps, levels = rvq.flip_gaps(residual, rows, other)
+    assert levels.tolist() == [0, 1]
+    # the encoder's choice scores best, so another code's gap is positive, within the range
+    assert ((gaps > 0) & (gaps <= 1)).all()

@@ -656,6 +656,48 @@ class ResidualVQ(nn.Module):
             out = out + self.layers[k].decode(flat[:, k])
         return out.view(b, t, -1).transpose(1, 2)
 
+    @torch.no_grad()
+    def flip_gaps(self, residual, codes_a, codes_b):
+        """How near a tie each token was where two codings of it differ.
+
+        Float results change with batch shape, thread count or device, so a
+        token whose two best codewords score within float noise may flip. For
+        each token where ``codes_a`` and ``codes_b`` differ, this gives, at the
+        first level they differ (later levels follow another residual), the
+        gap between the two codes' scores on ``codes_a``'s residual divided
+        by the range of that level's scores.
+
+        Parameters
+        ----------
+        residual : Tensor, shape (n_tokens, dim)
+            The latent of each token, before quantization.
+        codes_a, codes_b : Tensor, shape (n_tokens, n_levels)
+            Two codings of the tokens (integer).
+
+        Returns
+        -------
+        gaps : Tensor, shape (n_differing,)
+            Relative score gap of each differing token.
+        levels : Tensor, shape (n_differing,)
+            The level at which it first differs.
+        """
+        decided = torch.zeros(len(codes_a), dtype=torch.bool)
+        gaps, levels = [], []
+        for level, layer in enumerate(self.layers[: codes_a.shape[1]]):
+            scores = layer.codebook.scores(layer.project_in(residual))
+            first = (codes_a[:, level] != codes_b[:, level]) & ~decided
+            if first.any():
+                sa = scores[first, codes_a[first, level]]
+                sb = scores[first, codes_b[first, level]]
+                spread = scores[first].max(1).values - scores[first].min(1).values
+                gaps.append((sa - sb).abs() / spread)
+                levels.append(torch.full((int(first.sum()),), level))
+            decided |= first
+            residual = residual - layer.decode(codes_a[:, level])
+        if not gaps:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.long)
+        return torch.cat(gaps), torch.cat(levels)
+
     def forward(self, z, n_codebooks=None):
         """Quantize with straight-through gradients and training updates.
 
