@@ -1,8 +1,9 @@
-"""Content-keyed caches of window tokens: on disk (transformers) and in memory (torch)."""
+"""Content-keyed caches of window tokens: on disk and in memory (transformers, torch)."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -83,3 +84,78 @@ class MemoryTokenCache:
         while self.n_bytes > self.max_bytes:
             _, old = self.items.popitem(last=False)
             self.n_bytes -= old.nbytes
+
+
+#: the MNE config key (or environment variable) of the in-process cache's bound, in MiB
+CACHE_CONFIG_KEY = "MNE_CODEC_MEMORY_CACHE_MB"
+#: its default: 256 MiB, e.g. ~1,700 windows of 64 channels x 4 s (codes, scaling
+#: statistics and covariances in three bands)
+DEFAULT_CACHE_MB = 256
+
+
+def _entry_bytes(entry):
+    return sum(v.nbytes for v in entry.values()) + 200  # the key and the dict, roughly
+
+
+class WindowCache:
+    """A thread-safe least-recently-used map of window keys to dicts of arrays.
+
+    Bounded in bytes (the arrays' sizes plus a small overhead per entry): the
+    least recently used entries are dropped to stay under the bound, read at
+    every insertion from the MNE config key :data:`CACHE_CONFIG_KEY` (MiB;
+    0 disables the cache). One instance is shared by every estimator of a
+    process, so the clones that cross-validation makes reuse each other's work.
+    """
+
+    def __init__(self, max_bytes=None):
+        self._max_bytes = max_bytes
+        self.items = OrderedDict()
+        self.n_bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def max_bytes(self):
+        """The bound in bytes (the config key's MiB unless set at construction)."""
+        if self._max_bytes is not None:
+            return self._max_bytes
+        from mne.utils import get_config  # lazy: keeps this module free of MNE
+
+        value = get_config(CACHE_CONFIG_KEY, str(DEFAULT_CACHE_MB))
+        try:
+            mib = float(value)
+        except ValueError:
+            raise ValueError(f"The MNE config {CACHE_CONFIG_KEY}={value!r} is not a number "
+                             "of MiB (0 disables the cache).") from None
+        return int(max(mib, 0.0) * 2**20)
+
+    def get(self, key):
+        """Return the entry of ``key`` (a dict of arrays), or None."""
+        with self._lock:
+            value = self.items.get(key)
+            if value is None:
+                return None
+            self.items.move_to_end(key)
+            return value[0]
+
+    def put(self, key, entry):
+        """Keep ``entry`` (a dict of arrays, not to be modified afterwards) under ``key``."""
+        limit = self.max_bytes
+        size = _entry_bytes(entry)
+        with self._lock:
+            if key in self.items or size > limit:
+                self._shrink(limit)
+                return
+            self.items[key] = (entry, size)
+            self.n_bytes += size
+            self._shrink(limit)
+
+    def _shrink(self, limit):
+        while self.n_bytes > limit and self.items:
+            _, (_, size) = self.items.popitem(last=False)
+            self.n_bytes -= size
+
+    def clear(self):
+        """Drop every entry."""
+        with self._lock:
+            self.items.clear()
+            self.n_bytes = 0

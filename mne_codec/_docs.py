@@ -30,6 +30,11 @@ docdict["picks"] = """picks : str | list of str | list of int | None
     :func:`~mne_codec.channels.non_eeg_channels`); :meth:`fit` says which
     (at ``"INFO"``) and lists them in ``ch_names_left_out_``. ``picks="eeg"``
     codes every channel typed EEG. Ignored for arrays."""
+docdict["ch_names"] = """ch_names : list of str | None
+    Names of the channels of array input, in order (arrays carry none; MNE
+    objects name their own channels and ignore this): what codecs that code
+    channels jointly by name (NeuroRVQ) need to code arrays, e.g. in a MOABB
+    pipeline, which hands arrays to its estimators. None: unnamed channels."""
 docdict["resample"] = """resample : bool
     Allow resampling to the codec's rate (and back); if False, other rates raise."""
 docdict["device"] = """device : str
@@ -59,7 +64,7 @@ n_codebooks_ : int
 sfreq_ : float
     Sampling frequency seen in fit.
 ch_names_ : list of str | None
-    Channel names seen in fit (None for arrays).
+    Channel names seen in fit (for arrays, ``ch_names``).
 n_features_in_ : int
     Number of channels (``X.shape[1]`` for arrays).
 ch_names_left_out_ : list of str

@@ -14,17 +14,24 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import metadata_routing
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from ._cache import DiskTokenCache, window_key
+from ._cache import DiskTokenCache, WindowCache, window_key
 from ._docs import fill_doc
 from ._validation import iter_input, pick_codec_channels
 from .checkpoints import load_codec
+from .features import (
+    DEFAULT_BANDS,
+    FEATURE_OUTPUTS,
+    riemannian_mean,
+    tangent_space,
+    token_covariances,
+    token_features,
+)
 from .models import Codec
 from .pipeline import (
     check_precision,
     chunk_samples,
     codec_info,
     detokenize,
-    quantized_windows,
     resolve_device,
     show_progress,
     tokenize,
@@ -34,8 +41,11 @@ from .tokens import Tokens
 
 __all__ = ["CodecTokenizer", "CodecReconstructor"]
 
-_OUTPUTS = ("histogram", "embedding", "tokens")
+_OUTPUTS = FEATURE_OUTPUTS
 _CODEC_CACHE = {}
+#: per-window tokens and covariances of every estimator in the process (clones
+#: included), content-keyed and bounded (MNE config MNE_CODEC_MEMORY_CACHE_MB)
+_WINDOW_CACHE = WindowCache()
 
 
 def _load_codec_copy(codec):
@@ -95,6 +105,16 @@ def _cache_entry_check(codec, n_channels):
     return check
 
 
+def _token_entry(tokens, i):
+    """Return what the caches keep of window ``i`` of ``tokens``."""
+    # copies: a view would keep the whole batch's arrays alive, beyond the cache's bound
+    entry = dict(codes=tokens.codes[i].copy(), center=tokens.center[i].copy(),
+                 scale=tokens.scale[i].copy(), n_times_codec=np.array(tokens.n_times_codec))
+    if tokens.side is not None:
+        entry["side"] = tokens.side[i].copy()
+    return entry
+
+
 def _channels(w):
     """Channel names of a block of windows, or their number for arrays (which have none)."""
     return w.data.shape[1] if w.ch_names is None else w.ch_names
@@ -109,11 +129,13 @@ class _CodecBase(TransformerMixin, BaseEstimator):
     """Shared parameters, fitting and tokenization of the two transformers."""
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
-                 n_codebooks=None, picks=None, unknown="raise", resample=True, device="auto",
-                 precision="fp32", batch_size=256, memory=None, progress=None, verbose=None):
+                 n_codebooks=None, picks=None, ch_names=None, unknown="raise", resample=True,
+                 device="auto", precision="fp32", batch_size=256, memory=None, progress=None,
+                 verbose=None):
         self.codec = codec
         self.progress = progress
         self.picks = picks
+        self.ch_names = ch_names
         self.chunk_s = chunk_s
         self.precision = precision
         self.unknown = unknown
@@ -165,6 +187,10 @@ class _CodecBase(TransformerMixin, BaseEstimator):
             raise TypeError(f"resample must be a bool, got {self.resample!r}")
         check_precision(self.precision, resolve_device(self.device))
         check_memory(self.memory)
+        names = self.ch_names
+        if names is not None and (isinstance(names, str) or not all(
+                isinstance(n, str) for n in names) or len(names) == 0):
+            raise ValueError(f"ch_names must be a list of channel names or None, got {names!r}")
 
     def _windows(self, X, pad_tail=False, filtered=True):
         """Blocks of validated windows (one for Epochs/arrays; a Raw is read in blocks)."""
@@ -177,9 +203,22 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         reject = getattr(self, "reject_by_annotation", None)
         if window_s is None and isinstance(X, BaseRaw):  # the whole recording, one window
             window_s, reject = X.n_times / X.info["sfreq"], None
-        return iter_input(X, sfreq=self.sfreq, window_s=window_s, ch_types=prep.ch_types,
-                          pad_tail=pad_tail, reject_by_annotation=reject,
-                          continuous_filter=continuous_filter, picks=self.picks)
+        blocks = iter_input(X, sfreq=self.sfreq, window_s=window_s, ch_types=prep.ch_types,
+                            pad_tail=pad_tail, reject_by_annotation=reject,
+                            continuous_filter=continuous_filter, picks=self.picks)
+        if self.ch_names is None:
+            return blocks
+        return (self._named(w) for w in blocks)
+
+    def _named(self, w):
+        """Arrays' windows with the names of ``ch_names`` (MNE objects keep their own)."""
+        if w.kind != "array":
+            return w
+        names = list(self.ch_names)
+        if len(names) != w.data.shape[1]:
+            raise ValueError(f"ch_names has {len(names)} names for arrays of "
+                             f"{w.data.shape[1]} channels.")
+        return w._replace(ch_names=names)
 
     @property
     def _streamed(self):
@@ -281,36 +320,51 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         return Tokens.concatenate(self._tokens_from_windows(w)
                                   for w in self._check_fitted_input(X))
 
-    def _tokens_from_windows(self, w):
-        location = check_memory(self.memory).location
-        if location is None:
-            return self._encode_windows(w)
+    def _window_keys(self, w):
+        """Content keys of the windows of ``w``: what decides their tokens, hashed."""
         # a window's tokens depend on its samples, the rate, the codec and these
         codec = self.codec_
         prefix = (f"{codec.fingerprint()}:{codec.n_codebooks}:{w.sfreq!r}:{self.resample}:"
-                  f"{w.band_limited}")
+                  f"{w.band_limited}:{self._streamed}")
         if self.precision != "fp32":  # autocast may change codes at near-ties
             prefix += f":{self.precision}"
         names = self._block_coded_names(w)
         if names is not None:  # codes may depend on the channels coded together, by name
             prefix += ":" + ",".join(names)
-        cache = DiskTokenCache(location)
-        keys = [window_key(prefix, row) for row in w.data[:, self.picks_]]
-        check = _cache_entry_check(codec, len(self.picks_))
-        found = [cache.load(k, check=check) for k in keys]  # damaged entries: recomputed
+        return [window_key(prefix, row) for row in w.data[:, self.picks_]]
+
+    def _tokens_from_windows(self, w, keys=None):
+        """Tokens of a block of windows: from the caches where seen, else encoded."""
+        # the in-process cache first (shared by clones: the folds of a cross-validation
+        # encode each window once), then memory= on disk, then the codec
+        keys = self._window_keys(w) if keys is None else keys
+        found = [_WINDOW_CACHE.get("tokens:" + k) for k in keys]
+        location = check_memory(self.memory).location
+        disk = None if location is None else DiskTokenCache(location)
+        if disk is not None:
+            check = _cache_entry_check(self.codec_, len(self.picks_))
+            found = [f if f is not None else disk.load(k, check=check)  # damaged: recomputed
+                     for f, k in zip(found, keys)]
         shapes = {(f["codes"].shape, int(f["n_times_codec"])) for f in found if f is not None}
         if len(shapes) > 1:  # entries that disagree with each other: trust none of them
             found = [None] * len(keys)
         todo = [i for i, f in enumerate(found) if f is None]
+        if len(todo) == len(keys) and disk is None:  # nothing seen: no per-window copies
+            new = self._encode_windows(w)
+            for i, key in enumerate(keys):
+                _WINDOW_CACHE.put("tokens:" + key, _token_entry(new, i))
+            return new
         if todo:
             new = self._encode_windows(w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo]))
             for j, i in enumerate(todo):
-                found[i] = dict(codes=new.codes[j], center=new.center[j], scale=new.scale[j],
-                                n_times_codec=np.array(new.n_times_codec))
-                if new.side is not None:
-                    found[i]["side"] = new.side[j]
-                cache.save(keys[i], **found[i])
+                found[i] = _token_entry(new, j)
+                if disk is not None:
+                    disk.save(keys[i], **found[i])
+        for key, entry in zip(keys, found):
+            _WINDOW_CACHE.put("tokens:" + key, entry)
         logger.debug(f"Token cache: {len(keys) - len(todo)} of {len(keys)} windows found.")
+        codec = self.codec_
+        names = self._block_coded_names(w)
         side = None
         if all("side" in f for f in found):
             side = np.stack([f["side"] for f in found])
@@ -325,6 +379,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                       codec=codec_info(codec), side=side)
 
     def _encode_windows(self, w):
+        """Tokens of a block of windows, from the codec."""
         return tokenize(self.codec_, w.data[:, self.picks_], w.sfreq, self._block_coded_names(w),
                         onsets_s=w.onsets_s, resample=self.resample,
                         band_limited=w.band_limited, stream=self._streamed,
@@ -359,20 +414,36 @@ class CodecTokenizer(_CodecBase):
     %(chunk_s)s
     %(n_codebooks)s
     %(picks)s
-    output : ``"histogram"`` | ``"embedding"`` | ``"tokens"``
-        What :meth:`transform` returns:
+    %(ch_names)s
+    output : ``"tangent"`` | ``"histogram"`` | ``"embedding"`` | ``"tokens"``
+        What :meth:`transform` returns (all computed from the tokens by
+        :func:`~mne_codec.features.token_features`; see :ref:`token-features`
+        for when each is the right choice, with measured accuracies):
 
-        - ``"histogram"`` (default): per channel and level, the normalised
+        - ``"tangent"`` (default): the spatial covariance of each window's
+          signal as the tokens code it (decoded by the codec), in each band
+          of ``bands`` (shrunk cospectra,
+          :func:`~mne_codec.features.band_covariances`), mapped to the
+          tangent space at their Riemannian mean over the windows seen in
+          :meth:`fit` (``reference_``), shape
+          ``(n_epochs, n_bands * n_channels * (n_channels + 1) / 2)``: the
+          features of classical EEG decoders (tangent space + a linear
+          model), from tokens;
+        - ``"histogram"``: per channel and level, the normalised
           histogram of the codes over time, shape
           ``(n_epochs, n_channels * n_codebooks * codebook_size)``: a bag of
-          tokens that a linear model can use directly (for codecs with large
-          codebooks, e.g. NeuroRVQ's 32 x 8192 codes per channel, more than
-          2**22 features per epoch raise a ValueError: use ``"embedding"``);
+          tokens (for codecs with large codebooks, e.g. NeuroRVQ's 32 x 8192
+          codes per channel, more than 2**22 features per epoch raise a
+          ValueError: use ``"embedding"``);
         - ``"embedding"``: the time-averaged quantized latent of each channel,
           ``(n_epochs, n_channels * dim)`` (NeuroRVQ: its branches' latents
           side by side, ``dim = n_branches * code_dim``);
         - ``"tokens"``: the integer codes,
           ``(n_epochs, n_channels, n_codebooks, n_frames)``.
+    bands : sequence of (float, float) | None
+        Frequency bands in Hz of ``output="tangent"``; None:
+        :data:`~mne_codec.features.DEFAULT_BANDS`, theta (4-8 Hz), alpha/mu
+        (8-13 Hz) and beta (13-30 Hz).
     reject_by_annotation : bool
         When cutting a Raw into windows, skip those overlapping ``BAD_``
         annotations (their onsets are in :attr:`Tokens.onsets_s`). Epochs are
@@ -389,6 +460,10 @@ class CodecTokenizer(_CodecBase):
     Attributes
     ----------
     %(fitted_attributes)s
+    reference_ : ndarray, shape (n_bands, n_channels, n_channels)
+        With ``output="tangent"``: the Riemannian mean of the band
+        covariances of the windows seen in :meth:`fit`, the point whose
+        tangent space the features live in.
 
     Notes
     -----
@@ -402,6 +477,15 @@ class CodecTokenizer(_CodecBase):
     (NeuroRVQ: all channels together, in chunks of whole 1-s patches within
     its 256-token budget, e.g. 5-s windows of 64 channels as 3 + 2 patches);
     their side information travels in :attr:`Tokens.side`.
+
+    Each window's tokens (and, for ``output="tangent"``, its band
+    covariances) are kept in a cache in memory shared by every estimator of
+    the process, keyed by a hash of the window's samples, the codec's
+    fingerprint and the parameters that change them: the clones that
+    cross-validation and grid searches make code each window once. It holds
+    at most 256 MiB (least recently used entries are dropped first); set the
+    MNE config ``MNE_CODEC_MEMORY_CACHE_MB`` to change that, 0 to disable it.
+    ``memory=`` adds a cache of tokens on disk.
     """
 
     # check_codec is an option of the call, not metadata to route through a Pipeline
@@ -410,21 +494,108 @@ class CodecTokenizer(_CodecBase):
 
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
-                 n_codebooks=None, picks=None, output="histogram", reject_by_annotation=True,
-                 unknown="raise", resample=True, device="auto", precision="fp32",
-                 batch_size=256, memory=None, progress=None, verbose=None):
+                 n_codebooks=None, picks=None, ch_names=None, output="tangent", bands=None,
+                 reject_by_annotation=True, unknown="raise", resample=True, device="auto",
+                 precision="fp32", batch_size=256, memory=None, progress=None, verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, chunk_s=chunk_s,
-                         n_codebooks=n_codebooks, picks=picks,
+                         n_codebooks=n_codebooks, picks=picks, ch_names=ch_names,
                          unknown=unknown, resample=resample, device=device,
                          precision=precision, batch_size=batch_size, memory=memory,
                          progress=progress, verbose=verbose)
         self.output = output
+        self.bands = bands
         self.reject_by_annotation = reject_by_annotation
 
     def _check_params(self):
         super()._check_params()
         if self.output not in _OUTPUTS:
             raise ValueError(f"output must be one of {_OUTPUTS}, got {self.output!r}")
+        self._bands()
+
+    def _bands(self):
+        """``bands`` as a tuple of (low, high) float pairs (checked)."""
+        bands = DEFAULT_BANDS if self.bands is None else self.bands
+        try:
+            pairs = tuple((float(lo), float(hi)) for lo, hi in bands)
+        except (TypeError, ValueError):
+            pairs = ()
+        if not pairs or not all(np.isfinite(p).all() and 0 <= p[0] < p[1] for p in pairs):
+            raise ValueError("bands must be a sequence of (low, high) pairs in Hz with "
+                             f"0 <= low < high, got {self.bands!r}")
+        return pairs
+
+    def fit(self, X, y=None):
+        """Validate the data and load the codec (which stays frozen).
+
+        With ``output="tangent"``, the windows of ``X`` are tokenized and the
+        Riemannian mean of their band covariances is kept (``reference_``).
+
+        Parameters
+        ----------
+        X : mne.io.Raw | mne.Epochs | array, shape (n_epochs, n_channels, n_times)
+            Data; a 2-D array is read as single-channel epochs ``(n_epochs, n_times)``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : instance
+        """
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit to ``X`` and return its features (each window is tokenized once).
+
+        Parameters
+        ----------
+        X : mne.io.Raw | mne.Epochs | array
+            Data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        Xt : ndarray
+            See ``output``.
+        """
+        covs = self._fit(X)
+        if covs is None:
+            return self.transform(X)
+        return tangent_space(covs, self.reference_)
+
+    def _fit(self, X):
+        """Fit; return the band covariances of ``X`` for ``output="tangent"`` (else None)."""
+        super().fit(X)
+        for name in ("reference_",):  # a refit with another output forgets it
+            self.__dict__.pop(name, None)
+        if self.output != "tangent":
+            return None
+        covs = self._covariances(X)
+        with self._log():
+            self.reference_ = riemannian_mean(covs)
+        return covs
+
+    def _covariances(self, X):
+        """Band covariances (n_windows, n_bands, n_ch, n_ch) of the tokens of ``X``."""
+        bands = self._bands()
+        tag = "covs:" + ";".join(f"{lo!r}-{hi!r}" for lo, hi in bands) + ":"
+        out = []
+        with self._log():
+            for w in self._check_fitted_input(X):
+                keys = self._window_keys(w)
+                found = [_WINDOW_CACHE.get(tag + k) for k in keys]
+                todo = [i for i, f in enumerate(found) if f is None]
+                if todo:
+                    sub = w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo])
+                    tokens = self._tokens_from_windows(sub, [keys[i] for i in todo])
+                    covs = token_covariances(tokens, self.codec_, bands=bands,
+                                             batch_size=self.batch_size, device=self.device)
+                    for j, i in enumerate(todo):
+                        found[i] = dict(covs=covs[j])
+                        _WINDOW_CACHE.put(tag + keys[i], found[i])
+                out.append(np.stack([f["covs"] for f in found]))
+        return np.concatenate(out)
 
     def tokenize(self, X):
         """Tokens of ``X`` with their metadata and scaling statistics.
@@ -455,9 +626,10 @@ class CodecTokenizer(_CodecBase):
             See ``output``.
         """
         self._check_params()
+        if self.output == "tangent":
+            check_is_fitted(self, "reference_")
+            return tangent_space(self._covariances(X), self.reference_)
         tokens = self.tokenize(X)
-        if self.output == "tokens":
-            return tokens.codes
         if self.output == "histogram":
             n_features = int(np.prod(tokens.codes.shape[1:3])) * self.codec_.codebook_size
             if n_features > 2 ** 22:
@@ -467,11 +639,9 @@ class CodecTokenizer(_CodecBase):
                     f"{self.codec_.codebook_size} codes); use output='embedding' or "
                     "'tokens', or fewer codebooks (n_codebooks)."
                 )
-            return _code_histograms(tokens.codes, self.codec_.codebook_size)
         with self._log():
-            z = quantized_windows(self.codec_, tokens.codes, batch_size=self.batch_size,
-                                  device=self.device)
-        return z.mean(-1).reshape(len(z), -1)
+            return token_features(tokens, self.codec_, output=self.output,
+                                  batch_size=self.batch_size, device=self.device)
 
     def inverse_transform(self, X, *, check_codec=True):
         """Decode tokens back to signals.
@@ -522,14 +692,6 @@ class CodecTokenizer(_CodecBase):
             return self._decode_tokens(tokens)
 
 
-def _code_histograms(codes, codebook_size):
-    """Normalised code counts per (window, channel, level), flattened per window."""
-    n_win, n_ch, n_q, n_fr = codes.shape
-    groups = np.arange(n_win * n_ch * n_q).reshape(n_win, n_ch, n_q, 1) * codebook_size
-    counts = np.bincount((groups + codes).ravel(), minlength=n_win * n_ch * n_q * codebook_size)
-    return (counts.reshape(n_win, -1) / n_fr).astype(np.float64)
-
-
 @fill_doc
 class CodecReconstructor(_CodecBase):
     """Encode and decode EEG through a codec: what the tokens keep of the signal.
@@ -542,6 +704,7 @@ class CodecReconstructor(_CodecBase):
     %(chunk_s)s
     %(n_codebooks)s
     %(picks)s
+    %(ch_names)s
     %(unknown)s
     %(resample)s
     %(device)s

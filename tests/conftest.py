@@ -18,6 +18,17 @@ def shared_data_dir():
     return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_window_cache():
+    """Each test starts with an empty in-process window cache (no coupling between tests)."""
+    import sys
+
+    module = sys.modules.get("mne_codec.transformers")
+    if module is not None:
+        module._WINDOW_CACHE.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     path = shared_data_dir()

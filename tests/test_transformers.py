@@ -78,12 +78,15 @@ def test_arrays_2d_and_3d(rng, tiny_codec):
     assert rec.transform(X).shape == X.shape
     X2 = X[:, 0]
     assert CodecReconstructor(tiny_codec, sfreq=100.0).fit(X2).transform(X2).shape == X2.shape
-    feats = CodecTokenizer(tiny_codec, sfreq=100.0).fit_transform(X)
+    feats = CodecTokenizer(tiny_codec, sfreq=100.0, output="histogram").fit_transform(X)
     assert feats.shape == (6, 3 * 3 * 16)
     # each (channel, level) histogram sums to one
     np.testing.assert_allclose(feats.reshape(6, 9, 16).sum(-1), 1.0)
     emb = CodecTokenizer(tiny_codec, sfreq=100.0, output="embedding").fit_transform(X)
     assert emb.shape == (6, 3 * 16) and np.isfinite(emb).all()
+    # the default: 3 bands x the 6 entries of a 3 x 3 symmetric matrix
+    tangent = CodecTokenizer(tiny_codec, sfreq=100.0).fit_transform(X)
+    assert tangent.shape == (6, 3 * 6) and np.isfinite(tangent).all()
 
 
 def test_determinism_and_batch_size_invariance(rng, tiny_codec):
@@ -273,7 +276,8 @@ def _tiny_instances():
     # a codec with hop 1 and no band-pass, so that sklearn's tiny 2-D arrays (read as
     # single-channel epochs of n_features samples) are codable at all
     codec = make_tiny_codec(ratios=(1,), filters=False)
-    return [CodecTokenizer(codec, sfreq=100.0, verbose="WARNING"),
+    return [CodecTokenizer(codec, sfreq=100.0, output="histogram", verbose="WARNING"),
+            CodecTokenizer(codec, sfreq=100.0, bands=[(0.0, 50.0)], verbose="WARNING"),
             CodecReconstructor(codec, sfreq=100.0, verbose="WARNING")]
 
 
@@ -450,6 +454,8 @@ def test_memory_cache_tokenizes_each_window_once_across_folds(small_epochs, ref_
                                                                tmp_path, monkeypatch):
     import mne_codec.pipeline as pipeline
 
+    monkeypatch.setenv("MNE_CODEC_MEMORY_CACHE_MB", "0")  # the disk cache alone
+
     X, y = small_epochs.get_data(), small_epochs.events[:, 2]
     plain = CodecTokenizer(ref_codec, sfreq=160.0, output="tokens").fit(X).tokenize(X)
     encoded = []
@@ -461,7 +467,7 @@ def test_memory_cache_tokenizes_each_window_once_across_folds(small_epochs, ref_
 
     monkeypatch.setattr(pipeline, "encode", counting)
     pipe = Pipeline([("tok", CodecTokenizer(ref_codec, sfreq=160.0, memory=str(tmp_path),
-                                            verbose="WARNING")),
+                                            output="histogram", verbose="WARNING")),
                      ("clf", LogisticRegression(max_iter=500))])
     scores = cross_val_score(pipe, X, y, cv=3)
     assert np.isfinite(scores).all()
@@ -473,8 +479,8 @@ def test_memory_cache_tokenizes_each_window_once_across_folds(small_epochs, ref_
     np.testing.assert_array_equal(cached.scale, plain.scale)
     assert cached.codec == plain.codec and cached.n_times_codec == plain.n_times_codec
     # parameters that change tokens are part of the key
-    CodecTokenizer(ref_codec, sfreq=160.0, n_codebooks=2, memory=str(tmp_path)).fit(X)\
-        .transform(X[:2])
+    CodecTokenizer(ref_codec, sfreq=160.0, n_codebooks=2, output="histogram",
+                   memory=str(tmp_path)).fit(X).transform(X[:2])
     assert sum(encoded) == len(X) + 2
     # a damaged cache file is recomputed, not trusted
     victim = next((tmp_path / "mne_codec_tokens").rglob("*.npz"))
@@ -533,6 +539,7 @@ def test_resampling_said_once_and_progress_bars_kept(small_epochs, tiny_codec, m
     """The resampling notice is said once per process; verbose and progress are apart."""
     from mne_codec import preprocessing
 
+    monkeypatch.setenv("MNE_CODEC_MEMORY_CACHE_MB", "0")  # every call codes (and shows bars)
     monkeypatch.setattr(preprocessing, "_RESAMPLING_SAID", set())
     epochs = small_epochs[:4]
     tok = CodecTokenizer(tiny_codec, output="tokens", verbose="INFO", progress=False)
