@@ -10,7 +10,7 @@ from mne.datasets import eegbci
 from mne.io import read_raw_edf, read_raw_fif
 from mne.utils import verbose
 
-__all__ = ["sample_raw", "sample_path", "data_path", "eegbci_raw"]
+__all__ = ["sample_raw", "sample_path", "data_path", "eegbci_raw", "moabb_physionet_mi"]
 
 _DATA = Path(__file__).parent / "data"
 
@@ -82,3 +82,32 @@ def eegbci_raw(subject, runs, *, path=None, verbose=None):
                            verbose=verbose)
     eegbci.standardize(raw)
     return raw
+
+
+def moabb_physionet_mi(subjects=None, *, path=None):
+    """MOABB's ``PhysionetMI`` (imagined left/right fist), read offline from local files.
+
+    MOABB's own dataset looks its files up on NEMAR and PhysioNet; this one
+    reads EEGMMIDB's imagery runs 4, 8 and 12 from MNE's download layout
+    under ``path`` and never downloads anything: a missing file raises
+    FileNotFoundError. Use it as any MOABB dataset, e.g. with
+    ``moabb.paradigms.LeftRightImagery`` and ``WithinSessionEvaluation``. It
+    needs the optional extra ``moabb`` (``pip install "mne-codec[moabb]"``).
+
+    Parameters
+    ----------
+    subjects : list of int | None
+        Subjects (1-109); None: those whose three runs are under ``path``
+        (S001-S010 in the shared data folder).
+    path : path-like | None
+        The folder holding ``MNE-eegbci-data`` (default :func:`data_path`).
+
+    Returns
+    -------
+    dataset : moabb.datasets.PhysionetMI
+        A subclass with the same code, events, interval and channels, for
+        the hand runs only.
+    """
+    from ._moabb import PhysionetMI  # lazy: moabb is an optional dependency
+
+    return PhysionetMI(data_path() if path is None else path, subjects)
