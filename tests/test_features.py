@@ -41,15 +41,21 @@ def test_band_covariances_are_shrunk_cospectra(rng):
     np.testing.assert_allclose(covs, covs.swapaxes(-1, -2))
     assert (np.linalg.eigvalsh(covs) > 0).all()
     # the OAS of the band's Fourier samples, as scikit-learn computes it
-    from scipy.signal.windows import hann
     from sklearn.covariance import oas
 
-    spec = np.fft.rfft((x - x.mean(-1, keepdims=True)) * 1e6 * hann(n_times, sym=False))
+    spec = np.fft.rfft((x - x.mean(-1, keepdims=True)) * 1e6)
     freqs = np.fft.rfftfreq(n_times, 1 / sfreq)
     band = spec[2][:, (freqs >= 8) & (freqs < 13)]
     samples = np.concatenate([band.real, band.imag], axis=-1).T
     np.testing.assert_allclose(covs[2, 0] - 1e-12 * np.eye(4),
                                oas(samples, assume_centered=True)[0], rtol=1e-10)
+    # unshrunk, it is the covariance of the window band-passed in the frequency domain
+    # (Parseval), up to the normalisation: samples of the band, not of the window
+    mask = (freqs >= 8) & (freqs < 13)
+    xf = np.fft.irfft(np.where(mask, np.fft.rfft(x[2] - x[2].mean(-1, keepdims=True)), 0),
+                      n_times) * 1e6
+    emp = samples.T @ samples / len(samples)
+    np.testing.assert_allclose(emp * len(samples) * 2 / n_times, xf @ xf.T, rtol=1e-8)
     # a sinusoid in one band shows in that band only
     t = np.arange(n_times) / sfreq
     y = np.zeros((1, 2, n_times))
@@ -73,7 +79,7 @@ def test_band_covariances_bad_input(rng):
         band_covariances(np.full((1, 2, 100), np.nan), 100.0)
     # silent windows (flat channels) keep a logarithm
     assert np.isfinite(tangent_space(band_covariances(np.zeros((1, 2, 100)), 100.0),
-                                     np.stack([np.eye(2)] * 3))).all()
+                                     np.stack([np.eye(2)] * len(DEFAULT_BANDS)))).all()
 
 
 def test_riemannian_mean_and_tangent_space(rng):

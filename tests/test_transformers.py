@@ -84,9 +84,9 @@ def test_arrays_2d_and_3d(rng, tiny_codec):
     np.testing.assert_allclose(feats.reshape(6, 9, 16).sum(-1), 1.0)
     emb = CodecTokenizer(tiny_codec, sfreq=100.0, output="embedding").fit_transform(X)
     assert emb.shape == (6, 3 * 16) and np.isfinite(emb).all()
-    # the default: 3 bands x the 6 entries of a 3 x 3 symmetric matrix
+    # the default: 2 bands x the 6 entries of a 3 x 3 symmetric matrix
     tangent = CodecTokenizer(tiny_codec, sfreq=100.0).fit_transform(X)
-    assert tangent.shape == (6, 3 * 6) and np.isfinite(tangent).all()
+    assert tangent.shape == (6, 2 * 6) and np.isfinite(tangent).all()
 
 
 def test_determinism_and_batch_size_invariance(rng, tiny_codec):
