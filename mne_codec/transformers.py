@@ -442,8 +442,8 @@ class CodecTokenizer(_CodecBase):
           ``(n_epochs, n_channels, n_codebooks, n_frames)``.
     bands : sequence of (float, float) | None
         Frequency bands in Hz of ``output="tangent"``; None:
-        :data:`~mne_codec.features.DEFAULT_BANDS`, theta (4-8 Hz), alpha/mu
-        (8-13 Hz) and beta (13-30 Hz).
+        :data:`~mne_codec.features.DEFAULT_BANDS`, alpha/mu (8-13 Hz) and
+        beta (13-30 Hz); add ``(4.0, 8.0)`` for tasks that modulate theta.
     reject_by_annotation : bool
         When cutting a Raw into windows, skip those overlapping ``BAD_``
         annotations (their onsets are in :attr:`Tokens.onsets_s`). Epochs are
