@@ -34,10 +34,9 @@ __all__ = ["DEFAULT_BANDS", "band_covariances", "token_covariances", "riemannian
 
 #: alpha/mu (8-13 Hz) and beta (13-30 Hz), the rhythms most EEG decoding reads
 #: (posterior alpha, sensorimotor mu and beta). Delta (eye movements, drifts) and
-#: gamma (muscle; beyond most codecs' band) are left out; theta (4-8 Hz) is left
-#: to ``bands=``: chosen on EEGMMIDB S001-S005 (imagery within subject: 0.607
-#: balanced accuracy, against 0.582 with theta added, 0.540 for one 8-30 Hz band
-#: and 0.552 for six 4-Hz bands) and confirmed on S006-S010 (see the docs).
+#: gamma (muscle; beyond most codecs' band) are left out, and theta (4-8 Hz) is
+#: left to ``bands=``: chosen among band sets on EEGMMIDB S001-S005 and checked
+#: on S006-S010 (the figures are in the documentation, :ref:`token-features`).
 DEFAULT_BANDS = ((8.0, 13.0), (13.0, 30.0))
 
 #: the outputs :func:`token_features` computes

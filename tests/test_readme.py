@@ -33,3 +33,6 @@ def test_readme_python_blocks_run(shared_data, tmp_path, monkeypatch):
     assert volts.shape == epochs.get_data().shape and np.isfinite(volts).all()
     assert (tmp_path / "sub-01_tokens.npz").is_file()
     assert namespace["epochs_rec"].info["ch_names"] == epochs.info["ch_names"]
+    # the features of the token file are the tokenizer's
+    np.testing.assert_allclose(namespace["features"], namespace["tok"].transform(epochs),
+                               rtol=1e-6, atol=1e-8)
