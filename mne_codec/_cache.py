@@ -88,8 +88,9 @@ class MemoryTokenCache:
 
 #: the MNE config key (or environment variable) of the in-process cache's bound, in MiB
 CACHE_CONFIG_KEY = "MNE_CODEC_MEMORY_CACHE_MB"
-#: its default: 256 MiB, e.g. ~1,700 windows of 64 channels x 4 s (codes, scaling
-#: statistics and covariances in three bands)
+#: its default: 256 MiB, about 2,000 windows of 64 channels x 4 s with the default
+#: codec (65 kB of codes and scaling statistics, and 66 kB of covariances in two bands,
+#: per window)
 DEFAULT_CACHE_MB = 256
 
 

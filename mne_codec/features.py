@@ -232,8 +232,8 @@ def tangent_space(covs, reference):
     return (logs[..., rows, cols] * weights).reshape(len(covs), -1)
 
 
-def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, batch_size=256,
-                      device="auto"):
+def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, stream=False, chunk_s=None,
+                      batch_size=256, device="auto"):
     """Band covariances of the signal that tokens code (decoded by their codec).
 
     Parameters
@@ -247,6 +247,11 @@ def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, batch_size=256
         :func:`load_token_codec`).
     bands : sequence of (float, float)
         Bands in Hz (see :func:`band_covariances`).
+    stream : bool
+        Decode chunk by chunk (streamable codecs; for windows as long as a
+        recording, see :func:`~mne_codec.pipeline.decode_stream`).
+    chunk_s : float | None
+        Chunk length when streaming.
     batch_size : int
         Channel-windows decoded per forward pass.
     device : str
@@ -258,7 +263,8 @@ def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, batch_size=256
     """
     codec = load_token_codec(tokens, codec)
     _check_bands(bands, tokens.sfreq, tokens.n_times)  # before decoding
-    volts = detokenize(codec, tokens, batch_size=batch_size, device=device)
+    volts = detokenize(codec, tokens, stream=stream, chunk_s=chunk_s, batch_size=batch_size,
+                       device=device)
     return band_covariances(volts, tokens.sfreq, bands)
 
 

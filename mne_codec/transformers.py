@@ -590,6 +590,7 @@ class CodecTokenizer(_CodecBase):
                     sub = w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo])
                     tokens = self._tokens_from_windows(sub, [keys[i] for i in todo])
                     covs = token_covariances(tokens, self.codec_, bands=bands,
+                                             stream=self._streamed, chunk_s=self.chunk_s,
                                              batch_size=self.batch_size, device=self.device)
                     for j, i in enumerate(todo):
                         found[i] = dict(covs=covs[j])

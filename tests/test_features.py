@@ -249,3 +249,23 @@ def test_array_channel_names_for_named_codecs(rng, tiny_codec, monkeypatch):
     epochs = mne.EpochsArray(X, mne.create_info(["Fz", "Pz"], 100.0, "eeg"), verbose=False)
     tok = CodecTokenizer(named, ch_names=["C3", "C4"], output="tokens").fit(epochs)
     assert tok.ch_names_ == ["Fz", "Pz"]
+
+
+def test_whole_recording_is_decoded_in_chunks(rng, tiny_codec, monkeypatch):
+    """window_s=None: the recording is one window, decoded as a stream (bounded memory)."""
+    import mne_codec.pipeline as pipeline
+
+    streamed = []
+    decode_stream = pipeline.decode_stream
+
+    def counting(*args, **kwargs):
+        streamed.append(True)
+        return decode_stream(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "decode_stream", counting)
+    raw = mne.io.RawArray(rng.standard_normal((3, 2000)) * 1e-5,
+                          mne.create_info(3, 100.0, "eeg"), verbose=False)
+    feats = CodecTokenizer(tiny_codec, window_s=None, chunk_s=4.0).fit_transform(raw)
+    assert feats.shape == (1, len(DEFAULT_BANDS) * 6) and streamed
+    # a single window is its own reference: its tangent vectors are zero
+    np.testing.assert_allclose(feats, 0.0, atol=1e-6)
