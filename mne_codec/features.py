@@ -24,13 +24,14 @@ files gets the features of :class:`~mne_codec.CodecTokenizer`.
 from __future__ import annotations
 
 import numpy as np
+
 from .checkpoints import load_codec
 from .models import Codec
 from .pipeline import detokenize, quantized_windows
 
-__all__ = ["DEFAULT_BANDS", "band_covariances", "token_covariances", "riemannian_mean",
-           "tangent_space", "token_features", "code_histograms", "load_token_codec",
-           "FEATURE_OUTPUTS"]
+__all__ = ["DEFAULT_BANDS", "check_bands", "band_covariances", "token_covariances",
+           "riemannian_mean", "tangent_space", "token_features", "code_histograms",
+           "load_token_codec", "FEATURE_OUTPUTS"]
 
 #: alpha/mu (8-13 Hz) and beta (13-30 Hz), the rhythms most EEG decoding reads
 #: (posterior alpha, sensorimotor mu and beta). Delta (eye movements, drifts) and
@@ -46,8 +47,31 @@ FEATURE_OUTPUTS = ("tangent", "histogram", "embedding", "tokens")
 _FLOOR_UV2 = 1e-12
 
 
-def _check_bands(bands, sfreq, n_times):
-    """Return the bands as an array (n_bands, 2), each with its FFT bins (a list)."""
+def check_bands(bands, sfreq, n_times):
+    """Check frequency bands against windows; return them and their Fourier bins.
+
+    Parameters
+    ----------
+    bands : sequence of (float, float)
+        Bands in Hz, ``low <= f < high``.
+    sfreq : float
+        Sampling frequency of the windows in Hz.
+    n_times : int
+        Samples per window.
+
+    Returns
+    -------
+    bands : ndarray, shape (n_bands, 2)
+        The bands.
+    bins : list of ndarray of int
+        Each band's bins of ``numpy.fft.rfftfreq(n_times, 1 / sfreq)``.
+
+    Raises
+    ------
+    ValueError
+        For bands that are not pairs of ``0 <= low < high`` within the Nyquist
+        frequency, or that hold no frequency bin of such windows.
+    """
     try:
         arr = np.asarray(bands, dtype=float)
     except (TypeError, ValueError):
@@ -126,7 +150,7 @@ def band_covariances(x, sfreq, bands=DEFAULT_BANDS):
     if not np.isfinite(x).all():
         raise ValueError("x holds NaN or infinite values")
     n_win, n_ch, n_times = x.shape
-    _, bins = _check_bands(bands, sfreq, n_times)
+    _, bins = check_bands(bands, sfreq, n_times)
     # µV: no volts**2 underflow. No taper: every sample of the window weighs the
     # same, as in the classical sample covariance (a Hann taper, which weighs the
     # window's middle, was measured worse across subjects: see the docs)
@@ -262,7 +286,7 @@ def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, stream=False, 
     covs : ndarray, shape (n_windows, n_bands, n_channels, n_channels)
     """
     codec = load_token_codec(tokens, codec)
-    _check_bands(bands, tokens.sfreq, tokens.n_times)  # before decoding
+    check_bands(bands, tokens.sfreq, tokens.n_times)  # before decoding
     volts = detokenize(codec, tokens, stream=stream, chunk_s=chunk_s, batch_size=batch_size,
                        device=device)
     return band_covariances(volts, tokens.sfreq, bands)

@@ -21,6 +21,7 @@ from .checkpoints import load_codec
 from .features import (
     DEFAULT_BANDS,
     FEATURE_OUTPUTS,
+    check_bands,
     riemannian_mean,
     tangent_space,
     token_covariances,
@@ -583,6 +584,7 @@ class CodecTokenizer(_CodecBase):
         out = []
         with self._log():
             for w in self._check_fitted_input(X):
+                check_bands(bands, w.sfreq, w.data.shape[-1])  # before any coding
                 keys = self._window_keys(w)
                 found = [_WINDOW_CACHE.get(tag + k) for k in keys]
                 todo = [i for i, f in enumerate(found) if f is None]

@@ -85,7 +85,7 @@ _hostile_params = st.fixed_dictionaries({}, optional={
     "window_s": _numbers, "sfreq": st.one_of(_numbers, st.just(100.0)),
     "n_codebooks": st.one_of(st.none(), st.integers(-1, 5), st.sampled_from([2.5, "3", True])),
     "batch_size": st.one_of(st.integers(-1, 9), st.sampled_from([2.0, None, "8"])),
-    "output": st.sampled_from(["histogram", "embedding", "tokens", "codes", None]),
+    "output": st.sampled_from(["tangent", "histogram", "embedding", "tokens", "codes", None]),
     "chunk_s": st.one_of(st.none(), st.floats(-1.0, 2.0)),
     "unknown": st.sampled_from(["raise", "drop", "ignore"]),
     "resample": st.sampled_from([True, False, 0, "yes"]),
@@ -97,7 +97,7 @@ _valid_params = st.fixed_dictionaries({}, optional={
     "sfreq": st.sampled_from([100.0, 128.0, 160.0, 250.0]),
     "n_codebooks": st.one_of(st.none(), st.integers(1, 3)),
     "batch_size": st.integers(1, 9),
-    "output": st.sampled_from(["histogram", "embedding", "tokens"]),
+    "output": st.sampled_from(["tangent", "histogram", "embedding", "tokens"]),
     "chunk_s": st.sampled_from([None, 0.4, 1.0]),  # whole numbers of 40-ms frames
     "unknown": st.sampled_from(["raise", "drop"]),
     "picks": st.sampled_from([None, "eeg"]),  # ignored for arrays
@@ -165,6 +165,8 @@ def test_tokenizer_gives_documented_result_or_our_error(monkeypatch, case):
     n_q = tok.n_codebooks_
     if tok.output == "tokens":
         assert Xt.shape[:3] == (n_epochs, n_ch, n_q) and Xt.min() >= 0 and Xt.max() < 16
+    elif tok.output == "tangent":  # per band, the upper triangle of a covariance
+        assert Xt.shape == (n_epochs, 2 * n_ch * (n_ch + 1) // 2)
     elif tok.output == "histogram":
         assert Xt.shape == (n_epochs, n_ch * n_q * 16)
         np.testing.assert_allclose(Xt.reshape(n_epochs, n_ch * n_q, 16).sum(-1), 1.0)

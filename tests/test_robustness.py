@@ -434,9 +434,12 @@ def test_batch_that_cannot_fit_gives_a_clear_error(rng, tiny_codec, monkeypatch)
     with pytest.raises(MemoryError, match="decode"):
         inference.decode_windows(codec, codes, 400, batch_size=1)
     # through the transformer, the message reaches the user unchanged
-    tok = CodecTokenizer(codec, sfreq=100.0, batch_size=1).fit(x.astype(np.float64) * 1e-5)
+    tok = CodecTokenizer(codec, sfreq=100.0, batch_size=1, output="histogram")
+    tok.fit(x.astype(np.float64) * 1e-5)  # fit codes nothing for this output
     with pytest.raises(MemoryError, match="shorter windows"):
         tok.transform(x.astype(np.float64) * 1e-5)
+    with pytest.raises(MemoryError, match="shorter windows"):  # the default codes in fit
+        CodecTokenizer(codec, sfreq=100.0, batch_size=1).fit(x.astype(np.float64) * 1e-5)
 
 
 def test_memory_estimate_scales_with_window_length(tiny_codec):
