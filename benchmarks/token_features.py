@@ -386,10 +386,15 @@ def main():
     subjects = f"S{min(args.subjects):03d}-S{max(args.subjects):03d}"
     if args.channels:
         subjects += f", {len(args.channels)} channels"
-    _table(rows, f"Balanced accuracy (chance 0.50), mean +- sd; codec {args.codec}; EEGMMIDB "
-                 f"{subjects}, S001 runs 1-2, eegmat Subject00-03")
+    data = {"mi": f"EEGMMIDB {subjects}", "eyes": "EEGMMIDB S001 runs 1-2",
+            "eegmat": "eegmat Subject00-03"}
+    if rows:
+        _table(rows, f"Balanced accuracy (chance 0.50), mean +- sd; codec {args.codec}; "
+                     + ", ".join(data[t] for t in args.tasks))
     if curve_rows:
-        _table(curve_rows, f"Learning curve: L/R imagery within subject (5-fold), {subjects}, "
+        folds = ("5 folds" if args.curve_folds >= 5
+                 else f"the first {args.curve_folds} of 5 folds")
+        _table(curve_rows, f"Learning curve: L/R imagery within subject ({folds}), {subjects}, "
                            "training trials per class; mean +- sd over subjects")
 
 
