@@ -11,7 +11,8 @@ Tasks (all from ../shared/data):
 
 Methods, on the same splits:
 
-- ``tokens+LR``: ``Pipeline([CodecTokenizer(output="histogram"), LogisticRegression()])``
+- ``tokens+LR``: ``Pipeline([CodecTokenizer(), LogisticRegression()])`` (the default
+  output, ``"tangent"``: see ``benchmarks/token_features.py`` for the others)
   on epochs of the recording band-passed to the codec's band;
 - ``TokenClassifier``: BioCodec's token head (:mod:`mne_codec.braindecode`)
   trained with braindecode's ``EEGClassifier`` (needs braindecode);
@@ -193,7 +194,9 @@ def _methods(args, sfreq, cache_dir):
                 TokenClassifier, module__codec=args.codec, module__sfreq=sfreq,
                 optimizer=torch.optim.AdamW, optimizer__weight_decay=1e-2, lr=args.lr,
                 batch_size=16, max_epochs=args.epochs, train_split=None,
-                iterator_train__shuffle=True, device="cpu", verbose=0))
+                iterator_train__shuffle=True,
+                iterator_train__drop_last=False,  # braindecode drops the last batch by default
+                device="cpu", verbose=0))
     if "CSP+LDA" in args.methods:
         methods["CSP+LDA"] = (CLASSICAL_BAND, make_pipeline(
             CSP(n_components=4, reg="ledoit_wolf", log=True), LinearDiscriminantAnalysis()))
