@@ -52,7 +52,7 @@ def check_bands(bands, sfreq, n_times):
 
     Parameters
     ----------
-    bands : sequence of (float, float)
+    bands : list of (float, float)
         Bands in Hz, ``low <= f < high``.
     sfreq : float
         Sampling frequency of the windows in Hz.
@@ -134,7 +134,7 @@ def band_covariances(x, sfreq, bands=DEFAULT_BANDS):
         Signals in volts.
     sfreq : float
         Their sampling frequency in Hz.
-    bands : sequence of (float, float)
+    bands : list of (float, float)
         Bands in Hz, ``low <= f < high`` (default :data:`DEFAULT_BANDS`).
 
     Returns
@@ -269,7 +269,7 @@ def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, stream=False, 
     codec : str | Codec | None
         The codec that wrote them; None loads the one the tokens name (see
         :func:`load_token_codec`).
-    bands : sequence of (float, float)
+    bands : list of (float, float)
         Bands in Hz (see :func:`band_covariances`).
     stream : bool
         Decode chunk by chunk (streamable codecs; for windows as long as a
@@ -368,7 +368,7 @@ def token_features(tokens, codec=None, *, output="tangent", bands=DEFAULT_BANDS,
           (:func:`code_histograms`);
         - ``"embedding"``: the time-averaged quantized latent per channel;
         - ``"tokens"``: the codes themselves.
-    bands : sequence of (float, float)
+    bands : list of (float, float)
         Bands in Hz of ``"tangent"``.
     reference : array, shape (n_bands, n_channels, n_channels) | None
         The reference point of ``"tangent"`` (e.g. a fitted tokenizer's

@@ -441,7 +441,7 @@ class CodecTokenizer(_CodecBase):
           side by side, ``dim = n_branches * code_dim``);
         - ``"tokens"``: the integer codes,
           ``(n_epochs, n_channels, n_codebooks, n_frames)``.
-    bands : sequence of (float, float) | None
+    bands : list of (float, float) | None
         Frequency bands in Hz of ``output="tangent"``; None:
         :data:`~mne_codec.features.DEFAULT_BANDS`, alpha/mu (8-13 Hz) and
         beta (13-30 Hz); add ``(4.0, 8.0)`` for tasks that modulate theta.
