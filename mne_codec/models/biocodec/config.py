@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ...preprocessing import Preprocessing
 from ...quantization import RVQConfig
 from ..base import ConfigMixin
+from ..channel_mixing import ChannelMixingConfig
 
 __all__ = ["BioCodecConfig"]
 
@@ -49,6 +50,11 @@ class BioCodecConfig(ConfigMixin):
         Residual quantizer.
     preprocessing : Preprocessing
         What the model reads.
+    channel_mixing : ChannelMixingConfig | None
+        Attention across the channels of every latent frame, before and after
+        the quantizer (:class:`~mne_codec.models.channel_mixing.ChannelMixer`):
+        the channels of a window are then coded jointly and named by
+        electrode. ``None`` (the authors' model): every channel on its own.
     """
 
     ratios: tuple = (3, 2, 2)
@@ -66,6 +72,7 @@ class BioCodecConfig(ConfigMixin):
     norm: str = "weight_norm"
     rvq: RVQConfig = field(default_factory=_eeg_rvq)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    channel_mixing: ChannelMixingConfig | None = None
 
     @property
     def hop_length(self):
