@@ -12,13 +12,16 @@ subjects' recordings of ``shared/data`` into a folder of token shards
 reads them as sequences in MusicGen's delay pattern
 (:class:`~mne_codec.lm.TokenSequenceDataset`), trains a small causal
 transformer, and measures it on the validation subjects next to unigram and
-bigram models of the same tokens. Then it samples a continuation of a
+bigram models of the same tokens (and a model of each level given the level
+above it). Then it samples a continuation of a
 validation recording, decodes it to volts with the codec, and compares its
 spectrum with real EEG.
 
 To keep the page to a few minutes on a CPU, it codes 9 channels and the
 first 40 s of each recording, and trains a one-layer model for 300 steps on
-one thread; the same code runs unchanged on a whole corpus.
+one thread (the whole page took 147 s in the documentation build of
+2026-12-07, 96 s of them training, on a busy 2-core machine); the same code
+runs unchanged on a whole corpus.
 """
 
 # %%
@@ -311,9 +314,9 @@ print(f"{'mean':>5} | " + " | ".join(f"{ce[n].mean():7.3f} {np.exp(ce[n].mean())
 fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 for j, (name, values) in enumerate(ce.items()):
     ax.bar(np.arange(K) + (j - 1.5) * 0.2, np.exp(values), width=0.2, label=name)
-ax.set(xlabel="level", ylabel="perplexity (codes)", yscale="log",
+ax.set(xlabel="level", ylabel="perplexity (codes)", yscale="log", ylim=(40, 1000),
        title="validation perplexity per level (lower is better)")
-ax.legend(fontsize="small")
+ax.legend(fontsize="small", ncols=4, loc="upper center")
 
 # %%
 # What the table says (the figures quoted here are those of a run on
@@ -398,8 +401,10 @@ ax.legend(loc="upper right", fontsize="small")
 
 # %%
 # The spectra of the 20 s after the prompt, averaged over the 9 channels:
-# the continuation keeps the shape of EEG's spectrum (its 1/f slope and the
-# alpha/mu band) that the codec's own reconstruction has.
+# the sampled continuation keeps the broad shape of EEG's spectrum that the
+# codec's own reconstruction has (the 1/f slope, power around the alpha/mu
+# band), less sharply (in the run of 2026-12-07 its alpha peak was broader
+# and it had less power above 30 Hz than the real EEG).
 after = slice(int(N_PROMPT * 5.0 * sfreq), None)
 fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 for signal, label in ((eeg, "real EEG (0.5-40 Hz)"), (decoded, "codec, real tokens"),
