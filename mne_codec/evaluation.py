@@ -192,16 +192,16 @@ def format_report(report, title=None):
     bands = list(report["levels"][0]["band_nmse"])
     anchors = [k for k in ("dct_nmse", "bound_nmse") if k in report["levels"][0]]
     names = {"dct_nmse": "DCT NMSE", "bound_nmse": "Gaussian bound"}
-    lines.append("| levels | bit/s | entropy bit/s | NMSE | "
+    lines.append("| levels | bit/s | NMSE | "
                  + "".join(f"{names[k]} | " for k in anchors)
-                 + "SNR (dB) | PRD (%) | r | spectral err | "
+                 + "entropy bit/s | SNR (dB) | PRD (%) | r | spectral err | "
                  + " | ".join(f"{b} NMSE" for b in bands) + " |")
     lines.append("|" + "---|" * (8 + len(anchors) + len(bands)))
     for row in report["levels"]:
         lines.append(
-            f"| {row['n_codebooks']} | {row['bits_per_second']:.0f} | "
-            f"{row.get('entropy_bits_per_second', float('nan')):.0f} | {row['nmse']:.3f} | "
+            f"| {row['n_codebooks']} | {row['bits_per_second']:.0f} | {row['nmse']:.3f} | "
             + "".join(f"{row[k]:.4f} | " for k in anchors)
+            + f"{row.get('entropy_bits_per_second', float('nan')):.0f} | "
             + f"{row['snr_db']:.1f} | {row['prd']:.1f} | {row['pearson_r']:.3f} | "
             f"{row['spectral_error']:.3f} | "
             + " | ".join(f"{row['band_nmse'][b]:.3f}" for b in bands) + " |"
