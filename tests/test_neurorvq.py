@@ -262,7 +262,7 @@ def test_unknown_channel_policy():
     with pytest.warns(RuntimeWarning, match="dropped"):
         picks, rows = map_channels(["Cz", "STI 014", "Pz"], unknown="drop")
     assert picks.tolist() == [0, 2]
-    with pytest.raises(ValueError, match="'raise' or 'drop'"):
+    with pytest.raises(ValueError, match="'raise', 'drop' or 'keep'"):
         map_channels(["Cz"], unknown="ignore")
     with pytest.raises(ValueError, match="No channel"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
