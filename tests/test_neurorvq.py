@@ -886,7 +886,7 @@ def test_braindecode_layout_round_trip(modality):
 
 def test_braindecode_token_parity():
     """Identical tokens to braindecode's NeuroRVQTokenizer on the same seeded weights."""
-    import braindecode.models as bd_models
+    bd_models = pytest.importorskip("braindecode.models", reason="braindecode is not installed")
 
     if not hasattr(bd_models, "NeuroRVQTokenizer"):
         pytest.skip("this braindecode has no NeuroRVQTokenizer (in its development branch, "
