@@ -12,6 +12,9 @@ from ..channel_mixing import ChannelMixingConfig
 
 __all__ = ["BioCodecConfig"]
 
+#: padding modes of the SEANet convolutions (torch.nn.functional.pad's)
+_PAD_MODES = ("reflect", "constant", "replicate", "circular")
+
 
 def _eeg_rvq():
     return RVQConfig(dim=128, n_codebooks=6, codebook_size=256, codebook_dim=16)
@@ -73,6 +76,16 @@ class BioCodecConfig(ConfigMixin):
     rvq: RVQConfig = field(default_factory=_eeg_rvq)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     channel_mixing: ChannelMixingConfig | None = None
+
+    def __post_init__(self):
+        if self.pad_mode not in _PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {_PAD_MODES}, got {self.pad_mode!r}")
+        if self.norm not in ("weight_norm", "none"):
+            raise ValueError(f"norm must be 'weight_norm' or 'none', got {self.norm!r}")
+        if not (self.channel_mixing is None
+                or isinstance(self.channel_mixing, ChannelMixingConfig)):
+            raise TypeError("channel_mixing must be a ChannelMixingConfig or None, got "
+                            f"{type(self.channel_mixing).__name__}")
 
     @property
     def hop_length(self):
