@@ -34,9 +34,9 @@ def _bench(device, batch_size, steps, warmup, amp, crops):
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             y, _, commit = codec(x)
-            losses = loss_fn(y.float(), x, commit)
+            losses = loss_fn.terms(y.float(), x, commit)
         opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
+        losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(codec.parameters(), 1.0)
         opt.step()
         if device.type == "cuda":

@@ -162,9 +162,10 @@ def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what=
         Channel names (e.g. ``raw.ch_names``).
     vocabulary : tuple of str | list of str
         The vocabulary (case-insensitive).
-    unknown : ``"raise"`` | ``"drop"``
-        What to do with names that match nothing: raise a ValueError, or drop
-        them with a warning.
+    unknown : ``"raise"`` | ``"drop"`` | ``"keep"``
+        What to do with names that match nothing: raise a ValueError, drop
+        them with a warning, or keep them with row -1 (for a model that has
+        a row for channels it does not know).
     what : str
         Name of the vocabulary in messages (e.g. ``"NeuroRVQ electrode"``).
 
@@ -175,8 +176,8 @@ def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what=
     rows : ndarray of int
         Their rows in the vocabulary.
     """
-    if unknown not in ("raise", "drop"):
-        raise ValueError(f"unknown must be 'raise' or 'drop', got {unknown!r}")
+    if unknown not in ("raise", "drop", "keep"):
+        raise ValueError(f"unknown must be 'raise', 'drop' or 'keep', got {unknown!r}")
     lookup = vocabulary_index(vocabulary)
     picks, rows, missing, seen = [], [], [], {}
     for pos, name in enumerate(ch_names):
@@ -186,6 +187,9 @@ def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what=
             row = lookup.get(CHANNEL_ALIASES[n])
         if row is None:
             missing.append(name)
+            if unknown == "keep":
+                picks.append(pos)
+                rows.append(-1)
             continue
         if row in seen:
             raise ValueError(
@@ -195,7 +199,7 @@ def map_channels(ch_names, vocabulary=CHANNEL_VOCABULARY, unknown="raise", what=
         seen[row] = name
         picks.append(pos)
         rows.append(row)
-    if missing:
+    if missing and unknown != "keep":
         msg = f"{len(missing)} channel(s) are not in the {what} vocabulary: {missing}."
         if unknown == "raise":
             raise ValueError(msg + " Rename them (e.g. raw.rename_channels), or pass "

@@ -83,7 +83,11 @@ def evaluate_codec(codec, sources, *, prepare_raw=None, window_s=5.0, n_codebook
         ``k`` levels of every branch), ``side_bits_per_second`` (side
         information per channel), ``nmse``, ``snr_db`` (of the mean NMSE),
         ``prd``, ``pearson_r``, ``spectral_error``, ``band_nmse`` (per band) and
-        ``usage``/``perplexity`` of each level's codes.
+        ``usage``/``perplexity`` of each level's codes, ``entropy_bits`` (the
+        empirical entropy of each level's codes, ``log2(perplexity)``, in bits
+        per token) and ``entropy_bits_per_second`` (the rate an ideal entropy
+        coder of those histograms would spend, per channel; it ignores
+        dependencies between tokens, which a context model could also use).
     """
     with show_progress(progress):
         return _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines,
@@ -140,10 +144,16 @@ def _evaluate(codec, sources, prepare_raw, window_s, n_codebooks, baselines, bat
                                       for c in codes])
         usage, perplexity = metrics.codebook_usage(level_codes, codec.codebook_size)
         mean_nmse = float(np.nanmean(nmse))
+        bits_per_second = metrics.bits_per_second(codec.frame_rate, len(codec.code_rows(k)),
+                                                  codec.codebook_size)
+        # what an ideal entropy coder of each level's code histogram would spend
+        entropy = np.log2(perplexity)
         rows.append(dict(
             n_codebooks=k,
-            bits_per_second=metrics.bits_per_second(codec.frame_rate, len(codec.code_rows(k)),
-                                                    codec.codebook_size),
+            bits_per_second=bits_per_second,
+            entropy_bits=entropy.tolist(),
+            entropy_bits_per_second=float(bits_per_second * entropy.mean()
+                                          / math.log2(codec.codebook_size)),
             side_bits_per_second=side_bits / duration_s,
             nmse=mean_nmse,
             snr_db=-10 * math.log10(mean_nmse),
@@ -184,23 +194,24 @@ def format_report(report, title=None):
     names = {"dct_nmse": "DCT NMSE", "bound_nmse": "Gaussian bound"}
     lines.append("| levels | bit/s | NMSE | "
                  + "".join(f"{names[k]} | " for k in anchors)
-                 + "SNR (dB) | PRD (%) | r | spectral err | "
+                 + "entropy bit/s | SNR (dB) | PRD (%) | r | spectral err | "
                  + " | ".join(f"{b} NMSE" for b in bands) + " |")
-    lines.append("|" + "---|" * (7 + len(anchors) + len(bands)))
+    lines.append("|" + "---|" * (8 + len(anchors) + len(bands)))
     for row in report["levels"]:
         lines.append(
             f"| {row['n_codebooks']} | {row['bits_per_second']:.0f} | {row['nmse']:.3f} | "
             + "".join(f"{row[k]:.4f} | " for k in anchors)
+            + f"{row.get('entropy_bits_per_second', float('nan')):.0f} | "
             + f"{row['snr_db']:.1f} | {row['prd']:.1f} | {row['pearson_r']:.3f} | "
             f"{row['spectral_error']:.3f} | "
             + " | ".join(f"{row['band_nmse'][b]:.3f}" for b in bands) + " |"
         )
     last = report["levels"][-1]
-    lines += ["", f"| level | codes used (of {report['codec']['codebook_size']}) | perplexity |",
-              "|---|---|---|"]
+    lines += ["", f"| level | codes used (of {report['codec']['codebook_size']}) | perplexity "
+              "| entropy (bit/token) |", "|---|---|---|---|"]
     for k, (u, p) in enumerate(zip(last["usage"], last["perplexity"]), 1):
         lines.append(f"| {k} | {u * report['codec']['codebook_size']:.0f} ({100 * u:.0f} %) | "
-                     f"{p:.1f} |")
+                     f"{p:.1f} | {math.log2(p):.2f} |")
     return "\n".join(lines)
 
 

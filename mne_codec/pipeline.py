@@ -337,7 +337,7 @@ def chunk_samples(codec, chunk_s):
         raise ValueError(f"chunk_s must be a positive number of seconds, got {chunk_s!r}")
     n = float(chunk_s) * sfreq
     n_int = int(round(n))
-    if abs(n - n_int) > 1e-6 * max(n, 1.0) or n_int % hop:
+    if abs(n - n_int) > 1e-6 * max(n, 1.0) or n_int % hop or n_int == 0:
         nearest = max(1, round(n / hop)) * hop / sfreq
         raise ValueError(
             f"chunk_s={chunk_s!r} is {n:g} samples at the codec's {sfreq:g} Hz; chunks must "

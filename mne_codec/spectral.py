@@ -14,6 +14,9 @@ This is the one module of the package that computes spectra for losses:
   projected on Slaney-style triangular mel filters (the default of
   ``librosa.filters.mel``), compared as ``log10`` of magnitudes clamped at
   ``1e-5``, with the L1 distance.
+- :func:`band_nmse_loss` is the differentiable form of the per-band NMSE of
+  :func:`mne_codec.metrics.band_errors` (rectangular bands of the real FFT
+  of each whole signal), so that a loss can weigh every EEG band alike.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["stft_features", "multiscale_stft_loss", "mel_filterbank", "mel_spectrogram",
-           "multiscale_mel_loss", "dac_stft"]
+           "multiscale_mel_loss", "dac_stft", "band_nmse_loss"]
 
 #: feature kinds stacked by :func:`stft_features`, in order
 FEATURES = ("log_magnitude", "cos_phase", "sin_phase")
@@ -295,3 +298,41 @@ def multiscale_mel_loss(y, x, sfreq, window_lengths=(32, 64, 128, 256, 512),
 
 
 _dac_stft = dac_stft  # the name before it was shared with the discriminators
+
+
+def band_nmse_loss(y, x, sfreq, bands, floor=1e-3):
+    """Mean over bands and signals of the NMSE restricted to each band.
+
+    ``||F_b(y - x)||^2 / (||F_b(x)||^2 + floor * ||F(x)||^2)`` for each band
+    ``b`` (rectangular, on the real FFT of each whole signal, as
+    :func:`mne_codec.metrics.band_errors`), averaged over bands and signals.
+    Each band counts alike whatever its share of the power, so that a codec
+    trained on it does not give up the weak bands (gamma, beta) for the
+    strong ones (delta); ``floor`` keeps a band that holds almost no power
+    (e.g. gamma of a 30 Hz low-passed recording) from dominating.
+
+    Parameters
+    ----------
+    y, x : torch.Tensor, shape (..., n_times)
+        Reconstruction and target.
+    sfreq : float
+        Sampling frequency in Hz.
+    bands : dict of str to (float, float)
+        Band edges in Hz (e.g. :data:`mne_codec.metrics.BANDS`).
+    floor : float
+        Share of the signal's power added to each band's, in the denominator.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar.
+    """
+    freqs = torch.fft.rfftfreq(x.shape[-1], 1.0 / sfreq).to(x.device)
+    px = torch.fft.rfft(x.float(), dim=-1).abs().pow(2)
+    pe = torch.fft.rfft((y - x).float(), dim=-1).abs().pow(2)
+    total = px.sum(-1)
+    terms = []
+    for lo, hi in bands.values():
+        sel = (freqs >= lo) & (freqs < hi)
+        terms.append(pe[..., sel].sum(-1) / (px[..., sel].sum(-1) + floor * total + 1e-12))
+    return torch.stack(terms).mean()

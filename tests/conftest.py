@@ -121,7 +121,7 @@ def assert_codes_equal_up_to_near_ties(codec, x, a, b, rtol=1e-4, latent=None):
     ``rtol`` of the score range; later levels follow a different residual.
     ``latent(x)`` gives the latent (n_windows * n_channels, dim, n_frames) of
     the windows for codecs whose latent is not one channel's own (DAC-MC:
-    ``lambda x: codec._mixed_latent(x, ch_names)[0]``); by default
+    ``lambda x: codec._latent(x, ch_names)[0]``); by default
     ``codec._encode_latent`` of each channel alone.
     """
     a, b = np.asarray(a), np.asarray(b)

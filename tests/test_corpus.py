@@ -118,14 +118,42 @@ def test_cli_tokenize_says_which_channels_it_codes(corpus, tmp_path, capsys):
                                     "n_recordings": 1}]
 
 
-def test_torchrun_ranks_take_their_own_recordings(corpus, tmp_path):
+def test_torchrun_ranks_give_the_single_process_corpus(corpus, tmp_path):
+    """``mne-codec tokenize`` under torchrun, 2 gloo ranks on one CPU node, as one process."""
     root, codec_dir = corpus
+    args = ["tokenize", root, "--codec", codec_dir, "--window-s", "4", "--no-progress"]
     out = tmp_path / "ranks"
-    proc = run_torchrun(["--master-port", "29533", "-m", "mne_codec.cli", "tokenize", root, "--out",
-                  out, "--codec", codec_dir, "--window-s", "4", "--no-progress"], timeout=300)
+    proc = run_torchrun(["--standalone", "-m", "mne_codec.cli", *args, "--out", out],
+                        timeout=300)
     assert "2 tokenized" in proc.stdout and "1 tokenized" in proc.stdout  # ranks 0 and 1
-    manifest = (out / "manifest.jsonl").read_text().splitlines()
-    assert len(manifest) == 3
+    single = tmp_path / "single"
+    assert main([str(a) for a in args] + ["--out", str(single)]) == 0
+
+    def manifest(folder):
+        return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+
+    ranked, alone = manifest(out), manifest(single)
+    assert len(alone) == 3
+    same = ("source", "size", "mtime", "shard", "n_windows", "n_channels", "ch_names",
+            "left_out", "sfreq", "duration_s", "partial")
+    assert [{k: r[k] for k in same} for r in ranked] == [{k: r[k] for k in same} for r in alone]
+    header = json.loads((out / "codec.json").read_text())
+    assert header["codec"] == json.loads((single / "codec.json").read_text())["codec"]
+    assert not list(out.glob("failed*.jsonl"))
+    for record in alone:
+        a = read_tokens(single / "shards" / record["shard"])
+        b = read_tokens(out / "shards" / record["shard"])
+        assert (a.ch_names, a.sfreq, a.n_times, a.codec) == (b.ch_names, b.sfreq, b.n_times,
+                                                             b.codec)
+        np.testing.assert_array_equal(a.onsets_s, b.onsets_s)
+        np.testing.assert_allclose(b.center, a.center, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(b.scale, a.scale, rtol=1e-9, atol=0)
+        # other processes: equal codes up to float near-ties
+        raw = mne.io.read_raw(record["source"], preload=True, verbose="ERROR")
+        tok = CodecTokenizer(make_tiny_codec(), window_s=4.0, output="tokens").fit(raw)
+        assert tok.codec_.fingerprint() == header["codec"]["fingerprint"]
+        assert_codes_equal_up_to_near_ties(tok.codec_, tokenizer_inputs(tok, raw), a.codes,
+                                           b.codes)
 
 
 def test_named_codec_unknown_channels_fail_or_are_dropped(shared_data, tmp_path, capsys):

@@ -554,12 +554,12 @@ def test_dacmc_channels_inform_each_other_and_order_is_equivariant(mi_raw):
     names = ["C3", "C1", "Cz", "C2", "C4", "FCz"]
     x = _eeg_windows(mi_raw, mc.preprocessing, 300, picks=names)
     with torch.no_grad():
-        z, _ = mc._mixed_latent(x, names)
-        z_alone, _ = mc._mixed_latent(x[:, :1], names[:1])
+        z, _ = mc._latent(x, names)
+        z_alone, _ = mc._latent(x[:, :1], names[:1])
         codes = mc.encode(x, names).codes
         y = mc.decode(codes, None, names, 300)
         perm = [4, 2, 0, 5, 1, 3]
-        z_p, _ = mc._mixed_latent(x[:, perm], [names[i] for i in perm])
+        z_p, _ = mc._latent(x[:, perm], [names[i] for i in perm])
         codes_p = mc.encode(x[:, perm], [names[i] for i in perm]).codes
         y_p = mc.decode(codes[:, perm], None, [names[i] for i in perm], 300)
     b, c = x.shape[:2]
@@ -640,7 +640,7 @@ def test_dacmc_through_the_transformers(shared_data, mi_raw, dataset):
     # one window here, three in the tokenizer's batch: equal up to float near-ties
     assert_codes_equal_up_to_near_ties(
         mc, x, enc.codes.numpy(), tokens.codes[:1],
-        latent=lambda v: mc._mixed_latent(v, raw.ch_names)[0])
+        latent=lambda v: mc._latent(v, raw.ch_names)[0])
     y = tok.inverse_transform(tokens)
     assert y.shape == (3, n_ch, int(4.0 * sfreq)) and 0 < np.abs(y).max() < 1e-3
     rec = CodecReconstructor(mc).fit(raw).reconstruct(raw)

@@ -32,8 +32,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = make_tiny_codec()  # 100 Hz, hop 4, 3 x 16 codes, 1-30 Hz band
 OURS = (ValueError, TypeError)  # CheckpointError and TokenFileError are ValueErrors
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                      HealthCheck.function_scoped_fixture])
+# derandomize: the same examples on every run, so that CI does not meet a new case each time
+SETTINGS = dict(deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 OUTCOMES = collections.defaultdict(collections.Counter)
 
 

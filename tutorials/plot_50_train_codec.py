@@ -9,7 +9,7 @@ recordings that MNE can read. This tutorial trains a small BioCodec from
 scratch for two hundred steps on a CPU, on five imagery runs of EEGMMIDB,
 and measures it on a recording it never saw, next to the default codec. The
 recipe of the default codec itself is one command,
-``python -m mne_codec.training.default --out runs/default --minutes 60``; the
+``python -m mne_codec.training.default --version 1 --out runs/default --minutes 60``; the
 same trainer runs on several GPUs with ``torchrun``.
 """
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import types
+import typing
 import warnings
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, is_dataclass
 
 import numpy as np
 import torch
@@ -208,6 +210,14 @@ def _tuples(value):
     return value
 
 
+def _config_class(hint):
+    """Return the dataclass of a field annotated ``hint`` (``X`` or ``X | None``), or None."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union,
+                                                                   types.UnionType) else (hint,)
+    kinds = [h for h in options if isinstance(h, type) and is_dataclass(h)]
+    return kinds[0] if len(kinds) == 1 else None
+
+
 class ConfigMixin:
     """JSON round trip shared by the codec configs (dataclasses).
 
@@ -229,6 +239,7 @@ class ConfigMixin:
     def from_dict(cls, d):
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
+        hints = typing.get_type_hints(cls)
         for f in fields(cls):
             if f.name not in d:
                 continue
@@ -236,6 +247,8 @@ class ConfigMixin:
                 d[f.name] = RVQConfig(**d[f.name])
             elif f.name == "preprocessing":
                 d[f.name] = Preprocessing.from_dict(d[f.name])
+            elif isinstance(d[f.name], dict) and _config_class(hints.get(f.name)) is not None:
+                d[f.name] = _config_class(hints[f.name])(**d[f.name])  # e.g. channel_mixing
             else:
                 default = f.default if f.default_factory is MISSING else f.default_factory()
                 if isinstance(default, tuple):
@@ -466,6 +479,35 @@ class Codec(nn.Module):
         """Latent (batch*n_channels, dim, n_frames) -> (batch*n_channels, 1, n_samples)."""
         raise NotImplementedError
 
+    #: whether each channel's reconstruction reads the other channels' codes
+    _decodes_jointly = False
+
+    def _channel_context(self, ch_names, b, c, device):
+        """Return what the codec reads of the channels of ``b`` windows of ``c`` channels.
+
+        ``None`` (the default): channels are coded independently and their
+        names are ignored. A codec that reads them (e.g. an electrode
+        embedding) returns what :meth:`_mix_latent` and
+        :meth:`_decode_quantized` take.
+        """
+        return None
+
+    def _mix_latent(self, z, context, b, c):
+        """Return the latent (b * c, dim, n_frames) that the quantizer codes (default: ``z``)."""
+        return z
+
+    def _decode_quantized(self, q, context, b, c):
+        """Signals (b * c, 1, n_samples) of quantized latents (b * c, dim, n_frames)."""
+        return self._decode_latent(q)
+
+    def _latent(self, x, ch_names):
+        """``(z, context)``: the latent (b * c, dim, n_frames) of ``x`` before quantization."""
+        self._check_signal(x)
+        b, c, n = x.shape
+        context = self._channel_context(ch_names, b, c, x.device)
+        z = self._encode_latent(x.reshape(b * c, 1, n))
+        return self._mix_latent(z, context, b, c), context
+
     def _check_signal(self, x):
         if x.ndim != 3:
             raise ValueError("x must have shape (batch, n_channels, n_times), "
@@ -492,9 +534,8 @@ class Codec(nn.Module):
             Codes of int64, shape (batch, n_channels, n_codebooks, n_frames);
             no side information.
         """
-        self._check_signal(x)
-        b, c, n = x.shape
-        z = self._encode_latent(x.reshape(b * c, 1, n))
+        b, c, _ = x.shape
+        z, _ = self._latent(x, ch_names)
         codes = self.quantizer.encode(z, self.n_codebooks)
         return Encoding(codes.view(b, c, *codes.shape[1:]))
 
@@ -517,9 +558,8 @@ class Codec(nn.Module):
         -------
         z : torch.Tensor, shape (batch, n_channels, dim, n_frames)
         """
-        self._check_signal(x)
-        b, c, n = x.shape
-        return self._straight_through(self._encode_latent(x.reshape(b * c, 1, n)), b, c)
+        b, c, _ = x.shape
+        return self._straight_through(self._latent(x, ch_names)[0], b, c)
 
     def _straight_through(self, z, b, c):
         """Quantized ``z`` (b * c, dim, n_frames) forward, ``z``'s gradient backward."""
@@ -561,8 +601,12 @@ class Codec(nn.Module):
                 "codes must have shape (batch, n_channels, n_codebooks, n_frames), "
                 f"got {tuple(codes.shape)}"
             )
+        if side is not None and not self.n_side:
+            raise ValueError(f"{type(self).__name__} has no side information: pass side=None")
         b, c, k, t = codes.shape
-        y = self._decode_latent(self.quantizer.decode(codes.reshape(b * c, k, t).long()))
+        context = self._channel_context(ch_names, b, c, codes.device)
+        y = self._decode_quantized(self.quantizer.decode(codes.reshape(b * c, k, t).long()),
+                                   context, b, c)
         if n_times is not None:
             y = y[..., :n_times]
         return y.reshape(b, c, y.shape[-1])
@@ -622,15 +666,19 @@ class Codec(nn.Module):
     def forward(self, x, ch_names=None, n_codebooks=None):
         """Training forward: returns ``(reconstruction, codes, quantizer_loss)``.
 
-        ``x`` has shape (batch, n_channels, n_times); ``ch_names`` is ignored
-        (channel-independent codecs); gradients flow through the quantizer by
-        the straight-through estimator.
+        ``x`` has shape (batch, n_channels, n_times); ``ch_names`` as in
+        :meth:`encode` (ignored by channel-independent codecs; per-item
+        vocabulary indices (batch, n_channels) for training batches of
+        :class:`~mne_codec.training.MontageCrops`); gradients flow through the
+        quantizer by the straight-through estimator. Quantizer dropout draws
+        one number of levels per window when the channels are decoded
+        jointly (:attr:`_decodes_jointly`; inference decodes them all with the
+        same levels), per channel otherwise.
         """
-        self._check_signal(x)
         b, c, n = x.shape
-        z = self._encode_latent(x.reshape(b * c, 1, n))
-        q = self.quantizer(z, n_codebooks)
-        y = self._decode_latent(q.quantized)[..., :n].reshape(b, c, n)
+        z, context = self._latent(x, ch_names)
+        q = self.quantizer(z, n_codebooks, group_size=c if self._decodes_jointly else 1)
+        y = self._decode_quantized(q.quantized, context, b, c)[..., :n].reshape(b, c, n)
         return y, q.codes.view(b, c, *q.codes.shape[1:]), q.loss
 
     def __repr__(self):

@@ -576,8 +576,12 @@ class VectorQuantizer(nn.Module):
                     codebook._track_usage(used)
                     codebook._replace_dead_codes(zp.detach())
             else:
-                codebook._replace_dead_codes(zp.detach())
-                codebook._ema_update(zp.detach(), codes)
+                # rows that drop this level (quantizer dropout) hold the residual of an
+                # earlier level: they must not pull this level's codewords towards it
+                kept = zp.detach() if mask is None else zp.detach()[mask > 0]
+                if len(kept):
+                    codebook._replace_dead_codes(kept)
+                    codebook._ema_update(kept, codes if mask is None else codes[mask > 0])
             q = zp + (q - zp).detach()  # straight-through estimator
         return self.project_out(q), codes, loss
 
@@ -698,8 +702,19 @@ class ResidualVQ(nn.Module):
             return torch.zeros(0), torch.zeros(0, dtype=torch.long)
         return torch.cat(gaps), torch.cat(levels)
 
-    def forward(self, z, n_codebooks=None):
+    def forward(self, z, n_codebooks=None, group_size=1):
         """Quantize with straight-through gradients and training updates.
+
+        Parameters
+        ----------
+        z : torch.Tensor, shape (batch, dim, n_frames)
+            Latents.
+        n_codebooks : int | None
+            Levels to use (default: all).
+        group_size : int
+            Consecutive batch rows that share one draw of quantizer dropout:
+            the channels of a window, for a codec that decodes them jointly
+            (at inference they all use the same levels).
 
         Returns
         -------
@@ -707,6 +722,10 @@ class ResidualVQ(nn.Module):
             ``quantized`` (batch, dim, n_frames), ``codes`` and ``loss``.
         """
         n = self._check_n(n_codebooks)
+        with torch.autocast(z.device.type, enabled=False):  # codebook maths in fp32
+            return self._forward(z.float(), n, group_size)
+
+    def _forward(self, z, n, group_size):
         if self.training and self.warming_up:
             self.warmup_count += 1
             with torch.no_grad():
@@ -722,10 +741,13 @@ class ResidualVQ(nn.Module):
         if self.training and self.config.quantizer_dropout > 0:
             # per-sample number of levels (DAC): a fraction of the batch uses
             # a random prefix of the levels
-            n_per = torch.full((b,), n, device=z.device)
-            drop = torch.rand(b, device=z.device) < self.config.quantizer_dropout
+            if b % group_size:
+                raise ValueError(f"group_size {group_size} does not divide the batch of {b}")
+            groups = b // group_size
+            n_per = torch.full((groups,), n, device=z.device)
+            drop = torch.rand(groups, device=z.device) < self.config.quantizer_dropout
             n_per[drop] = torch.randint(1, n + 1, (int(drop.sum()),), device=z.device)
-            keep = n_per.repeat_interleave(t)
+            keep = n_per.repeat_interleave(group_size * t)
         for k, layer in enumerate(self.layers[:n]):
             mask = None if keep is None else (k < keep).to(residual.dtype)
             q, c, loss = layer(residual, mask)

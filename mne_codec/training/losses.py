@@ -9,9 +9,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..metrics import BANDS
 from ..models.neurorvq_fm import random_patch_mask
 from ..preprocessing import prepare_windows
-from ..spectral import multiscale_mel_loss, multiscale_stft_loss
+from ..spectral import band_nmse_loss, multiscale_mel_loss, multiscale_stft_loss
 from .discriminators import Discriminator, discriminator_loss, generator_losses
 
 __all__ = ["BioCodecLoss", "CodecLoss", "DACLoss", "MaskedTokenLoss", "NeuroRVQLoss"]
@@ -96,11 +97,22 @@ class BioCodecLoss(CodecLoss):
         Resolutions of the spectral loss.
     feature_weights : tuple of float
         Weights of log-magnitude, cosine and sine features.
+    band_weight : float
+        Weight of the per-band NMSE (:func:`~mne_codec.spectral.band_nmse_loss`
+        over ``bands``); 0 (BioCodec's objective) leaves it out.
+    sfreq : float
+        Sampling frequency of the crops in Hz (for the bands).
+    bands : dict | None
+        Band edges in Hz (default :data:`mne_codec.metrics.BANDS`).
     """
 
     def __init__(self, time_weight=0.2, freq_weight=1.0, commitment_weight=1.0,
-                 huber_beta=0.7, n_ffts=(32, 64, 128, 256), feature_weights=(1.0, 0.2, 0.2)):
+                 huber_beta=0.7, n_ffts=(32, 64, 128, 256), feature_weights=(1.0, 0.2, 0.2),
+                 band_weight=0.0, sfreq=250.0, bands=None):
         super().__init__()
+        self.band_weight = float(band_weight)
+        self.sfreq = float(sfreq)
+        self.bands = dict(BANDS if bands is None else bands)
         self.time_weight = float(time_weight)
         self.freq_weight = float(freq_weight)
         self.commitment_weight = float(commitment_weight)
@@ -150,12 +162,17 @@ class BioCodecLoss(CodecLoss):
         -------
         losses : dict of str to torch.Tensor
             ``"total"`` (the weighted total to minimise), ``"time"``,
-            ``"freq"`` and ``"commit"`` (unweighted components).
+            ``"freq"`` and ``"commit"`` (unweighted components), and
+            ``"band"`` when ``band_weight`` is not 0.
         """
         l_t = F.smooth_l1_loss(y, x, beta=self.huber_beta)
         l_f = multiscale_stft_loss(y, x, self.n_ffts, self.feature_weights)
         total = self.time_weight * l_t + self.freq_weight * l_f + self.commitment_weight * commit
-        return {"total": total, "time": l_t, "freq": l_f, "commit": commit}
+        out = {"time": l_t, "freq": l_f, "commit": commit}
+        if self.band_weight:
+            out["band"] = band_nmse_loss(y, x, self.sfreq, self.bands)
+            total = total + self.band_weight * out["band"]
+        return {"total": total, **out}
 
 
 class NeuroRVQLoss(CodecLoss):

@@ -564,6 +564,8 @@ class Trainer:
             self._run_validation()
         self.save_checkpoint()
         summary = {"steps": self.step, "train_minutes": round(self.elapsed / 60, 2),
+                   # of which validations (this session's)
+                   "validation_minutes": round(self._val_seconds / 60, 2),
                    "stopped_by_time": stopped_by_time, "total_steps": self._total_steps,
                    "world_size": self.world_size, "train_config": cfg.to_dict(),
                    "validation": self.last_val}

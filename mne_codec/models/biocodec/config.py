@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from ...preprocessing import Preprocessing
 from ...quantization import RVQConfig
 from ..base import ConfigMixin
+from ..channel_mixing import ChannelMixingConfig
 
 __all__ = ["BioCodecConfig"]
+
+#: padding modes of the SEANet convolutions (torch.nn.functional.pad's)
+_PAD_MODES = ("reflect", "constant", "replicate", "circular")
 
 
 def _eeg_rvq():
@@ -49,6 +53,11 @@ class BioCodecConfig(ConfigMixin):
         Residual quantizer.
     preprocessing : Preprocessing
         What the model reads.
+    channel_mixing : ChannelMixingConfig | None
+        Attention across the channels of every latent frame, before and after
+        the quantizer (:class:`~mne_codec.models.channel_mixing.ChannelMixer`):
+        the channels of a window are then coded jointly and named by
+        electrode. ``None`` (the authors' model): every channel on its own.
     """
 
     ratios: tuple = (3, 2, 2)
@@ -66,6 +75,17 @@ class BioCodecConfig(ConfigMixin):
     norm: str = "weight_norm"
     rvq: RVQConfig = field(default_factory=_eeg_rvq)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    channel_mixing: ChannelMixingConfig | None = None
+
+    def __post_init__(self):
+        if self.pad_mode not in _PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {_PAD_MODES}, got {self.pad_mode!r}")
+        if self.norm not in ("weight_norm", "none"):
+            raise ValueError(f"norm must be 'weight_norm' or 'none', got {self.norm!r}")
+        if not (self.channel_mixing is None
+                or isinstance(self.channel_mixing, ChannelMixingConfig)):
+            raise TypeError("channel_mixing must be a ChannelMixingConfig or None, got "
+                            f"{type(self.channel_mixing).__name__}")
 
     @property
     def hop_length(self):

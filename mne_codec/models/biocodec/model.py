@@ -12,11 +12,14 @@ same class with :meth:`BioCodecConfig.emg` (1000 Hz, hop 18).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
+from ...channels import CHANNEL_VOCABULARY, map_channels
 from ...quantization import ResidualVQ
 from ..base import Codec
+from ..channel_mixing import ChannelMixer, NamedChannels
 from ..weights import load_state_strict
 from . import convert
 from ._seanet import _inference_forward, build_decoder, build_encoder, stream_forward
@@ -48,8 +51,8 @@ def _inference_chunks(n_windows, n_times):
     return list(zip(starts, starts[1:] + [n_windows]))
 
 
-class BioCodec(Codec):
-    """BioCodec neural codec (channel-agnostic, one channel at a time).
+class BioCodec(NamedChannels, Codec):
+    """BioCodec neural codec: one channel at a time, or channels jointly by name.
 
     Parameters
     ----------
@@ -58,6 +61,23 @@ class BioCodec(Codec):
 
     Notes
     -----
+    With ``config.channel_mixing`` (a
+    :class:`~mne_codec.models.channel_mixing.ChannelMixingConfig`), the
+    channels of a window are coded jointly: every channel goes through the
+    shared SEANet encoder, then the latents of each frame attend to each
+    other across channels (with a learned embedding of each electrode) before
+    the residual quantizer, and the quantized latents attend to each other
+    again before the shared decoder, so that each channel is reconstructed
+    from the codes of all of them. Codes stay one stream per channel,
+    ``(n_channels, n_codebooks, n_frames)``, but they depend on the other
+    channels coded with them. Channels are placed by name (10-05
+    electrodes; old 10-20 names such as T3 are aliases); a channel whose name
+    is not an electrode, or every channel of an array given without names,
+    is read as unnamed (a learned embedding of its own, which training also
+    uses for a fraction of the windows), so any montage, and arrays, can be
+    coded. Without ``channel_mixing`` (the authors' model), each channel is
+    coded on its own and names are ignored.
+
     Module names follow the authors' release, so their checkpoints load with
     :func:`mne_codec.checkpoints.load_biocodec_checkpoint` after renaming only
     the quantizer keys. A freshly built model has empty codebooks (they are
@@ -78,6 +98,18 @@ class BioCodec(Codec):
         self.decoder = nn.Module()
         self.decoder.model = build_decoder(self.config)
         self.quantizer = ResidualVQ(self.config.rvq)
+        mixing = self.config.channel_mixing
+        if mixing is not None:
+            self.channel_policy = "named"
+            # one row more: channels without a known name
+            self.channel_embedding = nn.Embedding(mixing.n_electrodes + 1, mixing.channel_dim)
+
+            def mixer(n_layers):
+                return ChannelMixer(self.config.dimension, mixing.channel_dim,
+                                    mixing.attention_dim, mixing.n_heads, n_layers)
+
+            self.encoder_mixer = mixer(mixing.encoder_layers) if mixing.encoder_layers else None
+            self.decoder_mixer = mixer(mixing.decoder_layers) if mixing.decoder_layers else None
 
     @classmethod
     def is_authors_state(cls, obj):
@@ -115,6 +147,60 @@ class BioCodec(Codec):
         """Samples per token frame."""
         return self.config.hop_length
 
+    # -- channels: all of them, named, when mixed; else each on its own ------------------
+    @property
+    def _joint(self):
+        return self.config.channel_mixing is not None
+
+    @property
+    def _decodes_jointly(self):
+        return self._joint and self.decoder_mixer is not None
+
+    def _n_electrodes(self):
+        return self.config.channel_mixing.n_electrodes
+
+    # every channel can be coded, named or not (see Notes)
+    pick_channels = Codec.pick_channels
+
+    def coding_blocks(self, n_channels, n_times):
+        """Return the sub-windows coded together (see :meth:`Codec.coding_blocks`)."""
+        if self._joint:
+            return super().coding_blocks(n_channels, n_times)
+        return Codec.coding_blocks(self, n_channels, n_times)
+
+    def _rows(self, ch_names, unknown="raise"):
+        # a channel whose name is not a 10-05 electrode is coded as unnamed
+        picks, rows = map_channels(ch_names, CHANNEL_VOCABULARY, unknown="keep")
+        self._check_rows(rows[rows >= 0])
+        return picks, np.where(rows >= 0, rows, self._n_electrodes())
+
+    def _channel_context(self, ch_names, b, c, device):
+        if not self._joint:
+            return None
+        unnamed = self._n_electrodes()
+        if ch_names is None or not isinstance(ch_names, (list, tuple, np.ndarray, torch.Tensor,
+                                                         str)):  # no names: a count
+            ix = torch.full((1, c), unnamed, dtype=torch.long, device=device)
+        else:
+            ix = self._channel_ix(ch_names, b, c, device)
+        rate = self.config.channel_mixing.unnamed_rate
+        if self.training and rate > 0:
+            drop = torch.rand(b, 1, device=device) < rate
+            ix = torch.where(drop, torch.full_like(ix, unnamed), ix)
+        return self.channel_embedding(ix)
+
+    def _mixed(self, mixer, z, emb, b, c):
+        if emb is None or mixer is None:
+            return z
+        return mixer(z.view(b, c, *z.shape[1:]), emb).reshape(z.shape)
+
+    def _mix_latent(self, z, emb, b, c):
+        return self._mixed(self.encoder_mixer if self._joint else None, z, emb, b, c)
+
+    def _decode_quantized(self, q, emb, b, c):
+        return self._decode_latent(
+            self._mixed(self.decoder_mixer if self._joint else None, q, emb, b, c))
+
     def _encode_latent(self, x):
         if torch.is_grad_enabled():
             return self.encoder.model(x)
@@ -137,8 +223,10 @@ class BioCodec(Codec):
 
     @property
     def streamable(self):
-        """True when causal: then :meth:`stream` codes chunks exactly as the whole signal."""
-        return bool(self.config.causal)
+        """True when causal and channels are coded on their own: then :meth:`stream`
+        codes chunks exactly as the whole signal.
+        """
+        return bool(self.config.causal) and not self._joint
 
     def _stream_encode_latent(self, x, state, final):
         return stream_forward(self.encoder.model, x, state, final)
