@@ -76,7 +76,12 @@ from sklearn.preprocessing import StandardScaler
 from mne_codec import CodecTokenizer, load_codec
 from mne_codec.datasets import eegbci_raw
 from mne_codec.preprocessing import band_limit
-from mne_codec.training.splits import default_data_dir, eegmat_files, prepare_eegmat
+from mne_codec.training.splits import (
+    EEGMAT_CHANNELS,
+    default_data_dir,
+    eegmat_files,
+    prepare_eegmat,
+)
 
 MI_BAND = (7.0, 30.0)  # MNE's CSP example band
 OTHER_BAND = (4.0, 30.0)  # theta to beta, as logBP+LR
@@ -174,12 +179,20 @@ def _token_classifier(args, sfreq):
         iterator_train__drop_last=False, device="cpu", verbose=0)
 
 
+def _ch_names(task, channels=None):
+    """Return the channel names of a task's arrays (codecs that code by name need them)."""
+    if task == "eegmat":
+        return list(EEGMAT_CHANNELS)
+    return list(channels) if channels else eegbci_raw(1, (1,), verbose="ERROR").ch_names
+
+
 def _methods(args, task, sfreq):
     """Return {name: (input, estimator)}; the input is "codec" or a band in Hz."""
     from mne.decoding import CSP
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     band = MI_BAND if task == "mi" else OTHER_BAND
+    ch_names = _ch_names(task, args.channels)
     out = {}
     for name in args.methods:
         if name in ("tokens", "tokens+theta", "histogram", "embedding"):
@@ -187,7 +200,7 @@ def _methods(args, task, sfreq):
             bands = THETA_BANDS if name == "tokens+theta" else None
             out[name] = ("codec", make_pipeline(
                 CodecTokenizer(args.codec, sfreq=sfreq, output=output, bands=bands,
-                               verbose="WARNING"),
+                               ch_names=ch_names, verbose="WARNING"),
                 LogisticRegression(max_iter=2000)))
         elif name == "TokenClassifier":
             clf = _token_classifier(args, sfreq)

@@ -178,6 +178,18 @@ REGISTRY = {
             source="mne-codec; see MODEL_CARD.md beside the weights",
         ),
         CodecInfo(
+            name="biocodec-eeg-mne-v2",
+            family="biocodec",
+            description="BioCodec architecture with attention across channels (codes a "
+            "montage jointly, by electrode name; any montage and unnamed arrays work), "
+            "trained by mne-codec with quantizer dropout on the EEGMMIDB and eegmat "
+            "recordings shipped with the project (250 Hz, 8 x 256 codes).",
+            filename="biocodec-eeg-mne-v2",
+            fmt="mne_codec",
+            license="BSD-3-Clause (weights); data ODC-By 1.0 (PhysioNet)",
+            source="mne-codec; see MODEL_CARD.md beside the weights",
+        ),
+        CodecInfo(
             name="biocodec-eeg",
             family="biocodec",
             description="BioCodec EEG codec as released by its authors (TUEG pretraining). "
