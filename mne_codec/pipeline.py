@@ -356,7 +356,8 @@ def _check_stream_signal(codec, x):
                          f"({codec.hop_length} samples at {codec.sfreq:g} Hz).")
 
 
-def encode_stream(codec, x, *, chunk_s=None, batch_size=256, device="auto", precision="fp32"):
+def encode_stream(codec, x, ch_names=None, *, chunk_s=None, batch_size=256, device="auto",
+                  precision="fp32"):
     """Encode long preprocessed signals in chunks, exactly as in one pass.
 
     Each signal is pushed through the codec's :meth:`~mne_codec.models.Codec.stream`
@@ -376,6 +377,9 @@ def encode_stream(codec, x, *, chunk_s=None, batch_size=256, device="auto", prec
         Preprocessed signals, e.g. a whole recording as one window
         (``x[None]``). It is read a chunk at a time, so it can be a
         :class:`numpy.memmap`.
+    ch_names : list of str | None
+        Names of the channels, as in :func:`encode` (read by codecs that code
+        channels jointly, e.g. ``biocodec-eeg-mne-v2``).
     chunk_s : float | None
         Chunk length in seconds: a positive whole number of codec frames
         (``hop_length / sfreq``: 48 ms for the default codec, e.g. 9.6 or
@@ -383,8 +387,8 @@ def encode_stream(codec, x, *, chunk_s=None, batch_size=256, device="auto", prec
         one. None: about 10 s (the whole frames that fit in 10 s; 9.984 s for
         the default codec).
     batch_size : int
-        Channel-windows streamed together (each over all its chunks); see
-        :func:`encode_windows`.
+        Channel-windows streamed together (whole windows, each over all its
+        chunks); see :func:`encode_windows`.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``...
     precision : ``"fp32"`` | ``"bf16"`` | ``"fp16"``
@@ -397,10 +401,12 @@ def encode_stream(codec, x, *, chunk_s=None, batch_size=256, device="auto", prec
 
     Notes
     -----
-    Only causal codecs stream exactly. DAC (non-causal convolutions: a code
-    depends on samples up to its receptive field ahead) and NeuroRVQ (joint
-    coding of patches of all channels) raise a ValueError: code them in
-    windows with :func:`encode`.
+    Only causal codecs stream exactly: BioCodec, also with channel mixing
+    (its attention across channels runs one frame at a time, so every chunk
+    streams all channels of its windows together). DAC (non-causal
+    convolutions: a code depends on samples up to its receptive field ahead)
+    and NeuroRVQ (joint coding of patches of all channels) raise a
+    ValueError: code them in windows with :func:`encode`.
 
     The codec's amplitude scaling (:class:`~mne_codec.preprocessing.Preprocessing`)
     is per window: to stream a whole recording, preprocess it as one window
@@ -413,24 +419,25 @@ def encode_stream(codec, x, *, chunk_s=None, batch_size=256, device="auto", prec
     chunk = chunk_samples(codec, chunk_s)
     dev = _codec_device(codec, device)
     n_win, n_ch, n_times = x.shape
-    flat = x.reshape(n_win * n_ch, n_times)  # a view, also of a memmap
-    n_frames = codec.n_frames(n_times)
-    out = np.empty((len(flat), codec.n_codebooks, n_frames), np.int16)
+    names = _check_names(ch_names, n_ch)
+    out = np.empty((n_win, n_ch, codec.n_codebooks, codec.n_frames(n_times)), np.int16)
 
+    # whole windows: a codec that mixes channels reads all of them at every frame
     def step(start, stop):
-        stream, pos = codec.stream("encode"), 0
+        stream, pos = codec.stream("encode", names), 0
         for t0 in range(0, n_times, chunk):
-            xb = np.ascontiguousarray(flat[start:stop, None, t0:t0 + chunk], dtype=np.float32)
+            xb = np.ascontiguousarray(x[start:stop, :, t0:t0 + chunk], dtype=np.float32)
             codes = stream.push(torch.from_numpy(xb).to(dev), final=t0 + chunk >= n_times)
-            out[start:stop, :, pos:pos + codes.shape[-1]] = codes[:, 0].cpu().numpy()
+            out[start:stop, ..., pos:pos + codes.shape[-1]] = codes.cpu().numpy()
             pos += codes.shape[-1]
 
-    _run_batches(codec, "encode", len(flat), 1, min(chunk, n_times), batch_size, dev, step,
+    _run_batches(codec, "encode", n_win, n_ch, min(chunk, n_times), batch_size, dev, step,
                  "Encoding", precision)
-    return out.reshape(n_win, n_ch, *out.shape[1:])
+    return out
 
 
-def decode_stream(codec, codes, n_times, *, chunk_s=None, batch_size=256, device="auto"):
+def decode_stream(codec, codes, n_times, ch_names=None, *, chunk_s=None, batch_size=256,
+                  device="auto"):
     """Decode the codes of long signals in chunks, as in one pass.
 
     The counterpart of :func:`encode_stream`: equals
@@ -447,6 +454,8 @@ def decode_stream(codec, codes, n_times, *, chunk_s=None, batch_size=256, device
         Codes.
     n_times : int
         Samples per window at the codec's rate (at most ``n_frames * hop_length``).
+    ch_names : list of str | None
+        Names of the channels (see :func:`encode_stream`).
     chunk_s : float | None
         Chunk length in seconds, a whole number of codec frames (see
         :func:`encode_stream`).
@@ -468,21 +477,21 @@ def decode_stream(codec, codes, n_times, *, chunk_s=None, batch_size=256, device
         raise ValueError(f"n_times must be in [1, {t * codec.hop_length}] for {t} frames of "
                          f"{codec.hop_length} samples, got {n_times}")
     dev = _codec_device(codec, device)
-    flat = codes.reshape(n_win * n_ch, 1, k, t)
-    y = np.empty((len(flat), n_times), np.float32)
+    names = _check_names(ch_names, n_ch)
+    y = np.empty((n_win, n_ch, n_times), np.float32)
 
     def step(start, stop):
-        stream, pos = codec.stream("decode"), 0
+        stream, pos = codec.stream("decode", names), 0
         for f0 in range(0, t, chunk_frames):
-            cb = torch.from_numpy(flat[start:stop, ..., f0:f0 + chunk_frames].astype(np.int64))
-            piece = stream.push(cb.to(dev), final=f0 + chunk_frames >= t)[:, 0]
+            cb = torch.from_numpy(codes[start:stop, ..., f0:f0 + chunk_frames].astype(np.int64))
+            piece = stream.push(cb.to(dev), final=f0 + chunk_frames >= t)
             keep = max(0, min(piece.shape[-1], n_times - pos))
-            y[start:stop, pos:pos + keep] = piece[:, :keep].float().cpu().numpy()
+            y[start:stop, :, pos:pos + keep] = piece[..., :keep].float().cpu().numpy()
             pos += piece.shape[-1]
 
     n_chunk = min(chunk_frames, t) * codec.hop_length
-    _run_batches(codec, "decode", len(flat), 1, n_chunk, batch_size, dev, step, "Decoding")
-    return y.reshape(n_win, n_ch, n_times)
+    _run_batches(codec, "decode", n_win, n_ch, n_chunk, batch_size, dev, step, "Decoding")
+    return y
 
 
 # -- windows of any codec ------------------------------------------------------------
@@ -710,7 +719,7 @@ def tokenize(codec, data, sfreq, ch_names=None, *, onsets_s=None, resample=True,
     x, center, scale = preprocess(data, sfreq, codec.preprocessing, resample=resample,
                                   band_limited=band_limited)
     if stream:
-        codes, side = encode_stream(codec, x, chunk_s=chunk_s, batch_size=batch_size,
+        codes, side = encode_stream(codec, x, ch_names, chunk_s=chunk_s, batch_size=batch_size,
                                     device=device, precision=precision), None
     else:
         codes, side = encode(codec, x, ch_names, batch_size=batch_size, device=device,
@@ -744,8 +753,8 @@ def detokenize(codec, tokens, *, stream=False, chunk_s=None, batch_size=256, dev
         The reconstruction of the codec's band, in volts.
     """
     if stream:
-        y = decode_stream(codec, tokens.codes, tokens.n_times_codec, chunk_s=chunk_s,
-                          batch_size=batch_size, device=device)
+        y = decode_stream(codec, tokens.codes, tokens.n_times_codec, tokens.ch_names,
+                          chunk_s=chunk_s, batch_size=batch_size, device=device)
     else:
         y = decode_windows(codec, tokens.codes, tokens.n_times_codec, tokens.ch_names,
                            tokens.side, batch_size=batch_size, device=device)

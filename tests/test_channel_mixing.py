@@ -8,12 +8,13 @@ import torch
 
 from mne_codec import metrics
 from mne_codec.checkpoints import load_codec, save_codec
+from mne_codec.inference import encode_stream, encode_windows
 from mne_codec.models import BioCodec, BioCodecConfig
 from mne_codec.models.channel_mixing import ChannelMixingConfig
 from mne_codec.quantization import ResidualVQ, RVQConfig
 from mne_codec.spectral import band_nmse_loss
 
-from .conftest import make_tiny_codec
+from .conftest import assert_codes_equal_up_to_near_ties, make_tiny_codec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -68,7 +69,7 @@ def test_new_mixers_code_exactly_as_the_per_channel_model(mi_raw):
 def test_channels_are_placed_by_name_and_others_read_as_unnamed(mi_raw):
     """Known electrodes get their embedding; other names, and arrays, the unnamed one."""
     joint = _trained_like(_joint())
-    assert joint.channel_policy == "named" and not joint.streamable
+    assert joint.channel_policy == "named" and joint.streamable  # causal: mixing is per frame
     assert make_tiny_codec().channel_policy == "independent"
     x = _windows(mi_raw, joint)
     others = [f"EMG{i}" for i in range(len(NAMES))]
@@ -89,8 +90,12 @@ def test_channels_are_placed_by_name_and_others_read_as_unnamed(mi_raw):
     with pytest.raises(ValueError, match="map to the same electrode"):
         joint.encode(x, ["T3", "T7"] + NAMES[2:])
     assert joint.coding_blocks(6, 400) == [(0, 6, 0, 400)]
-    with pytest.raises(ValueError, match="stream"):
-        joint.stream("encode")
+    # mixing runs frame by frame, so a causal joint codec streams (names included)
+    xs = x[..., :396].numpy()
+    streamed = encode_stream(joint, xs, NAMES, chunk_s=0.12)
+    whole = encode_windows(joint, xs, NAMES)
+    assert_codes_equal_up_to_near_ties(joint, xs, streamed, whole,
+                                       latent=lambda t: joint._latent(t, NAMES)[0])
 
 
 def test_training_reads_a_fraction_of_windows_as_unnamed():

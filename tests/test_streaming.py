@@ -9,7 +9,7 @@ from mne_codec.inference import decode_stream, decode_windows, encode_stream, en
 from mne_codec.models import DAC, BioCodec, BioCodecConfig, DACConfig
 from mne_codec.preprocessing import preprocess
 
-from .conftest import make_tiny_codec
+from .conftest import assert_codes_equal_up_to_near_ties, make_tiny_codec
 
 #: decoded chunks vs the whole pass, in the codec's scaled units (measured: at most 4.8e-7
 #: here, 1.2e-6 on 30 s of 4 channels, on signals of peak 3.6 to 4.4: float rounding)
@@ -93,6 +93,29 @@ def test_tiny_codec_streams_too(rng):
     np.testing.assert_array_equal(two, whole[:, :, :2])
     np.testing.assert_allclose(decode_stream(codec, two, 403, chunk_s=0.2),
                                decode_windows(codec, two, 403), rtol=0, atol=DECODE_ATOL)
+
+
+def test_channel_mixing_codec_streams_all_channels_together(mi_raw, signal):
+    """v2 mixes channels frame by frame: chunks code as the whole signal, names included."""
+    codec = load_codec("biocodec-eeg-mne-v2", verbose=False).prepare_for_inference()
+    assert codec.streamable
+    names = [mi_raw.ch_names[p] for p in (0, 8, 10, 12, 30, 60)]
+    x = np.concatenate([signal, signal[:, ::-1]])  # two windows: batches of whole windows
+    whole = encode_windows(codec, x, names)
+    chunked = encode_stream(codec, x, names, chunk_s=0.96, batch_size=6)
+    assert chunked.shape == whole.shape == (2, 6, 8, 136)
+    # the attention sees one chunk's frames per batch, not the window's: near-ties may flip
+    assert_codes_equal_up_to_near_ties(codec, x, chunked, whole,
+                                       latent=lambda t: codec._latent(t, names)[0])
+    unnamed = encode_stream(codec, x, chunk_s=0.96)  # the names reach the stream
+    assert (unnamed != whole).mean() > 0.05
+    n_times = x.shape[-1]
+    y_whole = decode_windows(codec, whole, n_times, names)
+    y_chunked = decode_stream(codec, whole, n_times, names, chunk_s=0.96, batch_size=6)
+    assert 1 < np.abs(y_whole).max() < 20
+    np.testing.assert_allclose(y_chunked, y_whole, rtol=0, atol=DECODE_ATOL)
+    with pytest.raises(ValueError, match="5 channel names for 6 channels"):
+        encode_stream(codec, x, names[:5])
 
 
 @pytest.mark.parametrize("chunk_s, match", [

@@ -496,9 +496,17 @@ class Codec(nn.Module):
         """Return the latent (b * c, dim, n_frames) that the quantizer codes (default: ``z``)."""
         return z
 
+    def _mix_quantized(self, q, context, b, c):
+        """Return the quantized latent (b * c, dim, n_frames) that the decoder reads.
+
+        Default: ``q``. A codec whose channels' reconstructions read each
+        other's codes mixes them here, frame by frame, so that streams can too.
+        """
+        return q
+
     def _decode_quantized(self, q, context, b, c):
         """Signals (b * c, 1, n_samples) of quantized latents (b * c, dim, n_frames)."""
-        return self._decode_latent(q)
+        return self._decode_latent(self._mix_quantized(q, context, b, c))
 
     def _latent(self, x, ch_names):
         """``(z, context)``: the latent (b * c, dim, n_frames) of ``x`` before quantization."""
@@ -621,6 +629,9 @@ class Codec(nn.Module):
         """
         return False
 
+    #: why :meth:`stream` refuses this codec, for its error message
+    _why_not_streamable = "it is not causal: its codes at a time depend on later samples"
+
     def _stream_encode_latent(self, x, state, final):
         """One chunk (batch*n_channels, 1, n) -> the latent frames it completes."""
         raise NotImplementedError
@@ -629,13 +640,16 @@ class Codec(nn.Module):
         """One chunk of latent frames -> the samples it completes."""
         raise NotImplementedError
 
-    def stream(self, mode):
+    def stream(self, mode, ch_names=None):
         """Return a stateful encoder or decoder that takes a long signal chunk by chunk.
 
         Parameters
         ----------
         mode : ``"encode"`` | ``"decode"``
             What the stream does.
+        ch_names : list of str | None
+            Names of the channels of every chunk, as in :meth:`encode` (read by
+            codecs that code channels jointly, ignored by the others).
 
         Returns
         -------
@@ -654,14 +668,12 @@ class Codec(nn.Module):
         if mode not in ("encode", "decode"):
             raise ValueError(f"mode must be 'encode' or 'decode', got {mode!r}")
         if not self.streamable:
-            why = ("it codes channels jointly in patches" if self.channel_policy == "named"
-                   else "it is not causal: its codes at a time depend on later samples")
             raise ValueError(
-                f"{type(self).__name__} cannot be streamed exactly ({why}), so chunked "
-                "codes would differ from whole-signal codes. Code it in windows instead "
-                "(pipeline.encode, or the transformers' window_s)."
+                f"{type(self).__name__} cannot be streamed exactly ({self._why_not_streamable}), "
+                "so chunked codes would differ from whole-signal codes. Code it in windows "
+                "instead (pipeline.encode, or the transformers' window_s)."
             )
-        return CodecStream(self, mode)
+        return CodecStream(self, mode, ch_names)
 
     def forward(self, x, ch_names=None, n_codebooks=None):
         """Training forward: returns ``(reconstruction, codes, quantizer_loss)``.
@@ -734,9 +746,13 @@ class CodecStream:
         are read at every chunk).
     mode : ``"encode"`` | ``"decode"``
         What the stream does.
+    ch_names : list of str | None
+        Names of the channels of every chunk (see :meth:`Codec.encode`).
 
     Notes
     -----
+    A codec that mixes channels (e.g. BioCodec with channel mixing) does so
+    frame by frame, so its chunks are coded exactly as the whole signal too.
     A piece can hold fewer frames or samples than its chunk (even none) until
     enough of the signal has arrived to pad its start as the whole pass does
     (a few frames' worth for BioCodec); the rest comes with later chunks, and
@@ -745,9 +761,11 @@ class CodecStream:
     exactly its own frames (encoding) or samples (decoding).
     """
 
-    def __init__(self, codec, mode):
+    def __init__(self, codec, mode, ch_names=None):
         self.codec = codec
         self.mode = mode
+        self.ch_names = ch_names
+        self._context = None  # what the codec reads of the channels, from the first chunk
         self._state = {}
         self._n_in = 0
         self._closed = False
@@ -788,6 +806,7 @@ class CodecStream:
             z = codec._stream_encode_latent(x.reshape(b * c, 1, n), self._state, final)
             if not z.shape[-1]:
                 return x.new_zeros(b, c, codec.n_codebooks, 0, dtype=torch.long)
+            z = codec._mix_latent(z, self._channel_context(b, c, x.device), b, c)
             codes = codec.quantizer.encode(z, codec.n_codebooks)
             return codes.view(b, c, *codes.shape[1:])
         if x.ndim != 4:
@@ -796,10 +815,16 @@ class CodecStream:
         b, c, k, t = x.shape
         if t:
             z = codec.quantizer.decode(x.reshape(b * c, k, t).long())
+            z = codec._mix_quantized(z, self._channel_context(b, c, x.device), b, c)
         else:
             z = torch.zeros(b * c, codec.quantizer.config.dim, 0, device=x.device)
         y = codec._stream_decode_latent(z, self._state, final)
         return y.reshape(b, c, y.shape[-1])
+
+    def _channel_context(self, b, c, device):
+        if self._context is None:
+            self._context = self.codec._channel_context(self.ch_names, b, c, device)
+        return self._context
 
 
 def _rebuild_codec(family, config, state, extra):

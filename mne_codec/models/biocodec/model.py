@@ -162,11 +162,9 @@ class BioCodec(NamedChannels, Codec):
     # every channel can be coded, named or not (see Notes)
     pick_channels = Codec.pick_channels
 
-    def coding_blocks(self, n_channels, n_times):
-        """Return the sub-windows coded together (see :meth:`Codec.coding_blocks`)."""
-        if self._joint:
-            return super().coding_blocks(n_channels, n_times)
-        return Codec.coding_blocks(self, n_channels, n_times)
+    # the whole window in one block, padded by the encoder as a stream pads its end
+    # (mixed or not), so that streamed codes equal whole-window codes to the last frame
+    coding_blocks = Codec.coding_blocks
 
     def _rows(self, ch_names, unknown="raise"):
         # a channel whose name is not a 10-05 electrode is coded as unnamed
@@ -197,9 +195,8 @@ class BioCodec(NamedChannels, Codec):
     def _mix_latent(self, z, emb, b, c):
         return self._mixed(self.encoder_mixer if self._joint else None, z, emb, b, c)
 
-    def _decode_quantized(self, q, emb, b, c):
-        return self._decode_latent(
-            self._mixed(self.decoder_mixer if self._joint else None, q, emb, b, c))
+    def _mix_quantized(self, q, emb, b, c):
+        return self._mixed(self.decoder_mixer if self._joint else None, q, emb, b, c)
 
     def _encode_latent(self, x):
         if torch.is_grad_enabled():
@@ -223,10 +220,12 @@ class BioCodec(NamedChannels, Codec):
 
     @property
     def streamable(self):
-        """True when causal and channels are coded on their own: then :meth:`stream`
-        codes chunks exactly as the whole signal.
+        """True when causal: then :meth:`stream` codes chunks exactly as the whole signal.
+
+        Channel mixing does not stand in the way: its attention runs across the
+        channels of one frame at a time, never across frames.
         """
-        return bool(self.config.causal) and not self._joint
+        return bool(self.config.causal)
 
     def _stream_encode_latent(self, x, state, final):
         return stream_forward(self.encoder.model, x, state, final)

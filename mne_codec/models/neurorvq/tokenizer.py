@@ -915,6 +915,7 @@ class NeuroRVQ(_ElectrodeIndexing, Codec):
     family = "neurorvq"
     channel_policy = "named"
     authors_format = "neurorvq"
+    _why_not_streamable = "it codes channels jointly in patches"
     #: licence of the authors' weights (warned once per process when loaded)
     authors_weights_license = ("CC BY-NC 4.0 (weights and reference code; non-commercial use "
                                "only)")
