@@ -232,7 +232,7 @@ REGISTRY = {
     ]
 }
 #: name used when ``codec="default"``
-DEFAULT_CODEC = "biocodec-eeg-mne"
+DEFAULT_CODEC = "biocodec-eeg-mne-v2"
 
 
 def list_codecs():

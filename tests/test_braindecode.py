@@ -134,7 +134,7 @@ def test_eeg_classifier_trains_on_windows_and_loss_decreases(eyes_windows):
     clf = EEGClassifier(TokenClassifier, module__codec="default", module__sfreq=160.0,
                         module__dropout=0.0,
                         module__head_dropout=0.0, optimizer=torch.optim.Adam, lr=3e-3,
-                        batch_size=8, max_epochs=8, train_split=None, device="cpu",
+                        batch_size=8, max_epochs=12, train_split=None, device="cpu",
                         iterator_train__shuffle=True, verbose=0)
     clf.fit(eyes_windows, y=None)
     loss = clf.history[:, "train_loss"]

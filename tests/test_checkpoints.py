@@ -94,8 +94,8 @@ def test_registered_authors_weights_from_cache(monkeypatch, tmp_path):
 
 def test_default_codec_ships_and_loads():
     codec = load_codec("default")
-    assert codec.name == "biocodec-eeg-mne"
-    assert codec.sfreq == 250 and codec.n_codebooks == 6 and codec.codebook_size == 256
+    assert codec.name == "biocodec-eeg-mne-v2" and codec.streamable
+    assert codec.sfreq == 250 and codec.n_codebooks == 8 and codec.codebook_size == 256
     assert all(layer.codebook.inited.item() == 1 for layer in codec.quantizer.layers)
     assert not np.isnan(sum(p.sum().item() for p in codec.parameters()))
     assert mne_codec.load_codec is load_codec

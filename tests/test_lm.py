@@ -35,7 +35,7 @@ def real_tokens(shared_data):
 def test_layout_round_trip_on_real_tokens(name, real_tokens):
     codes = recording_codes(real_tokens.codes)
     n_ch, n_lev, n_fr = codes.shape
-    assert (n_ch, n_lev) == (64, 6) and n_fr == 2 * real_tokens.codes.shape[3]
+    assert (n_ch, n_lev) == (64, 8) and n_fr == 2 * real_tokens.codes.shape[3]
     layout = get_layout(name, n_lev, real_tokens.codec["codebook_size"])
     seq = layout.encode(codes)
     assert seq.dtype == np.int64 and len(seq) == layout.length(n_ch, n_fr)

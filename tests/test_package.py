@@ -61,7 +61,7 @@ def test_cli_demo(tmp_path, capsys):
     plot = tmp_path / "demo.png"
     assert main(["demo", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
-    assert "shape (4, 19, 6, 105)" in out and "1000 bit/s per channel" in out
+    assert "shape (4, 19, 8, 105)" in out and "1333.33 bit/s per channel" in out
     nmse = float(out.split("Reconstruction   NMSE ")[1].split(",")[0])
     assert 0 <= nmse < 0.8  # a trained codec: well below predicting zero (NMSE 1)
     assert plot.stat().st_size > 10_000
@@ -84,7 +84,8 @@ def test_cli_list(capsys):
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "biocodec-eeg-mne (default)\n    biocodec; shipped, usable now (" in out
+    assert "biocodec-eeg-mne-v2 (default)\n    biocodec; shipped, usable now (" in out
+    assert "biocodec-eeg-mne\n    biocodec; shipped, usable now (" in out  # v1 stays
     assert "needs a download" in out and "licence: CC BY-NC 4.0" in out
     # every entry: source, pinned revision, how its sha256 is known, size, licence
     n = len(REGISTRY)

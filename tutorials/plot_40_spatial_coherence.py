@@ -5,7 +5,9 @@ Do token embeddings keep the spatial structure of EEG?
 ======================================================
 
 BioCodec codes every channel on its own, with no knowledge of where the
-electrode sits. Avramidis et al. (2025) asked whether the codes still
+electrode sits (the default codec of mne-codec adds attention across
+channels, so this page uses ``biocodec-eeg-mne``, BioCodec's own
+architecture trained by mne-codec). Avramidis et al. (2025) asked whether the codes still
 reflect the brain's spatial organisation: channels whose signals are alike
 should get alike token embeddings. We repeat their analysis on one minute of
 eyes-closed EEG (EEGMMIDB subject 1, run 2, 64 channels): a connectivity
@@ -34,7 +36,8 @@ n_ch = len(raw.ch_names)
 # ----------------
 # The embedding of a frame is the quantized latent the decoder receives: the
 # sum of the chosen codewords of all levels (128 values per frame).
-tokenizer = CodecTokenizer(window_s=5.0, output="tokens", verbose="WARNING").fit(raw)
+tokenizer = CodecTokenizer("biocodec-eeg-mne", window_s=5.0, output="tokens",
+                           verbose="WARNING").fit(raw)
 tokens = tokenizer.tokenize(raw)
 z = quantized_windows(tokenizer.codec_, tokens.codes)  # (windows, channels, 128, frames)
 print(f"embeddings: {z.shape}")

@@ -49,23 +49,25 @@ for name in list_codecs():
 # The authors release ``biocodec_ckpt.pt``: the state dict of a
 # ``torch.compile``-d model (keys prefixed ``_orig_mod.``) under
 # ``model_state_dict``. Load it with ``load_codec("path/to/biocodec_ckpt.pt")``
-# or, with internet, ``load_codec("biocodec-eeg")``. We write the default
-# codec's weights in that layout and load them back:
-default = load_codec("default", verbose="WARNING")
+# or, with internet, ``load_codec("biocodec-eeg")``. We write the weights of
+# ``biocodec-eeg-mne`` (the authors' architecture, trained by mne-codec; the
+# default codec adds attention across channels, which their format has no
+# place for) in that layout and load them back:
+ours = load_codec("biocodec-eeg-mne", verbose="WARNING")
 authors_state = {f"_orig_mod.{key}": value
-                 for key, value in biocodec_state_to_authors(default.state_dict()).items()}
+                 for key, value in biocodec_state_to_authors(ours.state_dict()).items()}
 torch.save({"model_state_dict": authors_state}, tmp / "biocodec_ckpt.pt")
 print([key for key in authors_state if "quantizer" in key][:3])
 from_file = load_codec(tmp / "biocodec_ckpt.pt", verbose="WARNING")
 
 codes = [CodecTokenizer(c, output="tokens", verbose="WARNING").fit_transform(raw)
-         for c in (default, from_file)]
+         for c in (ours, from_file)]
 print(f"identical tokens: {np.array_equal(*codes)} ({codes[0].size} tokens)")
 
 # %%
 # The level-1 tokens of every channel in the first window, from both:
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained", sharey=True)
-for ax, c, title in zip(axes, codes, ("default codec", "loaded from biocodec_ckpt.pt")):
+for ax, c, title in zip(axes, codes, ("biocodec-eeg-mne", "loaded from biocodec_ckpt.pt")):
     ax.imshow(c[0, :, 0], aspect="auto", cmap="twilight", interpolation="nearest")
     ax.set(title=title, xlabel="frame")
 axes[0].set(yticks=range(len(raw.ch_names)), yticklabels=raw.ch_names)

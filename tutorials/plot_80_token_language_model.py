@@ -84,7 +84,7 @@ print(f"tokenized in {time.perf_counter() - start:.0f} s")
 
 # %%
 # Each recording is one shard, ``(windows, channels, levels, frames)`` codes:
-# 8 windows of 5 s, 9 channels, the default codec's 6 levels of 256 codes,
+# 8 windows of 5 s, 9 channels, the default codec's 8 levels of 256 codes,
 # 105 frames per window (20.8 per second).
 shards = sorted((out / "val" / "shards").glob("*.tokens.npz"))
 print(read_tokens(shards[0]))
@@ -93,7 +93,7 @@ print(read_tokens(shards[0]))
 # Sequences in the delay pattern
 # ------------------------------
 # :class:`~mne_codec.lm.DelayLayout` reads each channel in turn, one step per
-# frame holding its 6 levels, with level ``k`` shifted by ``k`` frames: a
+# frame holding its 8 levels, with level ``k`` shifted by ``k`` frames: a
 # model that predicts every level of the next step at once then knows the
 # coarser levels of a frame before it predicts its finer ones. Packed
 # sequences of 128 steps (about 6 s of one channel) cross channels and
