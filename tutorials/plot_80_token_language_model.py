@@ -19,8 +19,8 @@ spectrum with real EEG.
 
 To keep the page to a few minutes on a CPU, it codes 9 channels and the
 first 40 s of each recording, and trains a one-layer model for 300 steps on
-one thread (the whole page took 147 s in the documentation build of
-2026-12-07, 96 s of them training, on a busy 2-core machine); the same code
+one thread (the whole page took 118 s in the documentation build of
+2026-12-07, 77 s of them training, on a busy 2-core machine); the same code
 runs unchanged on a whole corpus.
 """
 
@@ -320,22 +320,27 @@ ax.legend(fontsize="small", ncols=4, loc="upper center")
 
 # %%
 # What the table says (the figures quoted here are those of a run on
-# 2026-12-07; the run that built this page may differ in the last digits):
-# the codes' marginal frequencies are close to uniform (unigram 5.39 nats per
-# code, perplexity 220 of 256 codes). The code of the same level one frame
-# earlier says almost nothing more: the bigram gains 0.02 nats per code, even
-# with its smoothing chosen on the training subjects, and a code repeats its
-# predecessor in well under 1 % of frames. This is a property of these
-# tokens, not of the counting: at 20.8 frames per second, with codebooks
-# that use all their codes, neighbouring frames of a level seldom take the
-# same code, and a count of 65,536 code pairs cannot tell which different
-# codes are alike. The structure is across levels: given the code of the
-# level above at the same frame, a level's code is 0.8-1.2 nats more
-# predictable (perplexity 66-89 instead of 200-224). The transformer learns
-# that and some structure across time on top: level 0, which has no level
-# above, drops from 5.49 (unigram) and 5.46 (bigram) to 5.36, and the mean
-# over levels is 4.49 nats (perplexity 89) against 4.58 for the best count
-# model, lower at every level.
+# 2026-12-07 with the default codec ``biocodec-eeg-mne-v2``; the run that
+# built this page may differ in the last digits): the codes' marginal
+# frequencies are close to uniform (unigram 5.30 nats per code, perplexity
+# 199 of 256 codes). The code of the same level one frame earlier says
+# almost nothing more: the bigram gains 0.03 nats per code, even with its
+# smoothing chosen on the training subjects, and a code repeats its
+# predecessor in under 1 % of frames (0.89 %, against 0.39 % by chance).
+# This is a property of these tokens, not of the counting: at 20.8 frames
+# per second, with codebooks that use all their codes, neighbouring frames
+# of a level seldom take the same code, and a count of 65,536 code pairs
+# cannot tell which different codes are alike. The structure is across
+# levels: given the code of the level above at the same frame, a level's
+# code is 0.5-0.75 nats more predictable (perplexity 98-124 instead of
+# 186-219). The transformer learns some structure across time: level 0,
+# which has no level above, drops from 5.31 (unigram) and 5.25 (bigram) to
+# 5.17. But 300 steps on one thread are not enough for it to learn all of
+# the structure across levels: at levels 1-7 it sits between the bigram and
+# the coarser-level count model, and its mean over levels (5.07 nats,
+# perplexity 159) stays above that model's (4.75, perplexity 115). A longer
+# run, or a head that reads the level above explicitly, is what closes
+# that gap on a whole corpus.
 
 
 # %%
@@ -402,9 +407,10 @@ ax.legend(loc="upper right", fontsize="small")
 # %%
 # The spectra of the 20 s after the prompt, averaged over the 9 channels:
 # the sampled continuation keeps the broad shape of EEG's spectrum that the
-# codec's own reconstruction has (the 1/f slope, power around the alpha/mu
-# band), less sharply (in the run of 2026-12-07 its alpha peak was broader
-# and it had less power above 30 Hz than the real EEG).
+# codec's own reconstruction has (the 1/f slope, a bump around the alpha/mu
+# band), less sharply (in the run of 2026-12-07 its alpha bump was smaller,
+# it had several times less power below 3 Hz and about half the power
+# above 25 Hz of the real EEG).
 after = slice(int(N_PROMPT * 5.0 * sfreq), None)
 fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 for signal, label in ((eeg, "real EEG (0.5-40 Hz)"), (decoded, "codec, real tokens"),
