@@ -15,6 +15,7 @@ A codec is a registered name or a folder saved by a training recipe.
 """
 
 import argparse
+import os
 import statistics
 import time
 
@@ -22,6 +23,9 @@ import torch
 
 from mne_codec import CodecTokenizer, load_codec
 from mne_codec.training.default import default_data_dir, eegmmidb_files, prepare_eegbci
+
+# every repeat codes the windows anew: no in-process cache (it would time cache hits)
+os.environ["MNE_CODEC_MEMORY_CACHE_MB"] = "0"
 
 #: the 19 electrodes of the 10-20 system (EEGMMIDB names them as 10-10)
 TEN_TWENTY = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8",

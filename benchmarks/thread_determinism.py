@@ -19,6 +19,7 @@ shared data folder, ``MNE_CODEC_SHARED_DATA``).
 """
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -29,6 +30,9 @@ import torch
 from mne_codec import CodecTokenizer, load_codec
 from mne_codec.preprocessing import preprocess
 from mne_codec.training.default import default_data_dir, eegmat_files, eegmmidb_files
+
+# every thread count codes the windows anew: no in-process cache (as mne-codec tokenize)
+os.environ["MNE_CODEC_MEMORY_CACHE_MB"] = "0"
 
 
 def _recordings(data, n):
@@ -50,13 +54,13 @@ def _windows(tok, raw):
     return np.concatenate(xs)
 
 
-def _first_flip_gaps(codec, x, a, b):
+def _first_flip_gaps(codec, x, a, b, ch_names):
     """Score gap / score spread at the first differing level of each differing token."""
-    n_times = x.shape[-1]
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-        # the latent before quantization (the codec protocol's encode returns codes only)
-        z = codec._encode_latent(x.reshape(-1, 1, n_times))
+        # the latent before quantization (the codec protocol's encode returns codes only),
+        # channels mixed as the codec mixes them (by name)
+        z = codec._latent(x, ch_names)[0]
         residual = z.transpose(1, 2).reshape(-1, z.shape[1])
         ca = torch.from_numpy(a.reshape(-1, a.shape[2], a.shape[3]).astype(np.int64))
         cb = torch.from_numpy(b.reshape(-1, b.shape[2], b.shape[3]).astype(np.int64))
@@ -100,7 +104,7 @@ def main():
             gaps, n_tok = [], 0
             if diff:
                 x = _windows(tok, raw) if x is None else x
-                gaps, n_tok = _first_flip_gaps(tok.codec_, x, ref, codes[n])
+                gaps, n_tok = _first_flip_gaps(tok.codec_, x, ref, codes[n], tok._coded_names())
             tokens_differing[n] = tokens_differing.get(n, 0) + n_tok
             all_gaps += gaps
             print(f"| {f.name} | {n} | {ref.size:,} | {diff:,} | {n_tok:,} | "

@@ -156,6 +156,7 @@ class _Worker:
         self.prepare_raw = prepare_raw
         self.tokenizer = CodecTokenizer(codec, output="tokens", device=device,
                                         verbose="ERROR", **params)
+        self.tokenizer._cache_windows = False  # each window is coded once
 
     def __call__(self, job):
         source, shard, record_path = job

@@ -49,6 +49,19 @@ _CODEC_CACHE = {}
 _WINDOW_CACHE = WindowCache()
 
 
+class _NoWindowCache:
+    """Stands in for :data:`_WINDOW_CACHE` where each window is coded once (corpora)."""
+
+    def get(self, key):
+        return None
+
+    def put(self, key, entry):
+        pass
+
+
+_NO_WINDOW_CACHE = _NoWindowCache()
+
+
 def _load_codec_copy(codec):
     """Return a private copy of the codec, so estimators never share mutable state."""
     if isinstance(codec, Codec):
@@ -221,6 +234,14 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                              f"{w.data.shape[1]} channels.")
         return w._replace(ch_names=names)
 
+    #: whether windows go through the in-process cache; the corpus tokenizer turns it
+    #: off (every window is seen once: caching would only cost hashing and memory)
+    _cache_windows = True
+
+    @property
+    def _window_cache(self):
+        return _WINDOW_CACHE if self._cache_windows else _NO_WINDOW_CACHE
+
     @property
     def _streamed(self):
         return self.window_s is None
@@ -339,7 +360,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         # the in-process cache first (shared by clones: the folds of a cross-validation
         # encode each window once), then memory= on disk, then the codec
         keys = self._window_keys(w) if keys is None else keys
-        found = [_WINDOW_CACHE.get("tokens:" + k) for k in keys]
+        found = [self._window_cache.get("tokens:" + k) for k in keys]
         location = check_memory(self.memory).location
         disk = None if location is None else DiskTokenCache(location)
         if disk is not None:
@@ -353,7 +374,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
         if len(todo) == len(keys) and disk is None:  # nothing seen: no per-window copies
             new = self._encode_windows(w)
             for i, key in enumerate(keys):
-                _WINDOW_CACHE.put("tokens:" + key, _token_entry(new, i))
+                self._window_cache.put("tokens:" + key, _token_entry(new, i))
             return new
         if todo:
             new = self._encode_windows(w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo]))
@@ -362,7 +383,7 @@ class _CodecBase(TransformerMixin, BaseEstimator):
                 if disk is not None:
                     disk.save(keys[i], **found[i])
         for key, entry in zip(keys, found):
-            _WINDOW_CACHE.put("tokens:" + key, entry)
+            self._window_cache.put("tokens:" + key, entry)
         logger.debug(f"Token cache: {len(keys) - len(todo)} of {len(keys)} windows found.")
         codec = self.codec_
         names = self._block_coded_names(w)
@@ -586,7 +607,7 @@ class CodecTokenizer(_CodecBase):
             for w in self._check_fitted_input(X):
                 check_bands(bands, w.sfreq, w.data.shape[-1])  # before any coding
                 keys = self._window_keys(w)
-                found = [_WINDOW_CACHE.get(tag + k) for k in keys]
+                found = [self._window_cache.get(tag + k) for k in keys]
                 todo = [i for i, f in enumerate(found) if f is None]
                 if todo:
                     sub = w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo])
@@ -596,7 +617,7 @@ class CodecTokenizer(_CodecBase):
                                              batch_size=self.batch_size, device=self.device)
                     for j, i in enumerate(todo):
                         found[i] = dict(covs=covs[j])
-                        _WINDOW_CACHE.put(tag + keys[i], found[i])
+                        self._window_cache.put(tag + keys[i], found[i])
                 out.append(np.stack([f["covs"] for f in found]))
         return np.concatenate(out)
 

@@ -7,7 +7,7 @@ import mne
 import numpy as np
 import pytest
 
-from mne_codec import CodecTokenizer, read_tokens, save_codec
+from mne_codec import CodecTokenizer, read_tokens, save_codec, transformers
 from mne_codec.cli import main
 from mne_codec.corpus import find_recordings, tokenize_corpus
 
@@ -78,8 +78,12 @@ def test_tokenize_corpus_shards_resume_and_failures(corpus, tmp_path):
     # resume: nothing is redone; a deleted shard is redone alone
     stamp = (out / "shards" / manifest[1]["shard"]).stat().st_mtime_ns
     (out / "shards" / manifest[0]["shard"]).unlink()
+    transformers._WINDOW_CACHE.clear()  # of the direct tokenization's windows
     again = tokenize_corpus([root], out, codec=codec_dir, window_s=4.0, progress=False)
     assert again["done"] == 1 and again["skipped"] == 2
+    # in this process (one job): a corpus codes each window once, so it leaves the
+    # in-process cache of the transformers alone
+    assert len(transformers._WINDOW_CACHE.items) == 0
     assert (out / "shards" / manifest[1]["shard"]).stat().st_mtime_ns == stamp
     # another codec or other parameters never mix into the same folder
     with pytest.raises(ValueError, match="another codec or other parameters"):
