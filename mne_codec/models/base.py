@@ -752,7 +752,9 @@ class CodecStream:
     Notes
     -----
     A codec that mixes channels (e.g. BioCodec with channel mixing) does so
-    frame by frame, so its chunks are coded exactly as the whole signal too.
+    frame by frame, so its chunks are coded as the whole signal too, up to a
+    code whose two best codewords tie within float rounding (the mixing runs
+    on batches of a chunk's frames instead of the whole signal's).
     A piece can hold fewer frames or samples than its chunk (even none) until
     enough of the signal has arrived to pad its start as the whole pass does
     (a few frames' worth for BioCodec); the rest comes with later chunks, and
