@@ -48,9 +48,13 @@ subset of channels, e.g. to make TokenClassifier affordable on a CPU).
 
 ``--cv-speed``: on one subject's 45 epochs (64 channels, 4 s), the time of
 a 5-fold ``cross_val_score`` of the default pipeline against one
-``fit_transform`` of the default tokenizer and one encode-only tokenization
-(``output="tokens"``), each from an empty in-process cache, and the cache's
-size afterwards.
+``fit_transform`` of the default tokenizer (its band covariances of the
+codec's signal read-out, and of the decoded signal, ``signal="decoded"``)
+and one encode-only tokenization (``output="tokens"``), each from an empty
+in-process cache, and the cache's size afterwards.
+
+Method ``tokens-decoded``: the default output computed on the decoded
+signal instead of the read-out (``signal="decoded"``).
 
     python benchmarks/token_features.py [--tasks mi eyes eegmat] [--subjects 1 ... 10]
         [--methods tokens histogram ...] [--curve] [--cv-speed [--speed-subject 1]]
@@ -195,12 +199,14 @@ def _methods(args, task, sfreq):
     ch_names = _ch_names(task, args.channels)
     out = {}
     for name in args.methods:
-        if name in ("tokens", "tokens+theta", "histogram", "embedding"):
+        if name in ("tokens", "tokens+theta", "tokens-decoded", "histogram", "embedding"):
             output = name if name in ("histogram", "embedding") else "tangent"
             bands = THETA_BANDS if name == "tokens+theta" else None
+            # tokens-decoded: the default output of the decoded signal, not the read-out
+            signal = "decoded" if name == "tokens-decoded" else "auto"
             out[name] = ("codec", make_pipeline(
                 CodecTokenizer(args.codec, sfreq=sfreq, output=output, bands=bands,
-                               ch_names=ch_names, verbose="WARNING"),
+                               signal=signal, ch_names=ch_names, verbose="WARNING"),
                 LogisticRegression(max_iter=2000)))
         elif name == "TokenClassifier":
             clf = _token_classifier(args, sfreq)
@@ -279,17 +285,20 @@ def _cv_speed(args, prep):
     (X, y), = _mi([args.speed_subject], None, prep).values()
     cache = transformers._WINDOW_CACHE
     runs = {"encode-only tokenization": [], "fit_transform (default output)": [],
-            "5-fold cross_val_score": []}
+            "fit_transform (signal='decoded')": [], "5-fold cross_val_score": []}
     for _ in range(args.repeat):
         cache.clear()
         t0 = time.perf_counter()
         CodecTokenizer(args.codec, sfreq=160.0, output="tokens", verbose="WARNING").fit(X)\
             .tokenize(X)
         runs["encode-only tokenization"].append(time.perf_counter() - t0)
-        cache.clear()
-        t0 = time.perf_counter()
-        CodecTokenizer(args.codec, sfreq=160.0, verbose="WARNING").fit_transform(X)
-        runs["fit_transform (default output)"].append(time.perf_counter() - t0)
+        for key, signal in (("fit_transform (default output)", "auto"),
+                            ("fit_transform (signal='decoded')", "decoded")):
+            cache.clear()
+            t0 = time.perf_counter()
+            CodecTokenizer(args.codec, sfreq=160.0, signal=signal,
+                           verbose="WARNING").fit_transform(X)
+            runs[key].append(time.perf_counter() - t0)
         cache.clear()
         pipe = make_pipeline(CodecTokenizer(args.codec, sfreq=160.0, verbose="WARNING"),
                              LogisticRegression())

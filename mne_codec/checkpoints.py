@@ -58,6 +58,7 @@ from .models.dac.convert import (  # noqa: F401 - re-exported, their historical 
 )
 from .models.neurorvq.convert import neurorvq_state_from_authors  # noqa: F401 - re-exported
 from .models.weights import CheckpointError, load_state_strict
+from .readout import READOUT_FILE, SignalReadout
 
 __all__ = [
     "CodecInfo",
@@ -143,6 +144,12 @@ def save_codec(codec, path, meta=None):
         save_file(state, str(tmp))
     doc = dict(family=codec.family, config=codec.config.to_dict(), meta=meta or {},
                sha256=sha256_file(weights))
+    readout_file = weights.parent / READOUT_FILE
+    if codec.readout is not None and path.is_dir():
+        codec.readout.check(codec)
+        doc["readout_sha256"] = sha256_file(codec.readout.save(readout_file))
+    elif readout_file.exists() and path.is_dir():  # another codec's, left by an earlier save
+        readout_file.unlink()
     with atomic_path(config) as tmp:
         tmp.write_text(json.dumps(doc, indent=2))
     return path
@@ -278,7 +285,24 @@ def _load_ours(path, sha256=None, classes=None):
     model = build_codec(doc["family"], doc["config"], classes)
     model = load_state_strict(model, state, str(weights))
     model.meta = doc.get("meta", {})
+    model.readout = _read_readout(weights.parent / READOUT_FILE, doc, model)
     return model
+
+
+def _read_readout(path, doc, model):
+    """Return the codec's signal read-out saved beside its weights (checked), or None."""
+    sha256 = doc.get("readout_sha256")
+    if sha256 is None:  # none saved with these weights (a file there is not theirs)
+        return None
+    if not path.exists():
+        raise CheckpointError(f"{path} is missing: config.json names a read-out of the signal.")
+    _check_sha256(path, sha256)
+    readout = SignalReadout.load(path)
+    try:
+        readout.check(model)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from err
+    return readout
 
 
 def _read_ours(path, sha256=None):

@@ -2,8 +2,10 @@
 
 Token histograms keep what each channel's signal is like, not how channels
 relate to each other, which is what motor imagery and most other EEG
-decoding rests on. The features here restore that: the tokens are decoded to
-volts by the codec that wrote them (:func:`~mne_codec.pipeline.detokenize`),
+decoding rests on. The features here restore that: the signal the tokens
+code is read linearly from the latent the codec's decoder reads (its
+:class:`~mne_codec.readout.SignalReadout`, about half the cost of decoding)
+or decoded by the codec that wrote them (:func:`~mne_codec.pipeline.detokenize`),
 and each window's spatial covariance is estimated in a few frequency bands
 (a filter bank of cospectra, shrunk), then mapped to the tangent space of
 the manifold of covariance matrices at a reference point (Barachant et al.
@@ -14,7 +16,8 @@ statistics, side information) and the codec: a user who holds only token
 files gets the features of :class:`~mne_codec.CodecTokenizer`.
 
 - :func:`band_covariances`: shrunk band covariances of signals;
-- :func:`token_covariances`: those of the signal the tokens code;
+- :func:`token_signal`: the signal the tokens code (read out or decoded);
+- :func:`token_covariances`: its band covariances;
 - :func:`riemannian_mean`, :func:`tangent_space`: the reference point and the
   map to it;
 - :func:`token_features`: every output of :class:`~mne_codec.CodecTokenizer`
@@ -29,7 +32,8 @@ from .checkpoints import load_codec
 from .models import Codec
 from .pipeline import detokenize, quantized_windows
 
-__all__ = ["DEFAULT_BANDS", "check_bands", "band_covariances", "token_covariances",
+__all__ = ["DEFAULT_BANDS", "SIGNALS", "check_bands", "band_covariances", "token_signal",
+           "token_covariances",
            "riemannian_mean", "tangent_space", "token_features", "code_histograms",
            "load_token_codec", "FEATURE_OUTPUTS"]
 
@@ -256,9 +260,53 @@ def tangent_space(covs, reference):
     return (logs[..., rows, cols] * weights).reshape(len(covs), -1)
 
 
-def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, stream=False, chunk_s=None,
-                      batch_size=256, device="auto"):
-    """Band covariances of the signal that tokens code (decoded by their codec).
+#: what :func:`token_covariances` computes band covariances of
+SIGNALS = ("auto", "readout", "decoded")
+
+
+def token_signal(tokens, codec=None, *, signal="auto", stream=False, chunk_s=None,
+                 batch_size=256, device="auto"):
+    """Return the signal that tokens code, in volts: decoded, or read from the latent.
+
+    Parameters
+    ----------
+    tokens : Tokens
+        Tokens of windows.
+    codec : str | Codec | None
+        The codec that wrote them; None loads the one the tokens name.
+    signal : ``"auto"`` | ``"readout"`` | ``"decoded"``
+        ``"decoded"``: decode the tokens (:func:`~mne_codec.pipeline.detokenize`);
+        ``"readout"``: read the signal linearly from the latent the decoder
+        reads, with the codec's :class:`~mne_codec.readout.SignalReadout`
+        (about half the cost of decoding: no decoder); ``"auto"``: the
+        read-out where the codec has one, else decoding.
+    stream, chunk_s
+        Decode chunk by chunk (see :func:`~mne_codec.pipeline.decode_stream`);
+        a read-out needs no streaming.
+    batch_size, device
+        Decoding.
+
+    Returns
+    -------
+    x : ndarray, shape (n_windows, n_channels, n_times)
+        In volts, at the tokens' rate.
+    """
+    if signal not in SIGNALS:
+        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
+    codec = load_token_codec(tokens, codec)
+    readout = None if signal == "decoded" else codec.readout
+    if signal == "readout" and readout is None:
+        raise ValueError(
+            f"Codec {codec.name or type(codec).__name__!r} has no signal read-out: use "
+            "signal='decoded', or fit one (mne_codec.readout.fit_readout) and set "
+            "codec.readout.")
+    return detokenize(codec, tokens, stream=stream, chunk_s=chunk_s, batch_size=batch_size,
+                      device=device, readout=readout)
+
+
+def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, signal="auto", stream=False,
+                      chunk_s=None, batch_size=256, device="auto"):
+    """Band covariances of the signal that tokens code (see :func:`token_signal`).
 
     Parameters
     ----------
@@ -271,6 +319,9 @@ def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, stream=False, 
         :func:`load_token_codec`).
     bands : list of (float, float)
         Bands in Hz (see :func:`band_covariances`).
+    signal : ``"auto"`` | ``"readout"`` | ``"decoded"``
+        The codec's read-out of the signal where it has one (``"auto"``), or
+        the decoded signal (see :func:`token_signal`).
     stream : bool
         Decode chunk by chunk (streamable codecs; for windows as long as a
         recording, see :func:`~mne_codec.pipeline.decode_stream`).
@@ -287,8 +338,8 @@ def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, stream=False, 
     """
     codec = load_token_codec(tokens, codec)
     check_bands(bands, tokens.sfreq, tokens.n_times)  # before decoding
-    volts = detokenize(codec, tokens, stream=stream, chunk_s=chunk_s, batch_size=batch_size,
-                       device=device)
+    volts = token_signal(tokens, codec, signal=signal, stream=stream, chunk_s=chunk_s,
+                         batch_size=batch_size, device=device)
     return band_covariances(volts, tokens.sfreq, bands)
 
 
@@ -350,7 +401,7 @@ def code_histograms(codes, codebook_size):
 
 
 def token_features(tokens, codec=None, *, output="tangent", bands=DEFAULT_BANDS,
-                   reference=None, batch_size=256, device="auto"):
+                   reference=None, signal="auto", batch_size=256, device="auto"):
     """Features of tokens: what :class:`~mne_codec.CodecTokenizer` returns for ``output``.
 
     Parameters
@@ -374,6 +425,8 @@ def token_features(tokens, codec=None, *, output="tangent", bands=DEFAULT_BANDS,
         The reference point of ``"tangent"`` (e.g. a fitted tokenizer's
         ``reference_``); None: the :func:`riemannian_mean` of these tokens'
         covariances.
+    signal : ``"auto"`` | ``"readout"`` | ``"decoded"``
+        The signal of ``"tangent"`` (see :func:`token_signal`).
     batch_size, device
         Decoding (``"tangent"``, ``"embedding"``).
 
@@ -396,7 +449,8 @@ def token_features(tokens, codec=None, *, output="tangent", bands=DEFAULT_BANDS,
     if output == "embedding":
         z = quantized_windows(codec, tokens.codes, batch_size=batch_size, device=device)
         return z.mean(-1).reshape(len(z), -1)
-    covs = token_covariances(tokens, codec, bands=bands, batch_size=batch_size, device=device)
+    covs = token_covariances(tokens, codec, bands=bands, signal=signal, batch_size=batch_size,
+                             device=device)
     if reference is None:
         reference = riemannian_mean(covs)
     return tangent_space(covs, reference)

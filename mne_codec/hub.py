@@ -2,10 +2,11 @@
 
 A codec on the Hub is a model repository in our format: ``model.safetensors``
 (the state dict, no pickle), ``config.json`` (family, config, metadata,
-checksum of the weights) and a model card ``README.md`` generated from the
+checksum of the weights), a model card ``README.md`` generated from the
 metadata the training recipes record (training data, recipe, the
-rate-distortion table). Any family saved by :func:`save_pretrained` loads by
-its Hub id::
+rate-distortion table) and, where the codec has one, its signal read-out
+``readout.safetensors`` (:mod:`mne_codec.readout`). Any family saved by
+:func:`save_pretrained` loads by its Hub id::
 
     codec = mne_codec.load_codec("hf://owner/repo@revision")
 
@@ -32,7 +33,7 @@ from .checkpoints import DownloadError, _load_ours, save_codec
 __all__ = ["parse_hub_id", "load_from_hub", "save_pretrained", "push_to_hub", "model_card"]
 
 #: files of a codec repository
-HUB_FILES = ("model.safetensors", "config.json", "README.md")
+HUB_FILES = ("model.safetensors", "config.json", "README.md", "readout.safetensors")
 _HUB_ID = re.compile(r"^(?:hf://)?([A-Za-z0-9][\w.-]*/[\w.-]+)(?:@([\w./-]+))?$")
 
 
@@ -237,7 +238,8 @@ def save_pretrained(codec, path, *, meta=None, card=True):
     Returns
     -------
     path : Path
-        The folder: ``model.safetensors``, ``config.json`` and ``README.md``;
+        The folder: ``model.safetensors``, ``config.json``, ``README.md`` (and
+        ``readout.safetensors`` for a codec with a signal read-out);
         :func:`~mne_codec.load_codec` reads it, and :func:`push_to_hub`
         uploads it.
     """

@@ -38,8 +38,8 @@ from .tokens import Tokens
 
 __all__ = ["resolve_device", "show_progress", "progress_enabled", "progress_bar",
            "check_precision", "chunk_samples", "tokenize", "detokenize", "encode", "WindowCodes",
-           "encode_windows", "decode_windows", "quantized_windows", "encode_stream",
-           "decode_stream", "codec_info"]
+           "encode_windows", "decode_windows", "decoder_inputs", "quantized_windows",
+           "encode_stream", "decode_stream", "codec_info"]
 
 
 def resolve_device(device="auto"):
@@ -628,8 +628,53 @@ def encode_windows(codec, x, ch_names=None, *, batch_size=256, device="auto",
                   precision=precision).codes
 
 
+def decoder_inputs(codec, codes, ch_names=None, *, batch_size=256, device="auto"):
+    """Return the latents the decoder reads from codes of windows (see ``decoder_input``).
+
+    Parameters
+    ----------
+    codec : Codec
+        The codec.
+    codes : ndarray of int, shape (n_windows, n_channels, n_code_rows, n_frames)
+        Codes from :func:`encode`.
+    ch_names : list of str | None
+        Channel names, as encoded.
+    batch_size, device
+        See :func:`encode`.
+
+    Returns
+    -------
+    z : ndarray of float32, shape (n_windows, n_channels, dim, n_frames)
+    """
+    codes = _check_codes(codec, codes)
+    codec._check_readout_support()
+    dev = _codec_device(codec, device)
+    n_win, n_ch, _, n_frames = codes.shape
+    names = _check_names(ch_names, n_ch)
+    codes_t = torch.from_numpy(codes.astype(np.int64))
+    z = None
+    hop = codec.hop_length
+    for (g, length), blocks in _blocks(codec, n_ch, n_frames * hop).items():
+        items = [(w, b) for b in blocks for w in range(n_win)]
+
+        def step(start, stop, items=items):
+            nonlocal z
+            for (c0, c1, t0, t1), rows in _batch_blocks(items, start, stop):
+                f0, f1 = t0 // hop, min(codec.n_frames(t1), n_frames)
+                with torch.inference_mode():
+                    out = codec.decoder_input(codes_t[rows, c0:c1, :, f0:f1].to(dev),
+                                              _names(names, c0, c1)).float().cpu().numpy()
+                if z is None:
+                    z = np.empty((n_win, n_ch, out.shape[2], n_frames), np.float32)
+                z[rows, c0:c1, :, f0:f1] = out
+
+        # a latent costs far less memory than the decoder's activations: decode's sizing
+        _run_batches(codec, "decode", len(items), g, length, batch_size, dev, step, "Latents")
+    return z
+
+
 def decode_windows(codec, codes, n_times, ch_names=None, side=None, *, batch_size=256,
-                   device="auto"):
+                   device="auto", readout=None):
     """Decode codes of windows (and their side information) to signals in scaled units.
 
     Parameters
@@ -646,12 +691,25 @@ def decode_windows(codec, codes, n_times, ch_names=None, side=None, *, batch_siz
         Their side information, for codecs that have any.
     batch_size, device
         See :func:`encode`.
+    readout : SignalReadout | None
+        Read the signals linearly from the latent the decoder reads instead
+        of decoding (:mod:`mne_codec.readout`; checked against the codec).
 
     Returns
     -------
     y : ndarray of float32, shape (n_windows, n_channels, n_times)
     """
     codes = _check_codes(codec, codes)
+    if readout is not None:
+        readout.check(codec)
+        z = decoder_inputs(codec, codes, ch_names, batch_size=batch_size, device=device)
+        n_win, n_ch, dim, n_frames = z.shape
+        with torch.inference_mode():
+            y = readout.apply(torch.from_numpy(z.reshape(n_win * n_ch, dim, n_frames)))
+        y = y.numpy().reshape(n_win, n_ch, -1)[..., :n_times]
+        if y.shape[-1] < n_times:  # windows longer than their frames (never for our codecs)
+            y = np.pad(y, ((0, 0), (0, 0), (0, n_times - y.shape[-1])), mode="edge")
+        return np.ascontiguousarray(y, dtype=np.float32)
     dev = _codec_device(codec, device)
     n_win, n_ch = codes.shape[:2]
     names = _check_names(ch_names, n_ch)
@@ -731,7 +789,8 @@ def tokenize(codec, data, sfreq, ch_names=None, *, onsets_s=None, resample=True,
                   codec=codec_info(codec), side=side)
 
 
-def detokenize(codec, tokens, *, stream=False, chunk_s=None, batch_size=256, device="auto"):
+def detokenize(codec, tokens, *, stream=False, chunk_s=None, batch_size=256, device="auto",
+               readout=None):
     """Decode Tokens to signals in volts at their recording's rate.
 
     Parameters
@@ -746,13 +805,21 @@ def detokenize(codec, tokens, *, stream=False, chunk_s=None, batch_size=256, dev
         Chunk length when streaming.
     batch_size, device
         See :func:`encode`.
+    readout : SignalReadout | None
+        Read the signals linearly from the latent the decoder reads instead
+        of decoding (an approximation, for features: see
+        :mod:`mne_codec.readout`); ``stream`` is then ignored (a latent
+        takes a fraction of a decoder's memory).
 
     Returns
     -------
     y : ndarray, shape (n_windows, n_channels, n_times)
         The reconstruction of the codec's band, in volts.
     """
-    if stream:
+    if readout is not None:
+        y = decode_windows(codec, tokens.codes, tokens.n_times_codec, tokens.ch_names,
+                           tokens.side, batch_size=batch_size, device=device, readout=readout)
+    elif stream:
         y = decode_stream(codec, tokens.codes, tokens.n_times_codec, tokens.ch_names,
                           chunk_s=chunk_s, batch_size=batch_size, device=device)
     else:

@@ -21,6 +21,7 @@ from .checkpoints import load_codec
 from .features import (
     DEFAULT_BANDS,
     FEATURE_OUTPUTS,
+    SIGNALS,
     check_bands,
     riemannian_mean,
     tangent_space,
@@ -443,7 +444,7 @@ class CodecTokenizer(_CodecBase):
         for when each is the right choice, with measured accuracies):
 
         - ``"tangent"`` (default): the spatial covariance of each window's
-          signal as the tokens code it (decoded by the codec), in each band
+          signal as the tokens code it (see ``signal``), in each band
           of ``bands`` (shrunk cospectra,
           :func:`~mne_codec.features.band_covariances`), mapped to the
           tangent space at their Riemannian mean over the windows seen in
@@ -466,6 +467,14 @@ class CodecTokenizer(_CodecBase):
         Frequency bands in Hz of ``output="tangent"``; None:
         :data:`~mne_codec.features.DEFAULT_BANDS`, alpha/mu (8-13 Hz) and
         beta (13-30 Hz); add ``(4.0, 8.0)`` for tasks that modulate theta.
+    signal : ``"auto"`` | ``"readout"`` | ``"decoded"``
+        The signal whose band covariances ``output="tangent"`` computes:
+        ``"readout"`` reads it linearly from the latent the codec's decoder
+        reads, with the :class:`~mne_codec.readout.SignalReadout` shipped with
+        the codec (no decoder: a tokenization with features costs about half
+        as much); ``"decoded"`` decodes the tokens; ``"auto"`` (default): the
+        read-out where the codec has one (the package's BioCodec codecs do),
+        else decoding. Both score alike (see :ref:`token-features`).
     reject_by_annotation : bool
         When cutting a Raw into windows, skip those overlapping ``BAD_``
         annotations (their onsets are in :attr:`Tokens.onsets_s`). Epochs are
@@ -517,8 +526,9 @@ class CodecTokenizer(_CodecBase):
 
     def __init__(self, codec="default", *, sfreq=None, window_s=5.0, chunk_s=None,
                  n_codebooks=None, picks=None, ch_names=None, output="tangent", bands=None,
-                 reject_by_annotation=True, unknown="raise", resample=True, device="auto",
-                 precision="fp32", batch_size=256, memory=None, progress=None, verbose=None):
+                 signal="auto", reject_by_annotation=True, unknown="raise", resample=True,
+                 device="auto", precision="fp32", batch_size=256, memory=None, progress=None,
+                 verbose=None):
         super().__init__(codec, sfreq=sfreq, window_s=window_s, chunk_s=chunk_s,
                          n_codebooks=n_codebooks, picks=picks, ch_names=ch_names,
                          unknown=unknown, resample=resample, device=device,
@@ -526,13 +536,26 @@ class CodecTokenizer(_CodecBase):
                          progress=progress, verbose=verbose)
         self.output = output
         self.bands = bands
+        self.signal = signal
         self.reject_by_annotation = reject_by_annotation
 
     def _check_params(self):
         super()._check_params()
         if self.output not in _OUTPUTS:
             raise ValueError(f"output must be one of {_OUTPUTS}, got {self.output!r}")
+        if self.signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
         self._bands()
+
+    def _signal(self):
+        """Return the signal of the band covariances, ``"readout"`` or ``"decoded"``."""
+        has = self.codec_.readout is not None
+        if self.signal == "readout" and not has:
+            raise ValueError(
+                f"Codec {self.codec_.name or type(self.codec_).__name__!r} has no signal "
+                "read-out: use signal='decoded' or 'auto', or fit one "
+                "(mne_codec.readout.fit_readout) and pass the codec with it.")
+        return "readout" if has and self.signal != "decoded" else "decoded"
 
     def _bands(self):
         """``bands`` as a tuple of (low, high) float pairs (checked)."""
@@ -601,7 +624,8 @@ class CodecTokenizer(_CodecBase):
     def _covariances(self, X):
         """Band covariances (n_windows, n_bands, n_ch, n_ch) of the tokens of ``X``."""
         bands = self._bands()
-        tag = "covs:" + ";".join(f"{lo!r}-{hi!r}" for lo, hi in bands) + ":"
+        signal = self._signal()
+        tag = f"covs:{signal}:" + ";".join(f"{lo!r}-{hi!r}" for lo, hi in bands) + ":"
         out = []
         with self._log():
             for w in self._check_fitted_input(X):
@@ -612,7 +636,7 @@ class CodecTokenizer(_CodecBase):
                 if todo:
                     sub = w._replace(data=w.data[todo], onsets_s=w.onsets_s[todo])
                     tokens = self._tokens_from_windows(sub, [keys[i] for i in todo])
-                    covs = token_covariances(tokens, self.codec_, bands=bands,
+                    covs = token_covariances(tokens, self.codec_, bands=bands, signal=signal,
                                              stream=self._streamed, chunk_s=self.chunk_s,
                                              batch_size=self.batch_size, device=self.device)
                     for j, i in enumerate(todo):

@@ -55,8 +55,10 @@ def test_save_pretrained_round_trip(codec, signal, tmp_path):
     """save_pretrained -> load gives the same codes on the same input; the card says how."""
     folder = codec.save_pretrained(tmp_path / "out")  # = hub.save_pretrained(codec, ...)
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json",
-                                                        "model.safetensors"]
+                                                        "model.safetensors", "readout.safetensors"]
     again = load_codec(folder)
+    # the signal read-out of the token features travels with the weights
+    np.testing.assert_array_equal(again.readout.weights, codec.readout.weights)
     names = ["C3", "Cz", "C4"]
     a = tokenize(codec, signal, 250.0, names).codes
     b = tokenize(again, signal, 250.0, names).codes
@@ -127,7 +129,7 @@ class _FakeApi:
         return type("CommitInfo", (), {"oid": REVISION})()
 
 
-def test_push_to_hub_uploads_the_three_files(codec, tmp_path, monkeypatch):
+def test_push_to_hub_uploads_the_codecs_files(codec, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "HfApi", _FakeApi)
     _FakeApi.calls.clear()
@@ -137,8 +139,8 @@ def test_push_to_hub_uploads_the_three_files(codec, tmp_path, monkeypatch):
     assert (kind, repo, kwargs["private"], kwargs["exist_ok"]) == ("create_repo", "me/my-codec",
                                                                   True, True)
     assert (kind2, repo2) == ("upload_folder", "me/my-codec")
-    assert sorted(upload["files"]) == ["README.md", "config.json", "model.safetensors"]
-    assert sorted(upload["allow_patterns"]) == ["README.md", "config.json", "model.safetensors"]
+    files = ["README.md", "config.json", "model.safetensors", "readout.safetensors"]
+    assert sorted(upload["files"]) == files and sorted(upload["allow_patterns"]) == files
     assert upload["revision"] is None and "mne-codec" in upload["commit_message"]
     doc = json.loads(upload["files"]["config.json"])
     assert doc["family"] == codec.family and doc["meta"]["recipe"] == codec.meta["recipe"]

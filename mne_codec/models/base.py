@@ -508,6 +508,40 @@ class Codec(nn.Module):
         """Signals (b * c, 1, n_samples) of quantized latents (b * c, dim, n_frames)."""
         return self._decode_latent(self._mix_quantized(q, context, b, c))
 
+    #: a :class:`~mne_codec.readout.SignalReadout` of the decoded signal from
+    #: :meth:`decoder_input` (features without the decoder), or None
+    readout = None
+
+    def _check_readout_support(self):
+        # the read-out stands for _decode_latent: a decoder that reads anything else
+        # (side information, its own mixing of the quantized latent) has none
+        cls = type(self)
+        if (self.n_side or cls.decode is not Codec.decode
+                or cls._decode_quantized is not Codec._decode_quantized):
+            raise ValueError(f"{cls.__name__} decodes more than one latent frame per hop: "
+                             "it has no linear read-out of its signal.")
+
+    def decoder_input(self, codes, ch_names=None):
+        """Return the latent the decoder reads from codes (after any mixing of channels).
+
+        Parameters
+        ----------
+        codes : torch.Tensor of int, shape (batch, n_channels, n_codebooks, n_frames)
+            Codes.
+        ch_names : list of str | None
+            Channel names, as encoded.
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch, n_channels, dim, n_frames)
+        """
+        self._check_readout_support()
+        b, c, k, t = codes.shape
+        context = self._channel_context(ch_names, b, c, codes.device)
+        q = self._mix_quantized(self.quantizer.decode(codes.reshape(b * c, k, t).long()),
+                                context, b, c)
+        return q.reshape(b, c, *q.shape[1:])
+
     def _latent(self, x, ch_names):
         """``(z, context)``: the latent (b * c, dim, n_frames) of ``x`` before quantization."""
         self._check_signal(x)
@@ -710,7 +744,7 @@ class Codec(nn.Module):
         state = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
         extra = dict(name=self.name, n_codebooks=self._n_codebooks,
                      meta=getattr(self, "meta", None), training=self.training, folded=folded,
-                     fingerprint=self.fingerprint())
+                     fingerprint=self.fingerprint(), readout=self.readout)
         return (_rebuild_codec, (self.family, self.config.to_dict(), state, extra))
 
     @torch.no_grad()
@@ -840,4 +874,6 @@ def _rebuild_codec(family, config, state, extra):
     codec.set_num_codebooks(extra["n_codebooks"])
     if extra["meta"] is not None:
         codec.meta = extra["meta"]
+    if extra.get("readout") is not None:
+        codec.readout = extra["readout"]
     return codec.train(extra["training"])

@@ -23,6 +23,9 @@ random single-channel 5 s crops. The shipped v1 weights were trained before
 the crops were scaled on their own, with one median and IQR per channel over
 the whole recording (see its model card and ``benchmarks/scaling.py``).
 
+After training, both fit the codec's signal read-out
+(:func:`~mne_codec.training.readout.fit_recipe_readout`), saved with it.
+
 Both: BioCodec's objective (0.2 Huber + 1.0 multi-resolution STFT +
 commitment, counted twice as in the authors' trainer), to which version 2
 adds ``--band-weight`` (0.1) times the per-band NMSE averaged over delta,
@@ -54,6 +57,7 @@ from ..models.channel_mixing import ChannelMixingConfig
 from ..quantization import RVQConfig
 from .data import MontageCrops, RecordingCrops, fixed_crops, fixed_montage_crops
 from .losses import BioCodecLoss
+from .readout import fit_recipe_readout
 from .recipes import RECIPES
 from .splits import (  # noqa: F401 - re-exported: the recipes' data helpers lived here
     EEGMAT_CHANNELS,
@@ -241,6 +245,8 @@ def main(argv=None):
     report = {name: {**m, "n_segments": len(_crops(val[name]))} for name, m in report.items()}
     summary["final_validation"] = report
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    # the linear read-out of the decoded signal that token features use (no labels)
+    codec.eval().readout = fit_recipe_readout(codec, data, verbose=False)
     save_codec(codec, Path(args.out) / "final", meta={**meta, "training": summary})
     print(f"training: {summary['steps']} steps in {summary['train_minutes']:.1f} min on "
           f"{summary['device']}, {summary['channel_seconds_per_second']:.0f} channel-s of EEG "
