@@ -145,9 +145,10 @@ def save_codec(codec, path, meta=None):
     doc = dict(family=codec.family, config=codec.config.to_dict(), meta=meta or {},
                sha256=sha256_file(weights))
     readout_file = weights.parent / READOUT_FILE
-    if codec.readout is not None and path.is_dir():
-        codec.readout.check(codec)
-        doc["readout_sha256"] = sha256_file(codec.readout.save(readout_file))
+    readout = getattr(codec, "readout", None)  # codecs only (not NeuroRVQ's foundation model)
+    if readout is not None and path.is_dir():
+        readout.check(codec)
+        doc["readout_sha256"] = sha256_file(readout.save(readout_file))
     elif readout_file.exists() and path.is_dir():  # another codec's, left by an earlier save
         readout_file.unlink()
     with atomic_path(config) as tmp:

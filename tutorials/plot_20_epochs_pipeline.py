@@ -44,8 +44,10 @@ print(epochs)
 # %%
 # Token features + logistic regression
 # ------------------------------------
-# The default ``output="tangent"`` decodes each epoch's tokens (the signal
-# they code), estimates its spatial covariance in the alpha/mu (8-13 Hz) and
+# The default ``output="tangent"`` reads each epoch's signal from its tokens
+# (a linear map from the latent the codec's decoder reads, shipped with the
+# codec: about half the cost of decoding, ``signal="decoded"`` decodes),
+# estimates its spatial covariance in the alpha/mu (8-13 Hz) and
 # beta (13-30 Hz) bands, and maps it to the tangent space at the Riemannian
 # mean of the training epochs: the features of classical tangent-space
 # decoders, computed from tokens (:ref:`token-features`). The folds share an

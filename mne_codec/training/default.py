@@ -3,7 +3,7 @@
 Run as::
 
     python -m mne_codec.training.default --out DIR (--minutes M | --steps N) [--version 2]
-        [--data PATH] [--device cuda] [--amp] [--resume]
+        [--data PATH] [--device cuda] [--amp] [--resume] [--init NAME]
 
 ``--version 2`` (the default; ``biocodec-eeg-mne-v2``): BioCodec's SEANet
 encoder/decoder and residual quantizer (250 Hz, hop 12, 256 codes per
@@ -35,7 +35,8 @@ so that every band is kept alike; Adam, betas (0.5,
 ``--minutes``); gradient clipping at 1. Runs on a GPU with ``--device cuda``
 (and ``--amp`` for bfloat16 autocast; the quantizer's codebook maths stays in
 fp32), under ``torchrun`` for several, and resumes from ``OUT/checkpoint.pt``
-with ``--resume``.
+with ``--resume``. ``--init NAME`` fine-tunes a trained codec of the same
+version (e.g. ``biocodec-eeg-mne-v2``) with a new schedule.
 
 Data (``shared/data``, see its README): training on EEGMMIDB S001-S008 runs
 4/8/12 and eegmat Subject00-02 (rest and task); validation on EEGMMIDB
@@ -51,7 +52,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import save_codec
+from ..checkpoints import load_codec, save_codec
 from ..models import BioCodec, BioCodecConfig
 from ..models.channel_mixing import ChannelMixingConfig
 from ..quantization import RVQConfig
@@ -198,6 +199,9 @@ def main(argv=None):
                         help="segments per validation set for the final report (0: all; "
                              "default: 1024 for version 1, 64 whole montages for version 2)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--init", default=None,
+                        help="fine-tune: start from the weights of this codec (a registered name "
+                             "or a folder) of the same architecture, with a new schedule")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     opts = {k: v if getattr(args, k) is None else getattr(args, k)
@@ -209,6 +213,8 @@ def main(argv=None):
     data = args.data or default_data_dir()
     torch.manual_seed(args.seed)
     codec = BioCodec(CONFIGS[args.version]())
+    if args.init:  # strict: another architecture's weights are refused by name and shape
+        codec.load_state_dict(load_codec(args.init, verbose=False).state_dict())
     t0 = time.time()
     crops = dict(seed=args.seed, n_channels=opts["n_channels"], segment_s=opts["segment_s"])
     train, val = build_data(codec, data, val_segments=args.val_segments, **crops)
@@ -225,7 +231,7 @@ def main(argv=None):
             "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
             "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
             "crops": {**crops, "batch_size": opts["batch_size"]},
-            "band_weight": opts["band_weight"]}
+            "band_weight": opts["band_weight"], "init": args.init}
     loss = BioCodecLoss(commitment_weight=config.commitment_weight,
                         band_weight=opts["band_weight"], sfreq=codec.sfreq)
     trainer = Trainer(codec, train, val, config, args.out, loss=loss, meta=meta,
