@@ -33,7 +33,7 @@ from .models import Codec
 from .pipeline import detokenize, quantized_windows
 
 __all__ = ["DEFAULT_BANDS", "SIGNALS", "check_bands", "band_covariances", "token_signal",
-           "token_covariances",
+           "resolve_signal", "token_covariances",
            "riemannian_mean", "tangent_space", "token_features", "code_histograms",
            "load_token_codec", "FEATURE_OUTPUTS"]
 
@@ -291,17 +291,40 @@ def token_signal(tokens, codec=None, *, signal="auto", stream=False, chunk_s=Non
     x : ndarray, shape (n_windows, n_channels, n_times)
         In volts, at the tokens' rate.
     """
-    if signal not in SIGNALS:
-        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
     codec = load_token_codec(tokens, codec)
-    readout = None if signal == "decoded" else codec.readout
-    if signal == "readout" and readout is None:
-        raise ValueError(
-            f"Codec {codec.name or type(codec).__name__!r} has no signal read-out: use "
-            "signal='decoded', or fit one (mne_codec.readout.fit_readout) and set "
-            "codec.readout.")
+    readout = codec.readout if resolve_signal(codec, signal) == "readout" else None
     return detokenize(codec, tokens, stream=stream, chunk_s=chunk_s, batch_size=batch_size,
                       device=device, readout=readout)
+
+
+def resolve_signal(codec, signal):
+    """Return what ``signal`` means for ``codec``: ``"readout"`` or ``"decoded"``.
+
+    Parameters
+    ----------
+    codec : Codec
+        The codec.
+    signal : ``"auto"`` | ``"readout"`` | ``"decoded"``
+        See :func:`token_signal`.
+
+    Returns
+    -------
+    signal : ``"readout"`` | ``"decoded"``
+
+    Raises
+    ------
+    ValueError
+        For another value, or ``"readout"`` with a codec that has none.
+    """
+    if signal not in SIGNALS:
+        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
+    has = getattr(codec, "readout", None) is not None
+    if signal == "readout" and not has:
+        raise ValueError(
+            f"Codec {codec.name or type(codec).__name__!r} has no signal read-out: use "
+            "signal='decoded' or 'auto', or fit one (mne_codec.readout.fit_readout) and set "
+            "codec.readout.")
+    return "readout" if has and signal != "decoded" else "decoded"
 
 
 def token_covariances(tokens, codec=None, *, bands=DEFAULT_BANDS, signal="auto", stream=False,

@@ -661,9 +661,8 @@ def decoder_inputs(codec, codes, ch_names=None, *, batch_size=256, device="auto"
             nonlocal z
             for (c0, c1, t0, t1), rows in _batch_blocks(items, start, stop):
                 f0, f1 = t0 // hop, min(codec.n_frames(t1), n_frames)
-                with torch.inference_mode():
-                    out = codec.decoder_input(codes_t[rows, c0:c1, :, f0:f1].to(dev),
-                                              _names(names, c0, c1)).float().cpu().numpy()
+                out = codec.decoder_input(codes_t[rows, c0:c1, :, f0:f1].to(dev),
+                                          _names(names, c0, c1)).float().cpu().numpy()
                 if z is None:
                     z = np.empty((n_win, n_ch, out.shape[2], n_frames), np.float32)
                 z[rows, c0:c1, :, f0:f1] = out
@@ -701,15 +700,7 @@ def decode_windows(codec, codes, n_times, ch_names=None, side=None, *, batch_siz
     """
     codes = _check_codes(codec, codes)
     if readout is not None:
-        readout.check(codec)
-        z = decoder_inputs(codec, codes, ch_names, batch_size=batch_size, device=device)
-        n_win, n_ch, dim, n_frames = z.shape
-        with torch.inference_mode():
-            y = readout.apply(torch.from_numpy(z.reshape(n_win * n_ch, dim, n_frames)))
-        y = y.numpy().reshape(n_win, n_ch, -1)[..., :n_times]
-        if y.shape[-1] < n_times:  # windows longer than their frames (never for our codecs)
-            y = np.pad(y, ((0, 0), (0, 0), (0, n_times - y.shape[-1])), mode="edge")
-        return np.ascontiguousarray(y, dtype=np.float32)
+        readout.check(codec)  # before the side information: a codec with any has none
     dev = _codec_device(codec, device)
     n_win, n_ch = codes.shape[:2]
     names = _check_names(ch_names, n_ch)
@@ -729,12 +720,17 @@ def decode_windows(codec, codes, n_times, ch_names=None, side=None, *, batch_siz
                 sb = None
                 if codec.n_side:
                     sb = torch.from_numpy(np.ascontiguousarray(side[rows, c0, :, f0])).to(dev)
-                out = codec.decode(codes_t[rows, c0:c1, :, f0:f1].to(dev),
-                                   _names(names, c0, c1), length, side=sb)
+                block = codes_t[rows, c0:c1, :, f0:f1].to(dev)
+                if readout is None:
+                    out = codec.decode(block, _names(names, c0, c1), length, side=sb)
+                else:  # the latent the decoder would read, mapped linearly: no decoder
+                    z = codec.decoder_input(block, _names(names, c0, c1))
+                    out = readout.apply(z.flatten(0, 1)).reshape(*z.shape[:2], -1)
                 stop_t = min(t1, n_times)
                 y[rows, c0:c1, t0:stop_t] = out[..., :stop_t - t0].float().cpu().numpy()
 
-        _run_batches(codec, "decode", len(items), g, length, batch_size, dev, step, "Decoding")
+        desc = "Decoding" if readout is None else "Reading out"
+        _run_batches(codec, "decode", len(items), g, length, batch_size, dev, step, desc)
     return y
 
 

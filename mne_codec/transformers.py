@@ -23,6 +23,7 @@ from .features import (
     FEATURE_OUTPUTS,
     SIGNALS,
     check_bands,
+    resolve_signal,
     riemannian_mean,
     tangent_space,
     token_covariances,
@@ -543,19 +544,13 @@ class CodecTokenizer(_CodecBase):
         super()._check_params()
         if self.output not in _OUTPUTS:
             raise ValueError(f"output must be one of {_OUTPUTS}, got {self.output!r}")
-        if self.signal not in SIGNALS:
+        if self.signal not in SIGNALS:  # before any data is read (the codec: at fit)
             raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
         self._bands()
 
     def _signal(self):
         """Return the signal of the band covariances, ``"readout"`` or ``"decoded"``."""
-        has = self.codec_.readout is not None
-        if self.signal == "readout" and not has:
-            raise ValueError(
-                f"Codec {self.codec_.name or type(self.codec_).__name__!r} has no signal "
-                "read-out: use signal='decoded' or 'auto', or fit one "
-                "(mne_codec.readout.fit_readout) and pass the codec with it.")
-        return "readout" if has and self.signal != "decoded" else "decoded"
+        return resolve_signal(self.codec_, self.signal)
 
     def _bands(self):
         """``bands`` as a tuple of (low, high) float pairs (checked)."""

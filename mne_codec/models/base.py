@@ -518,7 +518,8 @@ class Codec(nn.Module):
         cls = type(self)
         if (self.n_side or cls.decode is not Codec.decode
                 or cls._decode_quantized is not Codec._decode_quantized):
-            raise ValueError(f"{cls.__name__} decodes more than one latent frame per hop: "
+            raise ValueError(f"{cls.__name__}'s decoder reads more than the latent of "
+                             "decoder_input (side information, or its own mixing of channels): "
                              "it has no linear read-out of its signal.")
 
     def decoder_input(self, codes, ch_names=None):
