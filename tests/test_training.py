@@ -313,3 +313,18 @@ def test_ddp_two_processes_stay_identical(tmp_path):
     assert float(s0["quantizer.layers.0.codebook.inited"]) == 1.0
     # each rank read its own file
     assert not torch.equal(torch.load(tmp_path / "crop0.pt"), torch.load(tmp_path / "crop1.pt"))
+
+
+def test_default_recipe_architecture(tmp_path):
+    """Version 2 of the default recipe builds the shipped codec's architecture; variants by flag."""
+    from mne_codec import load_codec
+    from mne_codec.training.default import main, v2_config
+
+    shipped = load_codec("biocodec-eeg-mne-v2", verbose=False)
+    assert shipped.config.to_dict() == v2_config().to_dict()
+    variant = v2_config(codebook_dim=8)
+    assert variant.rvq.codebook_dim == 8
+    assert BioCodec(variant).quantizer.layers[0].project_in.out_features == 8
+    with pytest.raises(SystemExit):  # version 1 is BioCodec's own architecture
+        main(["--out", str(tmp_path), "--steps", "1", "--version", "1", "--codebook-dim", "8"])
+    assert not any(tmp_path.iterdir())

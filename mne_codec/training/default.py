@@ -4,6 +4,7 @@ Run as::
 
     python -m mne_codec.training.default --out DIR (--minutes M | --steps N) [--version 2]
         [--data PATH] [--device cuda] [--amp] [--resume] [--init NAME]
+        [--codebook-dim D]
 
 ``--version 2`` (the default; ``biocodec-eeg-mne-v2``): BioCodec's SEANet
 encoder/decoder and residual quantizer (250 Hz, hop 12, 256 codes per
@@ -15,7 +16,9 @@ levels, all channels of a window the same), so that every prefix of levels
 decodes well. Crops: ``--n-channels`` (19) channels drawn at random from one
 recording, ``--segment-s`` (4) s, each preprocessed as the tokenizer
 preprocesses a window; validation on whole montages (64 EEGMMIDB channels,
-19 eegmat channels).
+19 eegmat channels). ``--codebook-dim D`` trains a variant of it whose
+levels assign codes in ``D``-d projections instead of 16-d ones (named
+``biocodec-eeg-mne-v2-cbD``; an ablation of the rate allocation).
 
 ``--version 1`` (``biocodec-eeg-mne``): ``BioCodec(BioCodecConfig())`` (the
 authors' EEG architecture, 6 levels, one channel at a time), batches of 32
@@ -90,14 +93,15 @@ PROBE = {
     2e-3: (74, 0.592, 0.541),
 }
 
-def v2_config():
+def v2_config(codebook_dim=16):
     """Return the architecture of ``biocodec-eeg-mne-v2``.
 
-    BioCodec's EEG model with 8 levels of 256 codes, quantizer dropout 0.5,
-    and attention across channels before and after the quantizer (one block
-    each, width 128, 4 heads, 32-d electrode embeddings).
+    BioCodec's EEG model with 8 levels of 256 codes (cosine assignment in
+    ``codebook_dim``-d projections), quantizer dropout 0.5, and attention
+    across channels before and after the quantizer (one block each, width
+    128, 4 heads, 32-d electrode embeddings).
     """
-    rvq = RVQConfig(dim=128, n_codebooks=8, codebook_size=256, codebook_dim=16,
+    rvq = RVQConfig(dim=128, n_codebooks=8, codebook_size=256, codebook_dim=codebook_dim,
                     quantizer_dropout=0.5)
     return BioCodecConfig(rvq=rvq, channel_mixing=ChannelMixingConfig())
 
@@ -187,6 +191,9 @@ def main(argv=None):
     parser.add_argument("--band-weight", type=float, default=None,
                         help="weight of the per-band NMSE term (default: 0 for version 1, "
                              "0.1 for version 2)")
+    parser.add_argument("--codebook-dim", type=int, default=None,
+                        help="dimension of the codebook space, version 2 (default 16); "
+                             "another value trains a variant named ...-cb<dim>")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default=None, help="default: CUDA if available, else CPU")
     parser.add_argument("--amp", action="store_true",
@@ -208,11 +215,14 @@ def main(argv=None):
             for k, v in VERSION_DEFAULTS[args.version].items()}
     if args.version == 1 and args.n_channels is not None:
         parser.error("--n-channels applies to version 2 (version 1 codes one channel at a time)")
+    if args.version == 1 and args.codebook_dim is not None:
+        parser.error("--codebook-dim applies to version 2 (version 1 is BioCodec's own model)")
+    arch = {} if args.codebook_dim is None else {"codebook_dim": args.codebook_dim}
 
     torch.set_num_threads(args.threads)
     data = args.data or default_data_dir()
     torch.manual_seed(args.seed)
-    codec = BioCodec(CONFIGS[args.version]())
+    codec = BioCodec(CONFIGS[args.version](**arch))
     if args.init:  # strict: another architecture's weights are refused by name and shape
         codec.load_state_dict(load_codec(args.init, verbose=False).state_dict())
     t0 = time.time()
@@ -227,6 +237,8 @@ def main(argv=None):
         val_every=args.val_every, checkpoint_every=args.val_every, max_minutes=args.minutes,
         num_threads=args.threads, amp=args.amp, progress=not args.no_progress)
     name = "biocodec-eeg-mne" if args.version == 1 else f"biocodec-eeg-mne-v{args.version}"
+    if arch.get("codebook_dim", 16) != 16:  # an architecture variant, not the shipped codec
+        name += f"-cb{arch['codebook_dim']}"
     meta = {"recipe": "mne_codec.training.default", "version": args.version, "name": name,
             "train_data": "EEGMMIDB S001-S008 runs 4/8/12 + eegmat Subject00-02 (_1, _2)",
             "val_data": "EEGMMIDB S009-S010 runs 4/8/12 + eegmat Subject03 (_1, _2)",
