@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mne_codec import load_codec
+from mne_codec.metrics import codebook_usage
 from mne_codec.training.data import fixed_montage_crops
 from mne_codec.training.splits import PrepareRaw, default_data_dir, default_splits
 
@@ -71,16 +72,15 @@ def main():
         print("| level | histogram entropy (in sample) | unigram | previous frame | lower level |")
         print("|---|---|---|---|---|")
         best_total = 0.0
+        in_sample = np.log2(codebook_usage(v, k)[1])  # the model cards' histogram entropy
         for lvl in range(train.shape[2]):
             tr, va = train[:, :, lvl], v[:, :, lvl]
             prior = np.bincount(tr.ravel(), minlength=k) + args.alpha
             prior = prior / prior.sum()
-            hist = np.bincount(va.ravel(), minlength=k) / va.size
-            in_sample = float(-(hist[hist > 0] * np.log2(hist[hist > 0])).sum())
             uni = _bits(prior[va.ravel()])
             prev = _conditional(tr[..., :-1].ravel(), tr[..., 1:].ravel(), prior, args.alpha)
             h_prev = _bits(prev[va[..., :-1].ravel(), va[..., 1:].ravel()])
-            cells = [f"{in_sample:.2f}", f"{uni:.2f}", f"{h_prev:.2f}"]
+            cells = [f"{in_sample[lvl]:.2f}", f"{uni:.2f}", f"{h_prev:.2f}"]
             best = min(uni, h_prev)
             if lvl:
                 low = _conditional(train[:, :, lvl - 1].ravel(), tr.ravel(), prior, args.alpha)

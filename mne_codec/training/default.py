@@ -217,6 +217,8 @@ def main(argv=None):
         parser.error("--n-channels applies to version 2 (version 1 codes one channel at a time)")
     if args.version == 1 and args.codebook_dim is not None:
         parser.error("--codebook-dim applies to version 2 (version 1 is BioCodec's own model)")
+    if args.codebook_dim is not None and args.codebook_dim < 1:
+        parser.error(f"--codebook-dim must be a positive integer, got {args.codebook_dim}")
     arch = {} if args.codebook_dim is None else {"codebook_dim": args.codebook_dim}
 
     torch.set_num_threads(args.threads)
